@@ -1,0 +1,51 @@
+//! Writing files so that a crash never leaves a half-written result behind.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes `path` atomically: the bytes go to a temporary file in the same folder, which is
+/// synced and then renamed over `path`. Readers see the old file or the new one, never a part.
+/// Parent folders are created as needed.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".autoseg-tmp-")
+        .tempfile_in(parent)?;
+    {
+        let mut buffered = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// [`write_atomic`] for a ready buffer.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, |w| w.write_all(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_keeps_the_old_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/result.txt");
+        write_bytes_atomic(&path, b"first").unwrap();
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary file left behind");
+    }
+}

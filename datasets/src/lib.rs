@@ -1,0 +1,29 @@
+//! autoseg's data layer: everything between files on disk and arrays in memory.
+//!
+//! - [`datalist`] and [`task`]: the MSD-style datalist JSON and MONAI-style `input.yaml`,
+//!   resolved against a data root into a [`Dataset`] of cases.
+//! - [`folds`]: cross-validation folds from the datalist or a seeded (grouped) K-fold split.
+//! - [`nifti`]: NIfTI-1/2 reading and writing; [`Volume`] and [`LabelVolume`] on a
+//!   [`Geometry`]; [`orientation`] codes and reorientation.
+//! - [`check`]: the dataset integrity check behind `autoseg check`.
+//! - [`phantom`]: deterministic synthetic datasets for the demo and the tests.
+
+pub mod affine;
+pub mod check;
+pub mod datalist;
+mod error;
+pub mod folds;
+pub mod fsutil;
+pub mod nifti;
+pub mod orientation;
+pub mod phantom;
+pub mod rng;
+pub mod task;
+mod volume;
+
+pub use affine::Affine;
+pub use datalist::{Case, Dataset, Datalist};
+pub use error::{DatasetError, GeometryMismatch, LabelError};
+pub use orientation::Orientation;
+pub use task::{Modality, TaskConfig};
+pub use volume::{Geometry, GeometryTolerance, Image, LabelScan, LabelVolume, Volume};

@@ -1,0 +1,199 @@
+//! The task config: MONAI Auto3DSeg's `input.yaml` keys, read into typed fields.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+use crate::error::DatasetError;
+
+/// Imaging modality, which decides intensity normalisation (CT: fixed window; MRI: per image).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Modality {
+    /// Computed tomography (Hounsfield units).
+    Ct,
+    /// Magnetic resonance (arbitrary units).
+    Mri,
+    /// Anything else, kept as written (treated like MRI, as Auto3DSeg does).
+    Other(String),
+}
+
+impl Modality {
+    /// Reads "CT", "ct", "MRI", "MR", "mri"... anything else is kept as given.
+    pub fn parse(text: &str) -> Modality {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "ct" => Modality::Ct,
+            "mri" | "mr" => Modality::Mri,
+            _ => Modality::Other(text.trim().to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Modality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Modality::Ct => f.write_str("CT"),
+            Modality::Mri => f.write_str("MRI"),
+            Modality::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One output class: a plain name (its label id is its position + 1), or a region merging
+/// several label ids, as Auto3DSeg's `class_names: [{name, index: [..]}]` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassSpec {
+    /// A label id's name.
+    Name(String),
+    /// A region made of several label ids.
+    Region {
+        /// The region's name.
+        name: String,
+        /// The label ids it covers.
+        index: Vec<u16>,
+    },
+}
+
+/// A task: what data to learn from and how it is labelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskConfig {
+    /// The YAML file it came from.
+    pub path: PathBuf,
+    /// Task name.
+    pub name: Option<String>,
+    /// Modality.
+    pub modality: Modality,
+    /// The datalist, resolved against the YAML's folder.
+    pub datalist: PathBuf,
+    /// The data root, resolved against the YAML's folder (default: the datalist's folder).
+    pub dataroot: PathBuf,
+    /// Foreground class names or regions, if given.
+    pub class_names: Option<Vec<ClassSpec>>,
+    /// Number of cross-validation folds, if given.
+    pub num_fold: Option<usize>,
+    /// Keys this version does not use, kept verbatim (and reported by `autoseg check`).
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Keys read into fields, or known and deliberately ignored (as MONAI ignores them too).
+const KNOWN_KEYS: &[&str] = &["name", "task", "description", "modality", "datalist", "dataroot", "class_names", "num_fold", "multigpu"];
+
+impl TaskConfig {
+    /// Reads and parses a task YAML. Relative `datalist`/`dataroot` paths are taken from the
+    /// YAML's own folder, so the config works from any working directory.
+    pub fn read(path: &Path) -> Result<TaskConfig, DatasetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io { path: path.into(), source })?;
+        TaskConfig::parse(&text, path)
+    }
+
+    /// Parses task YAML; `path` names the file and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<TaskConfig, DatasetError> {
+        let fail = |message: String| DatasetError::TaskConfig { path: path.into(), message };
+        let value: Value = serde_yaml::from_str(text).map_err(|e| fail(format!("malformed YAML: {e}")))?;
+        let Value::Mapping(map) = value else {
+            return Err(fail("the top level must be a mapping of keys (modality, datalist, dataroot...)".into()));
+        };
+        let mut keys: BTreeMap<String, Value> = BTreeMap::new();
+        for (k, v) in map {
+            let Value::String(k) = k else { return Err(fail(format!("keys must be strings, found {k:?}"))) };
+            keys.insert(k, v);
+        }
+        let text_key = |key: &str| -> Result<Option<String>, DatasetError> {
+            match keys.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(fail(format!("`{key}` must be text, got {}", describe(other)))),
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new(""));
+        let modality = text_key("modality")?.ok_or_else(|| fail("missing `modality` (CT or MRI)".into()))?;
+        let datalist = base.join(text_key("datalist")?.ok_or_else(|| fail("missing `datalist`".into()))?);
+        let dataroot = match text_key("dataroot")? {
+            Some(root) => base.join(root),
+            None => datalist.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let num_fold = match keys.get("num_fold") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= 1 => Some(n as usize),
+                _ => return Err(fail(format!("`num_fold` must be a positive integer, got {}", describe(v)))),
+            },
+        };
+        let class_names = match keys.get("class_names") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_class_names(v).map_err(|m| fail(format!("`class_names`: {m}")))?),
+        };
+        let name = text_key("name")?;
+        let extra = keys.into_iter().filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str())).collect();
+        Ok(TaskConfig { path: path.into(), name, modality: Modality::parse(&modality), datalist, dataroot, class_names, num_fold, extra })
+    }
+
+    /// The keys autoseg does not use (yet), for reporting.
+    pub fn unused_keys(&self) -> Vec<&str> {
+        self.extra.keys().map(String::as_str).collect()
+    }
+}
+
+fn parse_class_names(value: &Value) -> Result<Vec<ClassSpec>, String> {
+    let Value::Sequence(items) = value else { return Err("must be a list".into()) };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(name) => Ok(ClassSpec::Name(name.clone())),
+            Value::Mapping(m) => {
+                let name = m.get("name").and_then(Value::as_str).ok_or(format!("item {i}: missing `name`"))?;
+                let index = match m.get("index") {
+                    Some(Value::Sequence(ids)) => ids
+                        .iter()
+                        .map(|id| id.as_u64().filter(|&n| n <= u16::MAX as u64).map(|n| n as u16))
+                        .collect::<Option<Vec<u16>>>()
+                        .ok_or(format!("item {i}: `index` must list label ids"))?,
+                    Some(id) => vec![id.as_u64().ok_or(format!("item {i}: `index` must list label ids"))? as u16],
+                    None => return Err(format!("item {i}: missing `index`")),
+                };
+                Ok(ClassSpec::Region { name: name.to_string(), index })
+            }
+            _ => Err(format!("item {i} must be a name or {{name, index}}")),
+        })
+        .collect()
+}
+
+fn describe(value: &Value) -> String {
+    serde_yaml::to_string(value).map(|s| s.trim().to_string()).unwrap_or_else(|_| format!("{value:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_monai_keys_resolves_paths_and_keeps_unknown_keys() {
+        let yaml = "name: spleen\nmodality: CT\ndatalist: ./folds.json\ndataroot: /data/spleen\n\
+                    class_names: [spleen, {name: tumour, index: [2, 3]}]\nnum_fold: 3\nroi_size: [96, 96, 96]\n";
+        let task = TaskConfig::parse(yaml, Path::new("/work/input.yaml")).unwrap();
+        assert_eq!(task.modality, Modality::Ct);
+        assert_eq!(task.datalist, Path::new("/work/./folds.json"));
+        assert_eq!(task.dataroot, Path::new("/data/spleen"));
+        assert_eq!(task.num_fold, Some(3));
+        assert_eq!(task.class_names.as_ref().unwrap()[1], ClassSpec::Region { name: "tumour".into(), index: vec![2, 3] });
+        assert_eq!(task.unused_keys(), ["roi_size"]);
+    }
+
+    #[test]
+    fn malformed_configs_say_which_key() {
+        let cases = [
+            ("modality: [CT\n", "malformed YAML"),
+            ("datalist: a.json\n", "missing `modality`"),
+            ("modality: MRI\n", "missing `datalist`"),
+            ("modality: MRI\ndatalist: a.json\nnum_fold: five\n", "`num_fold` must be a positive integer, got five"),
+            ("modality: MRI\ndatalist: a.json\nclass_names: x\n", "`class_names`: must be a list"),
+            ("- a\n- b\n", "top level must be a mapping"),
+        ];
+        for (yaml, expected) in cases {
+            let err = TaskConfig::parse(yaml, Path::new("task.yaml")).unwrap_err().to_string();
+            assert!(err.starts_with("task.yaml: ") && err.contains(expected), "{err}");
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! In-memory volumes: channels-first voxel data on a grid with a world affine.
+//!
+//! Layout: channel `c`, voxel `(i, j, k)` is at `c * nx*ny*nz + i + nx * (j + ny * k)`, so x
+//! runs fastest. That is NIfTI's own file order, so reading needs no transpose. As a tensor the
+//! same buffer is `[C, nz, ny, nx]`; `dims()` gives `[nx, ny, nz]` as nibabel and MONAI do.
+
+use std::path::{Path, PathBuf};
+
+use crate::affine::Affine;
+use crate::error::{DatasetError, GeometryMismatch, LabelError};
+use crate::nifti::{self, DataType, NiftiElement, NiftiErrorKind, NiftiHeader};
+use crate::orientation::{AxisTransform, Orientation};
+
+/// A voxel grid: its size and its voxel-to-world affine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Geometry {
+    /// Voxels along i, j, k.
+    pub dims: [usize; 3],
+    /// Voxel (i, j, k) to world (RAS+ mm).
+    pub affine: Affine,
+}
+
+/// How closely two grids must agree to count as the same (image vs label, channel vs channel).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeometryTolerance {
+    /// Relative difference allowed in each voxel size.
+    pub spacing_rel: f64,
+    /// Difference allowed in each unit direction vector's components.
+    pub direction: f64,
+    /// Origin difference allowed, as a fraction of the smallest voxel size.
+    pub origin_voxels: f64,
+}
+
+impl Default for GeometryTolerance {
+    /// Tight enough to catch a wrong file, loose enough for float32 vs float64 headers.
+    fn default() -> Self {
+        GeometryTolerance { spacing_rel: 1e-4, direction: 1e-4, origin_voxels: 1e-3 }
+    }
+}
+
+impl Geometry {
+    /// Voxel sizes along i, j, k in mm.
+    pub fn spacing(&self) -> [f64; 3] {
+        self.affine.spacing()
+    }
+
+    /// Anatomical orientation of the voxel axes.
+    pub fn orientation(&self) -> Orientation {
+        Orientation::of(&self.affine)
+    }
+
+    /// Voxels in one channel.
+    pub fn voxel_count(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// The first way `other` differs from this grid beyond `tol`, if any.
+    pub fn mismatch(&self, other: &Geometry, tol: &GeometryTolerance) -> Option<GeometryMismatch> {
+        if self.dims != other.dims {
+            return Some(GeometryMismatch::Shape { left: self.dims, right: other.dims });
+        }
+        let (sa, sb) = (self.spacing(), other.spacing());
+        if (0..3).any(|a| (sa[a] - sb[a]).abs() > tol.spacing_rel * sa[a].abs().max(sb[a].abs())) {
+            return Some(GeometryMismatch::Spacing { left: sa, right: sb });
+        }
+        let (da, db) = (self.affine.directions(), other.affine.directions());
+        let direction_diff = (0..3).flat_map(|r| (0..3).map(move |c| (r, c))).map(|(r, c)| (da[r][c] - db[r][c]).abs());
+        if direction_diff.fold(0.0, f64::max) > tol.direction {
+            return Some(GeometryMismatch::Direction { left: self.orientation(), right: other.orientation() });
+        }
+        let (oa, ob) = (self.affine.origin(), other.affine.origin());
+        let distance = (0..3).map(|a| (oa[a] - ob[a]).powi(2)).sum::<f64>().sqrt();
+        let min_spacing = sa.iter().cloned().fold(f64::INFINITY, f64::min);
+        if distance > tol.origin_voxels * min_spacing {
+            return Some(GeometryMismatch::Origin { left: oa, right: ob, distance_mm: distance });
+        }
+        None
+    }
+}
+
+/// Channels-first voxel data on a [`Geometry`], with the NIfTI header it came from.
+#[derive(Debug, Clone)]
+pub struct Image<T> {
+    geometry: Geometry,
+    channels: usize,
+    data: Vec<T>,
+    header: NiftiHeader,
+}
+
+/// An image: f32 intensities, one or more channels.
+pub type Volume = Image<f32>;
+/// A label map: one channel of class ids.
+pub type LabelVolume = Image<u16>;
+
+impl<T: Copy> Image<T> {
+    /// An image from data in the documented layout; a fresh header is made for it.
+    ///
+    /// # Panics
+    /// If `data.len()` is not `channels * geometry.voxel_count()`.
+    pub fn new(geometry: Geometry, channels: usize, data: Vec<T>) -> Self {
+        assert_eq!(data.len(), channels * geometry.voxel_count(), "data does not fit the geometry");
+        let header = fresh_header(&geometry, channels, DataType::F32);
+        Image { geometry, channels, data, header }
+    }
+
+    /// This image's data with another element type, on the same grid and header.
+    pub fn with_data<U: Copy>(&self, channels: usize, data: Vec<U>) -> Image<U> {
+        assert_eq!(data.len(), channels * self.geometry.voxel_count(), "data does not fit the geometry");
+        Image { geometry: self.geometry, channels, data, header: self.header.clone() }
+    }
+
+    /// The grid.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// Voxels along i, j, k.
+    pub fn dims(&self) -> [usize; 3] {
+        self.geometry.dims
+    }
+
+    /// Voxel sizes in mm.
+    pub fn spacing(&self) -> [f64; 3] {
+        self.geometry.spacing()
+    }
+
+    /// The voxel-to-world affine.
+    pub fn affine(&self) -> &Affine {
+        &self.geometry.affine
+    }
+
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// All voxels, channels first, x fastest.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// All voxels, mutable.
+    pub fn data_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// The voxels of channel `c`.
+    pub fn channel(&self, c: usize) -> &[T] {
+        let n = self.geometry.voxel_count();
+        &self.data[c * n..(c + 1) * n]
+    }
+
+    /// Takes the data out.
+    pub fn into_data(self) -> Vec<T> {
+        self.data
+    }
+
+    /// The NIfTI header the image was read with (or made for it).
+    pub fn header(&self) -> &NiftiHeader {
+        &self.header
+    }
+
+    /// The same voxels permuted and flipped into `target` orientation (affine updated so every
+    /// voxel keeps its world position). MONAI's `Orientationd` does the same.
+    pub fn reorient(&self, target: Orientation) -> Self {
+        let transform = AxisTransform::between(self.geometry.orientation(), target);
+        self.transformed(&transform)
+    }
+
+    /// [`Self::reorient`] to RAS.
+    pub fn to_ras(&self) -> Self {
+        self.reorient(Orientation::RAS)
+    }
+
+    /// Brings data on a reoriented grid back onto `target` (the grid it was reoriented from):
+    /// the data is permuted and flipped, and `target`'s affine is taken as it is, so a round
+    /// trip gives back the identical affine. Fails if the grids are not the same up to axes.
+    pub fn reorient_onto(&self, target: &Geometry) -> Result<Self, GeometryMismatch> {
+        let transform = AxisTransform::between(self.geometry.orientation(), target.orientation());
+        let mut out = self.transformed(&transform);
+        if let Some(mismatch) = out.geometry.mismatch(target, &GeometryTolerance::default()) {
+            return Err(mismatch);
+        }
+        out.geometry.affine = target.affine;
+        out.header.set_affine(&target.affine);
+        Ok(out)
+    }
+
+    fn transformed(&self, transform: &AxisTransform) -> Self {
+        if transform.is_identity() {
+            return self.clone();
+        }
+        let dims = self.geometry.dims;
+        let mut data = Vec::with_capacity(self.data.len());
+        for c in 0..self.channels {
+            transform.apply(dims, self.channel(c), &mut data);
+        }
+        let geometry = Geometry { dims: transform.dims(dims), affine: transform.affine(&self.geometry.affine, dims) };
+        let mut header = self.header.clone();
+        set_spatial_dims(&mut header, geometry.dims);
+        header.set_affine(&geometry.affine);
+        Image { geometry, channels: self.channels, data, header }
+    }
+}
+
+impl Volume {
+    /// Reads a 3D or 4D NIfTI file; a 4th dimension (or a 5th, when the 4th is 1, as vector
+    /// images store it) becomes the channels.
+    pub fn read(path: &Path) -> Result<Volume, DatasetError> {
+        let file = nifti::read(path)?;
+        let dims = file.header.dims();
+        let (spatial, channels) = split_channels(&dims).map_err(|k| k.at(path))?;
+        let geometry = Geometry { dims: spatial, affine: file.header.affine() };
+        if !geometry.affine.is_valid() {
+            let why = format!("the affine is not invertible or not finite: {:?}", geometry.affine.0);
+            return Err(NiftiErrorKind::InvalidHeader(why).at(path).into());
+        }
+        Ok(Image { geometry, channels, data: file.data, header: file.header })
+    }
+
+    /// Reads one file per channel (a datalist `image` list) and stacks them; every file must
+    /// share the first one's grid.
+    pub fn read_channels(paths: &[PathBuf]) -> Result<Volume, DatasetError> {
+        let (first, rest) = paths.split_first().expect("at least one image path");
+        let mut volume = Volume::read(first)?;
+        for path in rest {
+            let next = Volume::read(path)?;
+            if let Some(mismatch) = volume.geometry.mismatch(&next.geometry, &GeometryTolerance::default()) {
+                return Err(DatasetError::Geometry { path: path.clone(), against: first.clone(), mismatch });
+            }
+            volume.channels += next.channels;
+            volume.data.extend_from_slice(&next.data);
+        }
+        set_channel_dim(&mut volume.header, volume.channels);
+        Ok(volume)
+    }
+
+    /// Writes the image as float32 (`.nii` or `.nii.gz`), with its header's codes and units.
+    pub fn write(&self, path: &Path) -> Result<(), DatasetError> {
+        Ok(nifti::write(path, &self.header, &self.data)?)
+    }
+
+    /// Checks that the values are class ids and turns the image into a label map.
+    pub fn into_labels(self) -> Result<LabelVolume, LabelError> {
+        if self.channels != 1 {
+            return Err(LabelError::Channels { channels: self.channels });
+        }
+        let scan = LabelScan::of(&self.data);
+        if let Some(problem) = scan.error(self.geometry.dims) {
+            return Err(problem);
+        }
+        let labels = self.data.iter().map(|&v| v as u16).collect();
+        Ok(self.with_data(1, labels))
+    }
+}
+
+impl LabelVolume {
+    /// Reads a label map: one channel of non-negative integers up to 65535.
+    pub fn read(path: &Path) -> Result<LabelVolume, DatasetError> {
+        Volume::read(path)?.into_labels().map_err(|kind| DatasetError::Label { path: path.to_path_buf(), kind })
+    }
+
+    /// Writes the labels as uint8 when every id fits, else uint16, keeping the header.
+    pub fn write(&self, path: &Path) -> Result<(), DatasetError> {
+        if self.data.iter().all(|&v| v <= u8::MAX as u16) {
+            let bytes: Vec<u8> = self.data.iter().map(|&v| v as u8).collect();
+            write_as(path, &self.header, &bytes)
+        } else {
+            write_as(path, &self.header, &self.data)
+        }
+    }
+}
+
+fn write_as<T: NiftiElement>(path: &Path, header: &NiftiHeader, data: &[T]) -> Result<(), DatasetError> {
+    Ok(nifti::write(path, header, data)?)
+}
+
+/// What a label map's raw values hold: class ids and anything that is not one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabelScan {
+    /// Voxels per class id, for ids that appear (index = id).
+    pub counts: Vec<u64>,
+    /// NaN or infinite voxels.
+    pub non_finite: u64,
+    /// Finite voxels with a fractional part.
+    pub non_integer: u64,
+    /// Negative integer voxels.
+    pub negative: u64,
+    /// Integers above 65535.
+    pub too_large: u64,
+    /// The first offending voxel: its linear index and value.
+    pub first_bad: Option<(usize, f32)>,
+}
+
+impl LabelScan {
+    /// Scans raw label values in one pass.
+    pub fn of(values: &[f32]) -> LabelScan {
+        let mut scan = LabelScan::default();
+        for (index, &v) in values.iter().enumerate() {
+            let bad = if !v.is_finite() {
+                scan.non_finite += 1;
+                true
+            } else if v.fract() != 0.0 {
+                scan.non_integer += 1;
+                true
+            } else if v < 0.0 {
+                scan.negative += 1;
+                true
+            } else if v > u16::MAX as f32 {
+                scan.too_large += 1;
+                true
+            } else {
+                let id = v as usize;
+                if id >= scan.counts.len() {
+                    scan.counts.resize(id + 1, 0);
+                }
+                scan.counts[id] += 1;
+                false
+            };
+            if bad && scan.first_bad.is_none() {
+                scan.first_bad = Some((index, v));
+            }
+        }
+        scan
+    }
+
+    /// The class ids present.
+    pub fn present(&self) -> Vec<u16> {
+        self.counts.iter().enumerate().filter(|&(_, &n)| n > 0).map(|(id, _)| id as u16).collect()
+    }
+
+    /// The first reason these values are not a label map.
+    pub fn error(&self, dims: [usize; 3]) -> Option<LabelError> {
+        let (index, value) = self.first_bad?;
+        let voxel = [index % dims[0], index / dims[0] % dims[1], index / (dims[0] * dims[1]) % dims[2]];
+        Some(if self.non_finite > 0 && !value.is_finite() {
+            LabelError::NonFinite { count: self.non_finite, voxel }
+        } else if self.non_integer > 0 && value.is_finite() && value.fract() != 0.0 {
+            LabelError::NonInteger { count: self.non_integer, value, voxel }
+        } else if self.negative > 0 && value < 0.0 {
+            LabelError::Negative { count: self.negative, value, voxel }
+        } else {
+            LabelError::TooLarge { count: self.too_large, value, voxel }
+        })
+    }
+}
+
+fn split_channels(dims: &[usize]) -> Result<([usize; 3], usize), NiftiErrorKind> {
+    let at = |i: usize| dims.get(i).copied().unwrap_or(1);
+    let spatial = [at(0), at(1), at(2)];
+    let extra: Vec<usize> = dims.iter().skip(3).copied().collect();
+    let channels = match extra.as_slice() {
+        [] => 1,
+        [c] => *c,
+        [1, c, rest @ ..] if rest.iter().all(|&d| d == 1) => *c,
+        [c, rest @ ..] if rest.iter().all(|&d| d == 1) => *c,
+        _ => {
+            let why = "only a 4th (or 5th, with the 4th of size 1) dimension can hold channels";
+            return Err(NiftiErrorKind::UnsupportedShape { dims: dims.to_vec(), why });
+        }
+    };
+    Ok((spatial, channels))
+}
+
+fn fresh_header(geometry: &Geometry, channels: usize, datatype: DataType) -> NiftiHeader {
+    let [x, y, z] = geometry.dims;
+    let dims: Vec<usize> = if channels > 1 { vec![x, y, z, channels] } else { vec![x, y, z] };
+    NiftiHeader::new(&dims, datatype, &geometry.affine)
+}
+
+fn set_spatial_dims(header: &mut NiftiHeader, dims: [usize; 3]) {
+    for (a, &d) in dims.iter().enumerate() {
+        header.dim[a + 1] = d as i64;
+    }
+    header.dim[0] = header.dim[0].max(3);
+}
+
+fn set_channel_dim(header: &mut NiftiHeader, channels: usize) {
+    header.dim[0] = if channels > 1 { 4 } else { header.dim[0].min(3) };
+    header.dim[4] = channels as i64;
+    for d in header.dim.iter_mut().skip(5) {
+        *d = 1;
+    }
+}

@@ -1,0 +1,20 @@
+//! One module per command.
+
+mod check;
+mod demo;
+mod devices;
+mod phantom;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+
+/// Runs a parsed command; the exit code says whether it found problems.
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Check(args) => check::run(&args),
+        Command::Phantom(args) => phantom::run(&args),
+        Command::Devices => devices::run(),
+    }
+}
