@@ -99,9 +99,18 @@ pub struct DemoArgs {
 }
 
 fn parse_triple<T: std::str::FromStr + Copy>(text: &str) -> Result<[T; 3], String> {
-    let parts: Vec<T> = text.split(',').map(|p| p.trim().parse().map_err(|_| format!("`{p}` is not a number"))).collect::<Result<_, _>>()?;
+    let parts: Vec<T> = text
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse()
+                .map_err(|_| format!("`{p}` is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
     match parts.as_slice() {
         [a, b, c] => Ok([*a, *b, *c]),
-        _ => Err(format!("expected three comma-separated values, got `{text}`")),
+        _ => Err(format!(
+            "expected three comma-separated values, got `{text}`"
+        )),
     }
 }

@@ -106,16 +106,28 @@ impl ComputeDevice {
             let a = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &dev).require_grad();
             let b = Tensor::<2>::from_floats([[0.5], [-1.0]], &dev);
             let y = a.clone().matmul(b).sum();
-            let value = y.clone().into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+            let value = y
+                .clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
             let grads = y.backward();
-            let grad = a.grad(&grads).ok_or("no gradient")?.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+            let grad = a
+                .grad(&grads)
+                .ok_or("no gradient")?
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
             if value != [-4.0] || grad != [0.5, -1.0, 0.5, -1.0] {
                 return Err(format!("wrong results: {value:?}, gradient {grad:?}"));
             }
             Ok(())
         })
         .unwrap_or_else(|panic| {
-            let text = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
             Err(text.unwrap_or_else(|| "the backend panicked".into()))
         })
     }
@@ -129,11 +141,17 @@ mod tests {
     fn names_parse_and_flex_computes_value_and_gradient() {
         assert_eq!("cpu".parse(), Ok(ComputeDevice::Flex));
         assert_eq!("flex".parse::<ComputeDevice>().unwrap().to_string(), "cpu");
-        assert!(matches!("tpu".parse::<ComputeDevice>(), Err(DeviceError::Unknown(_))));
+        assert!(matches!(
+            "tpu".parse::<ComputeDevice>(),
+            Err(DeviceError::Unknown(_))
+        ));
         if cfg!(feature = "tch") {
             assert_eq!("cuda:1".parse(), Ok(ComputeDevice::TchCuda(1)));
         } else {
-            assert!(matches!("cuda:1".parse::<ComputeDevice>(), Err(DeviceError::NeedsTch(_))));
+            assert!(matches!(
+                "cuda:1".parse::<ComputeDevice>(),
+                Err(DeviceError::NeedsTch(_))
+            ));
         }
         assert_eq!(ComputeDevice::Flex.smoke_test(), Ok(()));
     }

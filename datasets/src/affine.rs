@@ -30,7 +30,11 @@ impl Affine {
 
     /// Column `voxel_axis` of the 3x3 part: the world step of one voxel along that axis.
     pub fn column(&self, voxel_axis: usize) -> [f64; 3] {
-        [self.0[0][voxel_axis], self.0[1][voxel_axis], self.0[2][voxel_axis]]
+        [
+            self.0[0][voxel_axis],
+            self.0[1][voxel_axis],
+            self.0[2][voxel_axis],
+        ]
     }
 
     /// Sets column `voxel_axis` of the 3x3 part.
@@ -108,9 +112,21 @@ impl Affine {
         let [b, c, d] = bcd;
         let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
         let r = [
-            [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-            [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-            [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - c * c - b * b,
+            ],
         ];
         let qfac = if qfac < 0.0 { -1.0 } else { 1.0 };
         let zooms = [pixdim[0], pixdim[1], pixdim[2] * qfac];
@@ -139,7 +155,12 @@ impl Affine {
             }
         }
         let bcd = rotation_to_quaternion(&rotation);
-        Quaternion { bcd, offset: self.origin(), pixdim: zooms, qfac }
+        Quaternion {
+            bcd,
+            offset: self.origin(),
+            pixdim: zooms,
+            qfac,
+        }
     }
 }
 
@@ -161,7 +182,8 @@ fn norm(v: [f64; 3]) -> f64 {
 }
 
 pub(crate) fn det3(m: &[[f64; 3]; 3]) -> f64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
 }
 
@@ -171,11 +193,24 @@ fn inverse_transpose3(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
         return None;
     }
     // The inverse transpose is the cofactor matrix over the determinant.
-    let c = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let c =
+        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     Some([
-        [c(1, 2, 1, 2) / det, -c(1, 2, 0, 2) / det, c(1, 2, 0, 1) / det],
-        [-c(0, 2, 1, 2) / det, c(0, 2, 0, 2) / det, -c(0, 2, 0, 1) / det],
-        [c(0, 1, 1, 2) / det, -c(0, 1, 0, 2) / det, c(0, 1, 0, 1) / det],
+        [
+            c(1, 2, 1, 2) / det,
+            -c(1, 2, 0, 2) / det,
+            c(1, 2, 0, 1) / det,
+        ],
+        [
+            -c(0, 2, 1, 2) / det,
+            c(0, 2, 0, 2) / det,
+            -c(0, 2, 0, 1) / det,
+        ],
+        [
+            c(0, 1, 1, 2) / det,
+            -c(0, 1, 0, 2) / det,
+            c(0, 1, 0, 1) / det,
+        ],
     ])
 }
 
@@ -184,7 +219,9 @@ fn inverse_transpose3(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
 pub(crate) fn polar_rotation(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     let mut r = m;
     for _ in 0..50 {
-        let Some(it) = inverse_transpose3(&r) else { return r };
+        let Some(it) = inverse_transpose3(&r) else {
+            return r;
+        };
         let mut next = r;
         let mut change = 0.0f64;
         for i in 0..3 {
@@ -251,7 +288,11 @@ mod tests {
 
     #[test]
     fn quaternion_round_trip_keeps_the_affine() {
-        for affine in [Affine::IDENTITY, lps_oblique(), Affine::from_spacing_origin([0.7, 0.7, 5.0], [-1.0, 2.0, 3.0])] {
+        for affine in [
+            Affine::IDENTITY,
+            lps_oblique(),
+            Affine::from_spacing_origin([0.7, 0.7, 5.0], [-1.0, 2.0, 3.0]),
+        ] {
             let q = affine.to_quaternion();
             let back = Affine::from_quaternion(q.bcd, q.offset, q.pixdim, q.qfac);
             assert!(back.max_abs_diff(&affine) < 1e-12, "{affine:?} -> {back:?}");
@@ -262,7 +303,9 @@ mod tests {
     fn spacing_is_column_norms_and_compose_matches_apply() {
         let a = lps_oblique();
         let s = a.spacing();
-        assert!((s[0] - 0.8).abs() < 1e-12 && (s[1] - 0.8).abs() < 1e-12 && (s[2] - 2.5).abs() < 1e-12);
+        assert!(
+            (s[0] - 0.8).abs() < 1e-12 && (s[1] - 0.8).abs() < 1e-12 && (s[2] - 2.5).abs() < 1e-12
+        );
         let shift = Affine::from_spacing_origin([1.0, 1.0, 1.0], [2.0, 3.0, 4.0]);
         let p = a.compose(&shift).apply([0.0, 0.0, 0.0]);
         let q = a.apply([2.0, 3.0, 4.0]);
@@ -278,6 +321,10 @@ mod tests {
             .map(|(i, j)| (0..3).map(|k| r[k][i] * r[k][j]).sum::<f64>())
             .collect();
         let identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
-        assert!(rt_r.iter().zip(identity).all(|(a, b)| (a - b).abs() < 1e-12));
+        assert!(
+            rt_r.iter()
+                .zip(identity)
+                .all(|(a, b)| (a - b).abs() < 1e-12)
+        );
     }
 }

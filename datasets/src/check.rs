@@ -104,12 +104,28 @@ impl CheckReport {
 
     /// Number of problems of a severity.
     pub fn count(&self, severity: Severity) -> usize {
-        self.problems.iter().filter(|p| p.severity == severity).count()
+        self.problems
+            .iter()
+            .filter(|p| p.severity == severity)
+            .count()
     }
 
     /// Adds a dataset-level problem (e.g. from the task config).
-    pub fn push_dataset_problem(&mut self, severity: Severity, kind: ProblemKind, file: Option<PathBuf>, message: String) {
-        self.problems.push(Problem { case: None, locator: None, file, severity, kind, message });
+    pub fn push_dataset_problem(
+        &mut self,
+        severity: Severity,
+        kind: ProblemKind,
+        file: Option<PathBuf>,
+        message: String,
+    ) {
+        self.problems.push(Problem {
+            case: None,
+            locator: None,
+            file,
+            severity,
+            kind,
+            message,
+        });
         self.sort();
     }
 
@@ -132,7 +148,13 @@ struct CaseChecker<'a> {
 }
 
 impl<'a> CaseChecker<'a> {
-    fn problem(&mut self, severity: Severity, kind: ProblemKind, file: Option<&Path>, message: String) {
+    fn problem(
+        &mut self,
+        severity: Severity,
+        kind: ProblemKind,
+        file: Option<&Path>,
+        message: String,
+    ) {
         self.findings.problems.push(Problem {
             case: Some(self.case.id.clone()),
             locator: Some(self.case.locator()),
@@ -146,18 +168,32 @@ impl<'a> CaseChecker<'a> {
     /// Reads a file after the root check, turning failures into problems.
     fn read(&mut self, dataset: &Dataset, path: &Path) -> Option<Volume> {
         if let Err(e) = dataset.check_inside_root(path) {
-            self.problem(Severity::Error, ProblemKind::OutsideRoot, Some(path), strip_path(&e.to_string(), path));
+            self.problem(
+                Severity::Error,
+                ProblemKind::OutsideRoot,
+                Some(path),
+                strip_path(&e.to_string(), path),
+            );
             return None;
         }
         match Volume::read(path) {
             Ok(volume) => Some(volume),
             Err(DatasetError::Nifti(e)) => {
-                let kind = if matches!(e.kind, NiftiErrorKind::NotFound) { ProblemKind::MissingFile } else { ProblemKind::Unreadable };
+                let kind = if matches!(e.kind, NiftiErrorKind::NotFound) {
+                    ProblemKind::MissingFile
+                } else {
+                    ProblemKind::Unreadable
+                };
                 self.problem(Severity::Error, kind, Some(path), e.kind.to_string());
                 None
             }
             Err(e) => {
-                self.problem(Severity::Error, ProblemKind::Unreadable, Some(path), strip_path(&e.to_string(), path));
+                self.problem(
+                    Severity::Error,
+                    ProblemKind::Unreadable,
+                    Some(path),
+                    strip_path(&e.to_string(), path),
+                );
                 None
             }
         }
@@ -175,7 +211,10 @@ impl<'a> CaseChecker<'a> {
             channels += volume.channels();
             let non_finite = volume.data().iter().filter(|v| !v.is_finite()).count();
             if non_finite > 0 {
-                let msg = format!("{non_finite} of {} voxels are NaN or infinite", volume.data().len());
+                let msg = format!(
+                    "{non_finite} of {} voxels are NaN or infinite",
+                    volume.data().len()
+                );
                 self.problem(Severity::Error, ProblemKind::NonFinite, Some(path), msg);
             }
             match reference {
@@ -183,7 +222,12 @@ impl<'a> CaseChecker<'a> {
                 Some((geometry, first)) => {
                     if let Some(m) = geometry.mismatch(volume.geometry(), tol) {
                         let msg = format!("channel file {m} (compared with {})", first.display());
-                        self.problem(Severity::Error, ProblemKind::GeometryMismatch, Some(path), msg);
+                        self.problem(
+                            Severity::Error,
+                            ProblemKind::GeometryMismatch,
+                            Some(path),
+                            msg,
+                        );
                     }
                 }
             }
@@ -195,32 +239,66 @@ impl<'a> CaseChecker<'a> {
     }
 
     fn check_label(&mut self, dataset: &Dataset, image: Option<Geometry>, options: &CheckOptions) {
-        let Some(path) = self.case.label.clone() else { return };
-        let Some(volume) = self.read(dataset, &path) else { return };
+        let Some(path) = self.case.label.clone() else {
+            return;
+        };
+        let Some(volume) = self.read(dataset, &path) else {
+            return;
+        };
         if volume.channels() != 1 {
-            let msg = LabelError::Channels { channels: volume.channels() }.to_string();
+            let msg = LabelError::Channels {
+                channels: volume.channels(),
+            }
+            .to_string();
             self.problem(Severity::Error, ProblemKind::InvalidLabel, Some(&path), msg);
             return;
         }
         let scan = LabelScan::of(volume.data());
         if let Some(e) = scan.error(volume.dims()) {
-            self.problem(Severity::Error, ProblemKind::InvalidLabel, Some(&path), e.to_string());
+            self.problem(
+                Severity::Error,
+                ProblemKind::InvalidLabel,
+                Some(&path),
+                e.to_string(),
+            );
         }
         if let Some(image) = image
             && let Some(m) = image.mismatch(volume.geometry(), &options.tolerance)
         {
-            let msg = format!("label {m} (compared with the image {})", self.case.images[0].display());
-            self.problem(Severity::Error, ProblemKind::GeometryMismatch, Some(&path), msg);
+            let msg = format!(
+                "label {m} (compared with the image {})",
+                self.case.images[0].display()
+            );
+            self.problem(
+                Severity::Error,
+                ProblemKind::GeometryMismatch,
+                Some(&path),
+                msg,
+            );
         }
         if let Some(classes) = options.class_count {
-            let unknown: Vec<String> = scan.present().into_iter().filter(|&id| id as usize >= classes).map(|id| id.to_string()).collect();
+            let unknown: Vec<String> = scan
+                .present()
+                .into_iter()
+                .filter(|&id| id as usize >= classes)
+                .map(|id| id.to_string())
+                .collect();
             if !unknown.is_empty() {
-                let msg = format!("label ids {} are beyond the {classes} named classes (0..{})", unknown.join(", "), classes - 1);
+                let msg = format!(
+                    "label ids {} are beyond the {classes} named classes (0..{})",
+                    unknown.join(", "),
+                    classes - 1
+                );
                 self.problem(Severity::Error, ProblemKind::UnknownLabel, Some(&path), msg);
             }
         }
         if scan.first_bad.is_none() && scan.present() == [0] {
-            self.problem(Severity::Warning, ProblemKind::EmptyLabel, Some(&path), "label map is all background".into());
+            self.problem(
+                Severity::Warning,
+                ProblemKind::EmptyLabel,
+                Some(&path),
+                "label map is all background".into(),
+            );
         }
         self.findings.label_counts = scan.counts;
     }
@@ -228,11 +306,17 @@ impl<'a> CaseChecker<'a> {
 
 /// Keeps a message from naming the file twice (the table shows it in its own column).
 fn strip_path(message: &str, path: &Path) -> String {
-    message.strip_prefix(&format!("{}: ", path.display())).unwrap_or(message).to_string()
+    message
+        .strip_prefix(&format!("{}: ", path.display()))
+        .unwrap_or(message)
+        .to_string()
 }
 
 fn check_case(dataset: &Dataset, case: &Case, options: &CheckOptions) -> CaseFindings {
-    let mut checker = CaseChecker { case, findings: CaseFindings::default() };
+    let mut checker = CaseChecker {
+        case,
+        findings: CaseFindings::default(),
+    };
     let image = checker.check_images(dataset, &options.tolerance);
     checker.check_label(dataset, image, options);
     checker.findings
@@ -240,7 +324,11 @@ fn check_case(dataset: &Dataset, case: &Case, options: &CheckOptions) -> CaseFin
 
 /// Checks every case of `dataset` in parallel; `on_case_done` is called once per case (for a
 /// progress bar). Memory stays at about one case per worker thread.
-pub fn check_dataset(dataset: &Dataset, options: &CheckOptions, on_case_done: &(dyn Fn() + Sync)) -> CheckReport {
+pub fn check_dataset(
+    dataset: &Dataset,
+    options: &CheckOptions,
+    on_case_done: &(dyn Fn() + Sync),
+) -> CheckReport {
     let cases: Vec<&Case> = dataset.all_cases().collect();
     let findings: Vec<CaseFindings> = cases
         .par_iter()
@@ -265,45 +353,102 @@ pub fn check_dataset(dataset: &Dataset, options: &CheckOptions, on_case_done: &(
     for f in findings {
         problems.extend(f.problems);
     }
-    let mut failed: Vec<&str> = problems.iter().filter(|p| p.severity == Severity::Error).filter_map(|p| p.case.as_deref()).collect();
+    let mut failed: Vec<&str> = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .filter_map(|p| p.case.as_deref())
+        .collect();
     failed.sort_unstable();
     failed.dedup();
-    let mut report = CheckReport { cases_checked: cases.len(), failed_cases: failed.len(), channels, label_voxels, problems };
+    let mut report = CheckReport {
+        cases_checked: cases.len(),
+        failed_cases: failed.len(),
+        channels,
+        label_voxels,
+        problems,
+    };
     report.sort();
     report
 }
 
-fn case_problem(case: &Case, severity: Severity, kind: ProblemKind, file: Option<&Path>, message: String) -> Problem {
-    Problem { case: Some(case.id.clone()), locator: Some(case.locator()), file: file.map(Path::to_path_buf), severity, kind, message }
+fn case_problem(
+    case: &Case,
+    severity: Severity,
+    kind: ProblemKind,
+    file: Option<&Path>,
+    message: String,
+) -> Problem {
+    Problem {
+        case: Some(case.id.clone()),
+        locator: Some(case.locator()),
+        file: file.map(Path::to_path_buf),
+        severity,
+        kind,
+        message,
+    }
 }
 
 /// Channel counts must agree across cases (and with the datalist's modality list).
-fn check_channels(cases: &[&Case], findings: &[CaseFindings], expected: Option<usize>, problems: &mut Vec<Problem>) -> Option<usize> {
+fn check_channels(
+    cases: &[&Case],
+    findings: &[CaseFindings],
+    expected: Option<usize>,
+    problems: &mut Vec<Problem>,
+) -> Option<usize> {
     let mut tally: HashMap<usize, usize> = HashMap::new();
     for f in findings {
         if let Some(c) = f.channels {
             *tally.entry(c).or_default() += 1;
         }
     }
-    let common = tally.iter().max_by_key(|&(c, n)| (*n, std::cmp::Reverse(*c))).map(|(&c, _)| c);
+    let common = tally
+        .iter()
+        .max_by_key(|&(c, n)| (*n, std::cmp::Reverse(*c)))
+        .map(|(&c, _)| c);
     let wanted = expected.or(common)?;
-    let why = if expected.is_some() { "the datalist's modality list names" } else { "most cases have" };
+    let why = if expected.is_some() {
+        "the datalist's modality list names"
+    } else {
+        "most cases have"
+    };
     for (case, f) in cases.iter().zip(findings) {
         if let Some(c) = f.channels.filter(|&c| c != wanted) {
             let msg = format!("{c} channels, but {why} {wanted}");
-            problems.push(case_problem(case, Severity::Error, ProblemKind::ChannelMismatch, case.images.first().map(PathBuf::as_path), msg));
+            problems.push(case_problem(
+                case,
+                Severity::Error,
+                ProblemKind::ChannelMismatch,
+                case.images.first().map(PathBuf::as_path),
+                msg,
+            ));
         }
     }
     Some(wanted)
 }
 
 fn check_gaps(label_voxels: &BTreeMap<u16, u64>, problems: &mut Vec<Problem>) {
-    let Some(&max) = label_voxels.keys().last() else { return };
-    let missing: Vec<String> = (0..=max).filter(|id| !label_voxels.contains_key(id)).map(|id| id.to_string()).collect();
+    let Some(&max) = label_voxels.keys().last() else {
+        return;
+    };
+    let missing: Vec<String> = (0..=max)
+        .filter(|id| !label_voxels.contains_key(id))
+        .map(|id| id.to_string())
+        .collect();
     if !missing.is_empty() {
         let present: Vec<String> = label_voxels.keys().map(u16::to_string).collect();
-        let msg = format!("label ids {} appear in no case (present: {}); ids are not contiguous", missing.join(", "), present.join(", "));
-        problems.push(Problem { case: None, locator: None, file: None, severity: Severity::Warning, kind: ProblemKind::LabelGap, message: msg });
+        let msg = format!(
+            "label ids {} appear in no case (present: {}); ids are not contiguous",
+            missing.join(", "),
+            present.join(", ")
+        );
+        problems.push(Problem {
+            case: None,
+            locator: None,
+            file: None,
+            severity: Severity::Warning,
+            kind: ProblemKind::LabelGap,
+            message: msg,
+        });
     }
 }
 
@@ -317,10 +462,19 @@ fn check_duplicates(cases: &[&Case], problems: &mut Vec<Problem>) {
     for case in cases {
         for file in case.files() {
             let sharing = &users[file.as_path()];
-            if sharing.len() > 1 && std::ptr::eq(sharing[0], *case) && sharing.iter().any(|c| c.locator() != case.locator()) {
+            if sharing.len() > 1
+                && std::ptr::eq(sharing[0], *case)
+                && sharing.iter().any(|c| c.locator() != case.locator())
+            {
                 let others: Vec<String> = sharing[1..].iter().map(|c| c.locator()).collect();
                 let msg = format!("file is also used by {}", others.join(", "));
-                problems.push(case_problem(case, Severity::Warning, ProblemKind::DuplicateFile, Some(file), msg));
+                problems.push(case_problem(
+                    case,
+                    Severity::Warning,
+                    ProblemKind::DuplicateFile,
+                    Some(file),
+                    msg,
+                ));
             }
         }
     }

@@ -40,16 +40,25 @@ pub struct Datalist {
 impl Datalist {
     /// Reads and parses a datalist file.
     pub fn read(path: &Path) -> Result<Datalist, DatasetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+            path: path.into(),
+            source,
+        })?;
         Datalist::parse(&text, path)
     }
 
     /// Parses datalist JSON; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Datalist, DatasetError> {
-        let fail = |message: String| DatasetError::Datalist { path: path.into(), message };
-        let value: Value = serde_json::from_str(text).map_err(|e| fail(format!("malformed JSON: {e}")))?;
+        let fail = |message: String| DatasetError::Datalist {
+            path: path.into(),
+            message,
+        };
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| fail(format!("malformed JSON: {e}")))?;
         let Value::Object(mut top) = value else {
-            return Err(fail("the top level must be a JSON object with a `training` list".into()));
+            return Err(fail(
+                "the top level must be a JSON object with a `training` list".into(),
+            ));
         };
         let mut list = |key: &str, needs_label: bool| -> Result<Vec<DataItem>, DatasetError> {
             match top.remove(key) {
@@ -57,7 +66,9 @@ impl Datalist {
                 Some(Value::Array(items)) => items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, item)| parse_item(item, needs_label).map_err(|m| fail(format!("{key}[{i}]: {m}"))))
+                    .map(|(i, item)| {
+                        parse_item(item, needs_label).map_err(|m| fail(format!("{key}[{i}]: {m}")))
+                    })
                     .collect(),
                 Some(_) => Err(fail(format!("`{key}` must be a list"))),
             }
@@ -67,9 +78,17 @@ impl Datalist {
         let mut testing = list("testing", false)?;
         testing.extend(list("test", false)?);
         if training.is_empty() && validation.is_empty() && testing.is_empty() {
-            return Err(fail("no cases: `training`, `validation` and `testing` are all empty or missing".into()));
+            return Err(fail(
+                "no cases: `training`, `validation` and `testing` are all empty or missing".into(),
+            ));
         }
-        Ok(Datalist { path: path.into(), training, validation, testing, meta: top })
+        Ok(Datalist {
+            path: path.into(),
+            training,
+            validation,
+            testing,
+            meta: top,
+        })
     }
 
     /// Channel names from MSD's `modality` map (`{"0": "FLAIR", "1": "T1c"}`), in order.
@@ -96,7 +115,14 @@ fn indexed_names(value: &Value) -> Option<Vec<String>> {
 
 fn parse_item(item: Value, needs_label: bool) -> Result<DataItem, String> {
     let mut map = match item {
-        Value::String(path) => return Ok(DataItem { image: vec![path], label: None, fold: None, extra: Map::new() }),
+        Value::String(path) => {
+            return Ok(DataItem {
+                image: vec![path],
+                label: None,
+                fold: None,
+                extra: Map::new(),
+            });
+        }
         Value::Object(map) => map,
         _ => return Err("must be an object with `image` (and `label`), or a path".into()),
     };
@@ -104,7 +130,11 @@ fn parse_item(item: Value, needs_label: bool) -> Result<DataItem, String> {
         Some(Value::String(path)) => vec![path],
         Some(Value::Array(paths)) if !paths.is_empty() => paths
             .into_iter()
-            .map(|p| p.as_str().map(str::to_string).ok_or("`image` list entries must be paths".to_string()))
+            .map(|p| {
+                p.as_str()
+                    .map(str::to_string)
+                    .ok_or("`image` list entries must be paths".to_string())
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err("`image` must be a path or a non-empty list of paths".into()),
         None => return Err("missing `image`".into()),
@@ -117,9 +147,18 @@ fn parse_item(item: Value, needs_label: bool) -> Result<DataItem, String> {
     };
     let fold = match map.remove("fold") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or(format!("`fold` must be a non-negative integer, got {v}"))? as usize),
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or(format!("`fold` must be a non-negative integer, got {v}"))?
+                as usize,
+        ),
     };
-    Ok(DataItem { image, label, fold, extra: map })
+    Ok(DataItem {
+        image,
+        label,
+        fold,
+        extra: map,
+    })
 }
 
 /// Which datalist list a case came from.
@@ -193,7 +232,11 @@ pub struct Dataset {
 
 impl Dataset {
     /// Resolves `datalist` under `root` (default: the datalist's folder, as MSD lays it out).
-    pub fn open(datalist: &Path, root: Option<&Path>, allow_outside_root: bool) -> Result<Dataset, DatasetError> {
+    pub fn open(
+        datalist: &Path,
+        root: Option<&Path>,
+        allow_outside_root: bool,
+    ) -> Result<Dataset, DatasetError> {
         let list = Datalist::read(datalist)?;
         let root = match root {
             Some(root) => root.to_path_buf(),
@@ -203,8 +246,15 @@ impl Dataset {
     }
 
     /// Resolves a parsed datalist under `root`.
-    pub fn new(datalist: Datalist, root: &Path, allow_outside_root: bool) -> Result<Dataset, DatasetError> {
-        let root = std::path::absolute(root).map_err(|source| DatasetError::Io { path: root.into(), source })?;
+    pub fn new(
+        datalist: Datalist,
+        root: &Path,
+        allow_outside_root: bool,
+    ) -> Result<Dataset, DatasetError> {
+        let root = std::path::absolute(root).map_err(|source| DatasetError::Io {
+            path: root.into(),
+            source,
+        })?;
         let root = normalize(&root);
         let resolve = |p: &String| normalize(&root.join(p));
         let make = |split: Split, items: &[DataItem]| -> Vec<Case> {
@@ -226,7 +276,13 @@ impl Dataset {
         cases.extend(make(Split::Validation, &datalist.validation));
         let mut testing = make(Split::Testing, &datalist.testing);
         assign_ids(cases.iter_mut().chain(testing.iter_mut()), &root);
-        Ok(Dataset { root, datalist, cases, testing, allow_outside_root })
+        Ok(Dataset {
+            root,
+            datalist,
+            cases,
+            testing,
+            allow_outside_root,
+        })
     }
 
     /// Every case, labelled then testing.
@@ -239,7 +295,10 @@ impl Dataset {
         if self.allow_outside_root || path.starts_with(&self.root) {
             Ok(())
         } else {
-            Err(DatasetError::OutsideRoot { path: path.into(), root: self.root.clone() })
+            Err(DatasetError::OutsideRoot {
+                path: path.into(),
+                root: self.root.clone(),
+            })
         }
     }
 }
@@ -264,12 +323,22 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// The file name without `.nii.gz`/`.nii` and without nnU-Net's `_0000` channel suffix.
 fn stem(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let base = [".nii.gz", ".nii", ".gz"].iter().find_map(|ext| name.strip_suffix(ext)).unwrap_or(&name);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = [".nii.gz", ".nii", ".gz"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(&name);
     let channel_suffix = base.len() > 5
         && base.as_bytes()[base.len() - 5] == b'_'
         && base[base.len() - 4..].bytes().all(|b| b.is_ascii_digit());
-    if channel_suffix { base[..base.len() - 5].to_string() } else { base.to_string() }
+    if channel_suffix {
+        base[..base.len() - 5].to_string()
+    } else {
+        base.to_string()
+    }
 }
 
 fn assign_ids<'a>(cases: impl Iterator<Item = &'a mut Case>, root: &Path) {
@@ -311,23 +380,43 @@ mod tests {
         let ds = Dataset::new(list, Path::new("/data/set"), false).unwrap();
         assert_eq!(ds.cases[0].id, "a");
         assert_eq!(ds.cases[0].images[1], Path::new("/data/set/a_0001.nii.gz"));
-        assert_eq!((ds.testing[0].id.as_str(), ds.testing[1].id.as_str()), ("d", "c"));
+        assert_eq!(
+            (ds.testing[0].id.as_str(), ds.testing[1].id.as_str()),
+            ("d", "c")
+        );
     }
 
     #[test]
     fn malformed_datalists_name_the_item_and_key() {
         let cases = [
-            (r#"{"training": [{"image": "a.nii"}]}"#, "training[0]: missing `label`"),
-            (r#"{"training": [{"label": "a.nii"}]}"#, "training[0]: missing `image`"),
-            (r#"{"training": [{"image": 3, "label": "l"}]}"#, "training[0]: `image` must be"),
-            (r#"{"training": [{"image": "a", "label": "l", "fold": -1}]}"#, "`fold` must be a non-negative integer"),
+            (
+                r#"{"training": [{"image": "a.nii"}]}"#,
+                "training[0]: missing `label`",
+            ),
+            (
+                r#"{"training": [{"label": "a.nii"}]}"#,
+                "training[0]: missing `image`",
+            ),
+            (
+                r#"{"training": [{"image": 3, "label": "l"}]}"#,
+                "training[0]: `image` must be",
+            ),
+            (
+                r#"{"training": [{"image": "a", "label": "l", "fold": -1}]}"#,
+                "`fold` must be a non-negative integer",
+            ),
             (r#"{"training": "a"}"#, "`training` must be a list"),
             (r#"{"training": []}"#, "no cases"),
             (r#"{"training": [}"#, "malformed JSON"),
         ];
         for (text, expected) in cases {
-            let err = Datalist::parse(text, Path::new("list.json")).unwrap_err().to_string();
-            assert!(err.starts_with("list.json: ") && err.contains(expected), "{err}");
+            let err = Datalist::parse(text, Path::new("list.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("list.json: ") && err.contains(expected),
+                "{err}"
+            );
         }
     }
 
@@ -338,7 +427,10 @@ mod tests {
         let list = Datalist::parse(text, Path::new("d.json")).unwrap();
         let ds = Dataset::new(list, Path::new("/data/set"), false).unwrap();
         assert_eq!(ds.cases[0].images[0], Path::new("/data/outside/a.nii.gz"));
-        assert!(matches!(ds.check_inside_root(&ds.cases[0].images[0]), Err(DatasetError::OutsideRoot { .. })));
+        assert!(matches!(
+            ds.check_inside_root(&ds.cases[0].images[0]),
+            Err(DatasetError::OutsideRoot { .. })
+        ));
         assert!(ds.check_inside_root(&ds.cases[1].images[0]).is_ok());
         assert_ne!(ds.cases[1].id, ds.cases[2].id);
     }

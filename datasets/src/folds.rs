@@ -36,7 +36,11 @@ pub struct FoldOptions {
 
 impl Default for FoldOptions {
     fn default() -> Self {
-        FoldOptions { num_folds: 5, seed: 0, group_key: None }
+        FoldOptions {
+            num_folds: 5,
+            seed: 0,
+            group_key: None,
+        }
     }
 }
 
@@ -60,13 +64,23 @@ impl Folds {
         if with_fold > 0 {
             if with_fold < cases.len() {
                 let missing = cases.iter().find(|c| c.fold.is_none()).unwrap();
-                return Err(DatasetError::Folds(format!("{} has no `fold` while other items do", missing.locator())));
+                return Err(DatasetError::Folds(format!(
+                    "{} has no `fold` while other items do",
+                    missing.locator()
+                )));
             }
             return Folds::from_keys(cases.iter().map(|c| c.fold.unwrap()).collect());
         }
         if cases.iter().any(|c| c.split == Split::Validation) {
-            let assignment = cases.iter().map(|c| (c.split == Split::Validation).then_some(0)).collect();
-            return Ok(Folds { num_folds: 1, assignment, source: FoldSource::ValidationList });
+            let assignment = cases
+                .iter()
+                .map(|c| (c.split == Split::Validation).then_some(0))
+                .collect();
+            return Ok(Folds {
+                num_folds: 1,
+                assignment,
+                source: FoldSource::ValidationList,
+            });
         }
         let groups = match &options.group_key {
             None => (0..cases.len()).map(|i| i.to_string()).collect(),
@@ -75,21 +89,34 @@ impl Folds {
                 .map(|c| match c.extra.get(key) {
                     Some(serde_json::Value::String(s)) => Ok(s.clone()),
                     Some(v) if !v.is_null() => Ok(v.to_string()),
-                    _ => Err(DatasetError::Folds(format!("{} has no `{key}` to group by", c.locator()))),
+                    _ => Err(DatasetError::Folds(format!(
+                        "{} has no `{key}` to group by",
+                        c.locator()
+                    ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let mut folds = Folds::grouped_kfold(&groups, options.num_folds, options.seed)?;
-        folds.source = FoldSource::KFold { seed: options.seed, group_key: options.group_key.clone() };
+        folds.source = FoldSource::KFold {
+            seed: options.seed,
+            group_key: options.group_key.clone(),
+        };
         Ok(folds)
     }
 
     fn from_keys(folds: Vec<usize>) -> Result<Folds, DatasetError> {
         let num_folds = folds.iter().max().unwrap() + 1;
         if let Some(empty) = (0..num_folds).find(|f| !folds.contains(f)) {
-            return Err(DatasetError::Folds(format!("fold {empty} has no cases (folds must run 0..{})", num_folds - 1)));
+            return Err(DatasetError::Folds(format!(
+                "fold {empty} has no cases (folds must run 0..{})",
+                num_folds - 1
+            )));
         }
-        Ok(Folds { num_folds, assignment: folds.into_iter().map(Some).collect(), source: FoldSource::DatalistKeys })
+        Ok(Folds {
+            num_folds,
+            assignment: folds.into_iter().map(Some).collect(),
+            source: FoldSource::DatalistKeys,
+        })
     }
 
     /// K folds over cases labelled by group: groups are shuffled by `seed`, then placed
@@ -102,8 +129,15 @@ impl Folds {
             members.entry(g).or_default().push(i);
         }
         if k < 2 || k > members.len() {
-            let what = if members.len() == groups.len() { "cases" } else { "groups" };
-            return Err(DatasetError::Folds(format!("cannot make {k} folds from {} {what}: need 2 to {0}", members.len())));
+            let what = if members.len() == groups.len() {
+                "cases"
+            } else {
+                "groups"
+            };
+            return Err(DatasetError::Folds(format!(
+                "cannot make {k} folds from {} {what}: need 2 to {0}",
+                members.len()
+            )));
         }
         let mut order: Vec<Vec<usize>> = members.into_values().collect();
         Rng::new(seed).shuffle(&mut order);
@@ -117,17 +151,28 @@ impl Folds {
                 assignment[i] = Some(fold);
             }
         }
-        Ok(Folds { num_folds: k, assignment, source: FoldSource::KFold { seed, group_key: None } })
+        Ok(Folds {
+            num_folds: k,
+            assignment,
+            source: FoldSource::KFold {
+                seed,
+                group_key: None,
+            },
+        })
     }
 
     /// Case indices validated in `fold`.
     pub fn validation(&self, fold: usize) -> Vec<usize> {
-        (0..self.assignment.len()).filter(|&i| self.assignment[i] == Some(fold)).collect()
+        (0..self.assignment.len())
+            .filter(|&i| self.assignment[i] == Some(fold))
+            .collect()
     }
 
     /// Case indices trained on in `fold`.
     pub fn training(&self, fold: usize) -> Vec<usize> {
-        (0..self.assignment.len()).filter(|&i| self.assignment[i] != Some(fold)).collect()
+        (0..self.assignment.len())
+            .filter(|&i| self.assignment[i] != Some(fold))
+            .collect()
     }
 }
 
@@ -138,7 +183,12 @@ mod tests {
     use std::path::Path;
 
     fn dataset(json: &str) -> Dataset {
-        Dataset::new(Datalist::parse(json, Path::new("d.json")).unwrap(), Path::new("/r"), false).unwrap()
+        Dataset::new(
+            Datalist::parse(json, Path::new("d.json")).unwrap(),
+            Path::new("/r"),
+            false,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -146,10 +196,16 @@ mod tests {
         let groups: Vec<String> = (0..23).map(|i| i.to_string()).collect();
         let a = Folds::grouped_kfold(&groups, 5, 1).unwrap();
         assert_eq!(a, Folds::grouped_kfold(&groups, 5, 1).unwrap());
-        assert_ne!(a.assignment, Folds::grouped_kfold(&groups, 5, 2).unwrap().assignment);
+        assert_ne!(
+            a.assignment,
+            Folds::grouped_kfold(&groups, 5, 2).unwrap().assignment
+        );
         let sizes: Vec<usize> = (0..5).map(|f| a.validation(f).len()).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 23);
-        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "{sizes:?}"
+        );
         assert!(a.validation(0).iter().all(|i| !a.training(0).contains(i)));
     }
 
@@ -164,23 +220,60 @@ mod tests {
                 }
             }
         }
-        assert!(Folds::grouped_kfold(&groups, 14, 0).unwrap_err().to_string().contains("13 groups"));
+        assert!(
+            Folds::grouped_kfold(&groups, 14, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("13 groups")
+        );
     }
 
     #[test]
     fn datalist_folds_and_validation_lists_win() {
-        let keyed = dataset(r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l", "fold": 1}]}"#);
+        let keyed = dataset(
+            r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l", "fold": 1}]}"#,
+        );
         let folds = Folds::plan(&keyed, &FoldOptions::default()).unwrap();
-        assert_eq!((folds.num_folds, folds.source), (2, FoldSource::DatalistKeys));
-        let gap = dataset(r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l", "fold": 2}]}"#);
-        assert!(Folds::plan(&gap, &FoldOptions::default()).unwrap_err().to_string().contains("fold 1 has no cases"));
-        let mixed = dataset(r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l"}]}"#);
-        assert!(Folds::plan(&mixed, &FoldOptions::default()).unwrap_err().to_string().contains("training[1] has no `fold`"));
-        let val = dataset(r#"{"training": [{"image": "a", "label": "l"}], "validation": [{"image": "b", "label": "l"}]}"#);
+        assert_eq!(
+            (folds.num_folds, folds.source),
+            (2, FoldSource::DatalistKeys)
+        );
+        let gap = dataset(
+            r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l", "fold": 2}]}"#,
+        );
+        assert!(
+            Folds::plan(&gap, &FoldOptions::default())
+                .unwrap_err()
+                .to_string()
+                .contains("fold 1 has no cases")
+        );
+        let mixed = dataset(
+            r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l"}]}"#,
+        );
+        assert!(
+            Folds::plan(&mixed, &FoldOptions::default())
+                .unwrap_err()
+                .to_string()
+                .contains("training[1] has no `fold`")
+        );
+        let val = dataset(
+            r#"{"training": [{"image": "a", "label": "l"}], "validation": [{"image": "b", "label": "l"}]}"#,
+        );
         let folds = Folds::plan(&val, &FoldOptions::default()).unwrap();
         assert_eq!((folds.validation(0), folds.training(0)), (vec![1], vec![0]));
-        let grouped = dataset(r#"{"training": [{"image": "a", "label": "l", "pid": 1}, {"image": "b", "label": "l"}]}"#);
-        let options = FoldOptions { num_folds: 2, seed: 0, group_key: Some("pid".into()) };
-        assert!(Folds::plan(&grouped, &options).unwrap_err().to_string().contains("training[1] has no `pid`"));
+        let grouped = dataset(
+            r#"{"training": [{"image": "a", "label": "l", "pid": 1}, {"image": "b", "label": "l"}]}"#,
+        );
+        let options = FoldOptions {
+            num_folds: 2,
+            seed: 0,
+            group_key: Some("pid".into()),
+        };
+        assert!(
+            Folds::plan(&grouped, &options)
+                .unwrap_err()
+                .to_string()
+                .contains("training[1] has no `pid`")
+        );
     }
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 /// Writes `path` atomically: the bytes go to a temporary file in the same folder, which is
 /// synced and then renamed over `path`. Readers see the old file or the new one, never a part.
 /// Parent folders are created as needed.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

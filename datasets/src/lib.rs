@@ -22,7 +22,7 @@ pub mod task;
 mod volume;
 
 pub use affine::Affine;
-pub use datalist::{Case, Dataset, Datalist};
+pub use datalist::{Case, Datalist, Dataset};
 pub use error::{DatasetError, GeometryMismatch, LabelError};
 pub use orientation::Orientation;
 pub use task::{Modality, TaskConfig};

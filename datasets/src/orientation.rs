@@ -22,9 +22,18 @@ const CODES: [[char; 2]; 3] = [['L', 'R'], ['P', 'A'], ['I', 'S']];
 impl Orientation {
     /// RAS: the orientation MONAI and autoseg work in.
     pub const RAS: Orientation = Orientation([
-        AxisDirection { world_axis: 0, positive: true },
-        AxisDirection { world_axis: 1, positive: true },
-        AxisDirection { world_axis: 2, positive: true },
+        AxisDirection {
+            world_axis: 0,
+            positive: true,
+        },
+        AxisDirection {
+            world_axis: 1,
+            positive: true,
+        },
+        AxisDirection {
+            world_axis: 2,
+            positive: true,
+        },
     ]);
 
     /// The orientation of an affine, by nibabel's `io_orientation` rule: take the rotation
@@ -37,7 +46,10 @@ impl Orientation {
             let world_axis = (0..3)
                 .max_by(|&a, &b| r[a][voxel_axis].abs().total_cmp(&r[b][voxel_axis].abs()))
                 .unwrap();
-            *direction = AxisDirection { world_axis, positive: r[world_axis][voxel_axis] >= 0.0 };
+            *direction = AxisDirection {
+                world_axis,
+                positive: r[world_axis][voxel_axis] >= 0.0,
+            };
             r[world_axis] = [0.0; 3];
         }
         Orientation(out)
@@ -52,7 +64,10 @@ impl Orientation {
         let mut out = Orientation::RAS.0;
         for (slot, ch) in out.iter_mut().zip(&chars) {
             let world_axis = CODES.iter().position(|pair| pair.contains(ch))?;
-            *slot = AxisDirection { world_axis, positive: CODES[world_axis][1] == *ch };
+            *slot = AxisDirection {
+                world_axis,
+                positive: CODES[world_axis][1] == *ch,
+            };
         }
         let mut seen = [false; 3];
         for d in &out {
@@ -88,7 +103,11 @@ impl AxisTransform {
         let mut source = [0; 3];
         let mut flip = [false; 3];
         for (a, target) in to.0.iter().enumerate() {
-            let b = from.0.iter().position(|d| d.world_axis == target.world_axis).unwrap();
+            let b = from
+                .0
+                .iter()
+                .position(|d| d.world_axis == target.world_axis)
+                .unwrap();
             source[a] = b;
             flip[a] = from.0[b].positive != target.positive;
         }
@@ -173,7 +192,12 @@ mod tests {
         assert_eq!(Orientation::of(&lps).to_string(), "LPS");
         // Oblique by 30 degrees: still closest to RAS.
         let (s, c) = 30f64.to_radians().sin_cos();
-        let oblique = Affine([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
+        let oblique = Affine([
+            [c, -s, 0.0, 0.0],
+            [s, c, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]);
         assert_eq!(Orientation::of(&oblique).to_string(), "RAS");
     }
 
@@ -192,7 +216,11 @@ mod tests {
         let new_affine = t.affine(&affine, dims);
         assert_eq!(Orientation::of(&new_affine), to);
         for (n, &old_index) in out.iter().enumerate() {
-            let new_ijk = [n % new_dims[0], n / new_dims[0] % new_dims[1], n / (new_dims[0] * new_dims[1])];
+            let new_ijk = [
+                n % new_dims[0],
+                n / new_dims[0] % new_dims[1],
+                n / (new_dims[0] * new_dims[1]),
+            ];
             let old_ijk = [old_index % 3, old_index / 3 % 4, old_index / 12];
             let p = new_affine.apply(new_ijk.map(|v| v as f64));
             let q = affine.apply(old_ijk.map(|v| v as f64));

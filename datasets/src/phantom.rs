@@ -77,7 +77,13 @@ struct Blob {
 impl Blob {
     fn random(rng: &mut Rng, centre: [f64; 3], radii: [f64; 3], ripple: f64) -> Blob {
         let frequency = [0, 1, 2].map(|_| rng.range(1.5, 3.5));
-        Blob { centre, radii, ripple, frequency, phase: rng.range(0.0, std::f64::consts::TAU) }
+        Blob {
+            centre,
+            radii,
+            ripple,
+            frequency,
+            phase: rng.range(0.0, std::f64::consts::TAU),
+        }
     }
 
     fn level(&self, u: [f64; 3]) -> f64 {
@@ -114,7 +120,11 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
         Modality::Ct => (-1000.0, [20.0, 80.0, 140.0], 18.0),
         _ => {
             let scale = rng.range(0.6, 1.6); // MR scales differ from scanner to scanner
-            (0.0, [250.0 * scale, 450.0 * scale, 700.0 * scale], 20.0 * scale)
+            (
+                0.0,
+                [250.0 * scale, 450.0 * scale, 700.0 * scale],
+                20.0 * scale,
+            )
         }
     };
     let bias = [0, 1, 2].map(|_| rng.range(-0.3, 0.3));
@@ -124,10 +134,17 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
-                let u = [(i as f64 + 0.5) / nx as f64, (j as f64 + 0.5) / ny as f64, (k as f64 + 0.5) / nz as f64];
+                let u = [
+                    (i as f64 + 0.5) / nx as f64,
+                    (j as f64 + 0.5) / ny as f64,
+                    (k as f64 + 0.5) / nz as f64,
+                ];
                 let (lb, lo, ll) = (body.level(u), organ.level(u), lesion.level(u));
                 let (sb, so, sl) = (inside(lb), inside(lo), inside(ll) * inside(lo));
-                let clean = background + sb * (levels[0] - background) + so * (levels[1] - levels[0]) + sl * (levels[2] - levels[1]);
+                let clean = background
+                    + sb * (levels[0] - background)
+                    + so * (levels[1] - levels[0])
+                    + sl * (levels[2] - levels[1]);
                 let value = match spec.modality {
                     Modality::Ct => clean + noise * rng.normal(),
                     _ => {
@@ -137,12 +154,19 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
                     }
                 };
                 image.push(value as f32);
-                labels.push(if lo < 1.0 { if ll < 1.0 { 2u16 } else { 1 } } else { 0 });
+                labels.push(if lo < 1.0 {
+                    if ll < 1.0 { 2u16 } else { 1 }
+                } else {
+                    0
+                });
             }
         }
     }
     let origin = [0, 1, 2].map(|a| -((spec.shape[a] - 1) as f64) / 2.0 * spec.spacing[a]);
-    let geometry = Geometry { dims: spec.shape, affine: Affine::from_spacing_origin(spec.spacing, origin) };
+    let geometry = Geometry {
+        dims: spec.shape,
+        affine: Affine::from_spacing_origin(spec.spacing, origin),
+    };
     let volume = Volume::new(geometry, 1, image);
     let labels = volume.with_data(1, labels);
     if !spec.random_orientation {
@@ -155,7 +179,10 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
 fn random_orientation(rng: &mut Rng) -> Orientation {
     let mut axes = [0usize, 1, 2];
     rng.shuffle(&mut axes);
-    Orientation(axes.map(|world_axis| AxisDirection { world_axis, positive: rng.uniform() < 0.5 }))
+    Orientation(axes.map(|world_axis| AxisDirection {
+        world_axis,
+        positive: rng.uniform() < 0.5,
+    }))
 }
 
 /// Writes the phantom dataset into `dir`: `imagesTr/`, `labelsTr/`, `imagesTs/`,
@@ -188,15 +215,25 @@ pub fn write_dataset(spec: &PhantomSpec, dir: &Path) -> Result<PhantomDataset, D
     });
     let datalist_path = dir.join("dataset.json");
     let text = serde_json::to_string_pretty(&datalist).expect("JSON of plain values");
-    write_bytes_atomic(&datalist_path, text.as_bytes()).map_err(|source| DatasetError::Io { path: datalist_path.clone(), source })?;
+    write_bytes_atomic(&datalist_path, text.as_bytes()).map_err(|source| DatasetError::Io {
+        path: datalist_path.clone(),
+        source,
+    })?;
     let task_path = dir.join("task.yaml");
     let task = format!(
         "name: autoseg-phantom\nmodality: {}\ndatalist: dataset.json\ndataroot: .\nclass_names: [{}]\n",
         spec.modality,
         CLASS_NAMES.join(", ")
     );
-    write_bytes_atomic(&task_path, task.as_bytes()).map_err(|source| DatasetError::Io { path: task_path.clone(), source })?;
-    Ok(PhantomDataset { root: dir.to_path_buf(), datalist: datalist_path, task: task_path })
+    write_bytes_atomic(&task_path, task.as_bytes()).map_err(|source| DatasetError::Io {
+        path: task_path.clone(),
+        source,
+    })?;
+    Ok(PhantomDataset {
+        root: dir.to_path_buf(),
+        datalist: datalist_path,
+        task: task_path,
+    })
 }
 
 #[cfg(test)]
@@ -205,7 +242,10 @@ mod tests {
 
     #[test]
     fn same_seed_same_case_and_classes_are_nested() {
-        let spec = PhantomSpec { shape: [24, 20, 16], ..PhantomSpec::default() };
+        let spec = PhantomSpec {
+            shape: [24, 20, 16],
+            ..PhantomSpec::default()
+        };
         let (a, la) = generate_case(&spec, 3);
         let (b, lb) = generate_case(&spec, 3);
         assert_eq!(a.data(), b.data());
@@ -215,16 +255,31 @@ mod tests {
         let count = |id| la.data().iter().filter(|&&v| v == id).count();
         let n = la.data().len();
         // The organ is a few percent of the volume, the lesion a fraction of that.
-        assert!(count(1) > n / 100 && count(2) > n / 1000 && count(2) < count(1), "{} {}", count(1), count(2));
+        assert!(
+            count(1) > n / 100 && count(2) > n / 1000 && count(2) < count(1),
+            "{} {}",
+            count(1),
+            count(2)
+        );
     }
 
     #[test]
     fn random_orientation_stores_the_same_anatomy() {
-        let plain = PhantomSpec { shape: [12, 10, 8], ..PhantomSpec::default() };
-        let turned = PhantomSpec { random_orientation: true, ..plain.clone() };
+        let plain = PhantomSpec {
+            shape: [12, 10, 8],
+            ..PhantomSpec::default()
+        };
+        let turned = PhantomSpec {
+            random_orientation: true,
+            ..plain.clone()
+        };
         let (a, la) = generate_case(&plain, 1);
         let (b, lb) = generate_case(&turned, 1);
-        assert_ne!(b.geometry().orientation(), Orientation::RAS, "case 1 should be turned for this seed");
+        assert_ne!(
+            b.geometry().orientation(),
+            Orientation::RAS,
+            "case 1 should be turned for this seed"
+        );
         assert_eq!(b.to_ras().data(), a.data());
         assert_eq!(lb.to_ras().data(), la.data());
         assert!(b.to_ras().affine().max_abs_diff(a.affine()) < 1e-9);

@@ -90,7 +90,10 @@ mod tests {
         let z: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let zm = z.iter().sum::<f64>() / n as f64;
         let zv = z.iter().map(|x| (x - zm) * (x - zm)).sum::<f64>() / n as f64;
-        assert!(zm.abs() < 0.01 && (zv - 1.0).abs() < 0.02, "normal {zm} {zv}");
+        assert!(
+            zm.abs() < 0.01 && (zv - 1.0).abs() < 0.02,
+            "normal {zm} {zv}"
+        );
     }
 
     #[test]

@@ -77,38 +77,64 @@ pub struct TaskConfig {
 }
 
 /// Keys read into fields, or known and deliberately ignored (as MONAI ignores them too).
-const KNOWN_KEYS: &[&str] = &["name", "task", "description", "modality", "datalist", "dataroot", "class_names", "num_fold", "multigpu"];
+const KNOWN_KEYS: &[&str] = &[
+    "name",
+    "task",
+    "description",
+    "modality",
+    "datalist",
+    "dataroot",
+    "class_names",
+    "num_fold",
+    "multigpu",
+];
 
 impl TaskConfig {
     /// Reads and parses a task YAML. Relative `datalist`/`dataroot` paths are taken from the
     /// YAML's own folder, so the config works from any working directory.
     pub fn read(path: &Path) -> Result<TaskConfig, DatasetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+            path: path.into(),
+            source,
+        })?;
         TaskConfig::parse(&text, path)
     }
 
     /// Parses task YAML; `path` names the file and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<TaskConfig, DatasetError> {
-        let fail = |message: String| DatasetError::TaskConfig { path: path.into(), message };
-        let value: Value = serde_yaml::from_str(text).map_err(|e| fail(format!("malformed YAML: {e}")))?;
+        let fail = |message: String| DatasetError::TaskConfig {
+            path: path.into(),
+            message,
+        };
+        let value: Value =
+            serde_yaml::from_str(text).map_err(|e| fail(format!("malformed YAML: {e}")))?;
         let Value::Mapping(map) = value else {
-            return Err(fail("the top level must be a mapping of keys (modality, datalist, dataroot...)".into()));
+            return Err(fail(
+                "the top level must be a mapping of keys (modality, datalist, dataroot...)".into(),
+            ));
         };
         let mut keys: BTreeMap<String, Value> = BTreeMap::new();
         for (k, v) in map {
-            let Value::String(k) = k else { return Err(fail(format!("keys must be strings, found {k:?}"))) };
+            let Value::String(k) = k else {
+                return Err(fail(format!("keys must be strings, found {k:?}")));
+            };
             keys.insert(k, v);
         }
         let text_key = |key: &str| -> Result<Option<String>, DatasetError> {
             match keys.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(fail(format!("`{key}` must be text, got {}", describe(other)))),
+                Some(other) => Err(fail(format!(
+                    "`{key}` must be text, got {}",
+                    describe(other)
+                ))),
             }
         };
         let base = path.parent().unwrap_or(Path::new(""));
-        let modality = text_key("modality")?.ok_or_else(|| fail("missing `modality` (CT or MRI)".into()))?;
-        let datalist = base.join(text_key("datalist")?.ok_or_else(|| fail("missing `datalist`".into()))?);
+        let modality =
+            text_key("modality")?.ok_or_else(|| fail("missing `modality` (CT or MRI)".into()))?;
+        let datalist =
+            base.join(text_key("datalist")?.ok_or_else(|| fail("missing `datalist`".into()))?);
         let dataroot = match text_key("dataroot")? {
             Some(root) => base.join(root),
             None => datalist.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -117,7 +143,12 @@ impl TaskConfig {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_u64() {
                 Some(n) if n >= 1 => Some(n as usize),
-                _ => return Err(fail(format!("`num_fold` must be a positive integer, got {}", describe(v)))),
+                _ => {
+                    return Err(fail(format!(
+                        "`num_fold` must be a positive integer, got {}",
+                        describe(v)
+                    )));
+                }
             },
         };
         let class_names = match keys.get("class_names") {
@@ -125,8 +156,20 @@ impl TaskConfig {
             Some(v) => Some(parse_class_names(v).map_err(|m| fail(format!("`class_names`: {m}")))?),
         };
         let name = text_key("name")?;
-        let extra = keys.into_iter().filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str())).collect();
-        Ok(TaskConfig { path: path.into(), name, modality: Modality::parse(&modality), datalist, dataroot, class_names, num_fold, extra })
+        let extra = keys
+            .into_iter()
+            .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
+            .collect();
+        Ok(TaskConfig {
+            path: path.into(),
+            name,
+            modality: Modality::parse(&modality),
+            datalist,
+            dataroot,
+            class_names,
+            num_fold,
+            extra,
+        })
     }
 
     /// The keys autoseg does not use (yet), for reporting.
@@ -136,24 +179,40 @@ impl TaskConfig {
 }
 
 fn parse_class_names(value: &Value) -> Result<Vec<ClassSpec>, String> {
-    let Value::Sequence(items) = value else { return Err("must be a list".into()) };
+    let Value::Sequence(items) = value else {
+        return Err("must be a list".into());
+    };
     items
         .iter()
         .enumerate()
         .map(|(i, item)| match item {
             Value::String(name) => Ok(ClassSpec::Name(name.clone())),
             Value::Mapping(m) => {
-                let name = m.get("name").and_then(Value::as_str).ok_or(format!("item {i}: missing `name`"))?;
+                let name = m
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or(format!("item {i}: missing `name`"))?;
                 let index = match m.get("index") {
                     Some(Value::Sequence(ids)) => ids
                         .iter()
-                        .map(|id| id.as_u64().filter(|&n| n <= u16::MAX as u64).map(|n| n as u16))
+                        .map(|id| {
+                            id.as_u64()
+                                .filter(|&n| n <= u16::MAX as u64)
+                                .map(|n| n as u16)
+                        })
                         .collect::<Option<Vec<u16>>>()
                         .ok_or(format!("item {i}: `index` must list label ids"))?,
-                    Some(id) => vec![id.as_u64().ok_or(format!("item {i}: `index` must list label ids"))? as u16],
+                    Some(id) => vec![
+                        id.as_u64()
+                            .ok_or(format!("item {i}: `index` must list label ids"))?
+                            as u16,
+                    ],
                     None => return Err(format!("item {i}: missing `index`")),
                 };
-                Ok(ClassSpec::Region { name: name.to_string(), index })
+                Ok(ClassSpec::Region {
+                    name: name.to_string(),
+                    index,
+                })
             }
             _ => Err(format!("item {i} must be a name or {{name, index}}")),
         })
@@ -161,7 +220,9 @@ fn parse_class_names(value: &Value) -> Result<Vec<ClassSpec>, String> {
 }
 
 fn describe(value: &Value) -> String {
-    serde_yaml::to_string(value).map(|s| s.trim().to_string()).unwrap_or_else(|_| format!("{value:?}"))
+    serde_yaml::to_string(value)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| format!("{value:?}"))
 }
 
 #[cfg(test)]
@@ -177,7 +238,13 @@ mod tests {
         assert_eq!(task.datalist, Path::new("/work/./folds.json"));
         assert_eq!(task.dataroot, Path::new("/data/spleen"));
         assert_eq!(task.num_fold, Some(3));
-        assert_eq!(task.class_names.as_ref().unwrap()[1], ClassSpec::Region { name: "tumour".into(), index: vec![2, 3] });
+        assert_eq!(
+            task.class_names.as_ref().unwrap()[1],
+            ClassSpec::Region {
+                name: "tumour".into(),
+                index: vec![2, 3]
+            }
+        );
         assert_eq!(task.unused_keys(), ["roi_size"]);
     }
 
@@ -187,13 +254,24 @@ mod tests {
             ("modality: [CT\n", "malformed YAML"),
             ("datalist: a.json\n", "missing `modality`"),
             ("modality: MRI\n", "missing `datalist`"),
-            ("modality: MRI\ndatalist: a.json\nnum_fold: five\n", "`num_fold` must be a positive integer, got five"),
-            ("modality: MRI\ndatalist: a.json\nclass_names: x\n", "`class_names`: must be a list"),
+            (
+                "modality: MRI\ndatalist: a.json\nnum_fold: five\n",
+                "`num_fold` must be a positive integer, got five",
+            ),
+            (
+                "modality: MRI\ndatalist: a.json\nclass_names: x\n",
+                "`class_names`: must be a list",
+            ),
             ("- a\n- b\n", "top level must be a mapping"),
         ];
         for (yaml, expected) in cases {
-            let err = TaskConfig::parse(yaml, Path::new("task.yaml")).unwrap_err().to_string();
-            assert!(err.starts_with("task.yaml: ") && err.contains(expected), "{err}");
+            let err = TaskConfig::parse(yaml, Path::new("task.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("task.yaml: ") && err.contains(expected),
+                "{err}"
+            );
         }
     }
 }

@@ -34,7 +34,11 @@ pub struct GeometryTolerance {
 impl Default for GeometryTolerance {
     /// Tight enough to catch a wrong file, loose enough for float32 vs float64 headers.
     fn default() -> Self {
-        GeometryTolerance { spacing_rel: 1e-4, direction: 1e-4, origin_voxels: 1e-3 }
+        GeometryTolerance {
+            spacing_rel: 1e-4,
+            direction: 1e-4,
+            origin_voxels: 1e-3,
+        }
     }
 }
 
@@ -57,22 +61,37 @@ impl Geometry {
     /// The first way `other` differs from this grid beyond `tol`, if any.
     pub fn mismatch(&self, other: &Geometry, tol: &GeometryTolerance) -> Option<GeometryMismatch> {
         if self.dims != other.dims {
-            return Some(GeometryMismatch::Shape { left: self.dims, right: other.dims });
+            return Some(GeometryMismatch::Shape {
+                left: self.dims,
+                right: other.dims,
+            });
         }
         let (sa, sb) = (self.spacing(), other.spacing());
         if (0..3).any(|a| (sa[a] - sb[a]).abs() > tol.spacing_rel * sa[a].abs().max(sb[a].abs())) {
-            return Some(GeometryMismatch::Spacing { left: sa, right: sb });
+            return Some(GeometryMismatch::Spacing {
+                left: sa,
+                right: sb,
+            });
         }
         let (da, db) = (self.affine.directions(), other.affine.directions());
-        let direction_diff = (0..3).flat_map(|r| (0..3).map(move |c| (r, c))).map(|(r, c)| (da[r][c] - db[r][c]).abs());
+        let direction_diff = (0..3)
+            .flat_map(|r| (0..3).map(move |c| (r, c)))
+            .map(|(r, c)| (da[r][c] - db[r][c]).abs());
         if direction_diff.fold(0.0, f64::max) > tol.direction {
-            return Some(GeometryMismatch::Direction { left: self.orientation(), right: other.orientation() });
+            return Some(GeometryMismatch::Direction {
+                left: self.orientation(),
+                right: other.orientation(),
+            });
         }
         let (oa, ob) = (self.affine.origin(), other.affine.origin());
         let distance = (0..3).map(|a| (oa[a] - ob[a]).powi(2)).sum::<f64>().sqrt();
         let min_spacing = sa.iter().cloned().fold(f64::INFINITY, f64::min);
         if distance > tol.origin_voxels * min_spacing {
-            return Some(GeometryMismatch::Origin { left: oa, right: ob, distance_mm: distance });
+            return Some(GeometryMismatch::Origin {
+                left: oa,
+                right: ob,
+                distance_mm: distance,
+            });
         }
         None
     }
@@ -98,15 +117,33 @@ impl<T: Copy> Image<T> {
     /// # Panics
     /// If `data.len()` is not `channels * geometry.voxel_count()`.
     pub fn new(geometry: Geometry, channels: usize, data: Vec<T>) -> Self {
-        assert_eq!(data.len(), channels * geometry.voxel_count(), "data does not fit the geometry");
+        assert_eq!(
+            data.len(),
+            channels * geometry.voxel_count(),
+            "data does not fit the geometry"
+        );
         let header = fresh_header(&geometry, channels, DataType::F32);
-        Image { geometry, channels, data, header }
+        Image {
+            geometry,
+            channels,
+            data,
+            header,
+        }
     }
 
     /// This image's data with another element type, on the same grid and header.
     pub fn with_data<U: Copy>(&self, channels: usize, data: Vec<U>) -> Image<U> {
-        assert_eq!(data.len(), channels * self.geometry.voxel_count(), "data does not fit the geometry");
-        Image { geometry: self.geometry, channels, data, header: self.header.clone() }
+        assert_eq!(
+            data.len(),
+            channels * self.geometry.voxel_count(),
+            "data does not fit the geometry"
+        );
+        Image {
+            geometry: self.geometry,
+            channels,
+            data,
+            header: self.header.clone(),
+        }
     }
 
     /// The grid.
@@ -195,11 +232,19 @@ impl<T: Copy> Image<T> {
         for c in 0..self.channels {
             transform.apply(dims, self.channel(c), &mut data);
         }
-        let geometry = Geometry { dims: transform.dims(dims), affine: transform.affine(&self.geometry.affine, dims) };
+        let geometry = Geometry {
+            dims: transform.dims(dims),
+            affine: transform.affine(&self.geometry.affine, dims),
+        };
         let mut header = self.header.clone();
         set_spatial_dims(&mut header, geometry.dims);
         header.set_affine(&geometry.affine);
-        Image { geometry, channels: self.channels, data, header }
+        Image {
+            geometry,
+            channels: self.channels,
+            data,
+            header,
+        }
     }
 }
 
@@ -210,12 +255,23 @@ impl Volume {
         let file = nifti::read(path)?;
         let dims = file.header.dims();
         let (spatial, channels) = split_channels(&dims).map_err(|k| k.at(path))?;
-        let geometry = Geometry { dims: spatial, affine: file.header.affine() };
+        let geometry = Geometry {
+            dims: spatial,
+            affine: file.header.affine(),
+        };
         if !geometry.affine.is_valid() {
-            let why = format!("the affine is not invertible or not finite: {:?}", geometry.affine.0);
+            let why = format!(
+                "the affine is not invertible or not finite: {:?}",
+                geometry.affine.0
+            );
             return Err(NiftiErrorKind::InvalidHeader(why).at(path).into());
         }
-        Ok(Image { geometry, channels, data: file.data, header: file.header })
+        Ok(Image {
+            geometry,
+            channels,
+            data: file.data,
+            header: file.header,
+        })
     }
 
     /// Reads one file per channel (a datalist `image` list) and stacks them; every file must
@@ -225,8 +281,15 @@ impl Volume {
         let mut volume = Volume::read(first)?;
         for path in rest {
             let next = Volume::read(path)?;
-            if let Some(mismatch) = volume.geometry.mismatch(&next.geometry, &GeometryTolerance::default()) {
-                return Err(DatasetError::Geometry { path: path.clone(), against: first.clone(), mismatch });
+            if let Some(mismatch) = volume
+                .geometry
+                .mismatch(&next.geometry, &GeometryTolerance::default())
+            {
+                return Err(DatasetError::Geometry {
+                    path: path.clone(),
+                    against: first.clone(),
+                    mismatch,
+                });
             }
             volume.channels += next.channels;
             volume.data.extend_from_slice(&next.data);
@@ -243,7 +306,9 @@ impl Volume {
     /// Checks that the values are class ids and turns the image into a label map.
     pub fn into_labels(self) -> Result<LabelVolume, LabelError> {
         if self.channels != 1 {
-            return Err(LabelError::Channels { channels: self.channels });
+            return Err(LabelError::Channels {
+                channels: self.channels,
+            });
         }
         let scan = LabelScan::of(&self.data);
         if let Some(problem) = scan.error(self.geometry.dims) {
@@ -257,7 +322,12 @@ impl Volume {
 impl LabelVolume {
     /// Reads a label map: one channel of non-negative integers up to 65535.
     pub fn read(path: &Path) -> Result<LabelVolume, DatasetError> {
-        Volume::read(path)?.into_labels().map_err(|kind| DatasetError::Label { path: path.to_path_buf(), kind })
+        Volume::read(path)?
+            .into_labels()
+            .map_err(|kind| DatasetError::Label {
+                path: path.to_path_buf(),
+                kind,
+            })
     }
 
     /// Writes the labels as uint8 when every id fits, else uint16, keeping the header.
@@ -271,7 +341,11 @@ impl LabelVolume {
     }
 }
 
-fn write_as<T: NiftiElement>(path: &Path, header: &NiftiHeader, data: &[T]) -> Result<(), DatasetError> {
+fn write_as<T: NiftiElement>(
+    path: &Path,
+    header: &NiftiHeader,
+    data: &[T],
+) -> Result<(), DatasetError> {
     Ok(nifti::write(path, header, data)?)
 }
 
@@ -326,21 +400,45 @@ impl LabelScan {
 
     /// The class ids present.
     pub fn present(&self) -> Vec<u16> {
-        self.counts.iter().enumerate().filter(|&(_, &n)| n > 0).map(|(id, _)| id as u16).collect()
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(id, _)| id as u16)
+            .collect()
     }
 
     /// The first reason these values are not a label map.
     pub fn error(&self, dims: [usize; 3]) -> Option<LabelError> {
         let (index, value) = self.first_bad?;
-        let voxel = [index % dims[0], index / dims[0] % dims[1], index / (dims[0] * dims[1]) % dims[2]];
+        let voxel = [
+            index % dims[0],
+            index / dims[0] % dims[1],
+            index / (dims[0] * dims[1]) % dims[2],
+        ];
         Some(if self.non_finite > 0 && !value.is_finite() {
-            LabelError::NonFinite { count: self.non_finite, voxel }
+            LabelError::NonFinite {
+                count: self.non_finite,
+                voxel,
+            }
         } else if self.non_integer > 0 && value.is_finite() && value.fract() != 0.0 {
-            LabelError::NonInteger { count: self.non_integer, value, voxel }
+            LabelError::NonInteger {
+                count: self.non_integer,
+                value,
+                voxel,
+            }
         } else if self.negative > 0 && value < 0.0 {
-            LabelError::Negative { count: self.negative, value, voxel }
+            LabelError::Negative {
+                count: self.negative,
+                value,
+                voxel,
+            }
         } else {
-            LabelError::TooLarge { count: self.too_large, value, voxel }
+            LabelError::TooLarge {
+                count: self.too_large,
+                value,
+                voxel,
+            }
         })
     }
 }
@@ -356,7 +454,10 @@ fn split_channels(dims: &[usize]) -> Result<([usize; 3], usize), NiftiErrorKind>
         [c, rest @ ..] if rest.iter().all(|&d| d == 1) => *c,
         _ => {
             let why = "only a 4th (or 5th, with the 4th of size 1) dimension can hold channels";
-            return Err(NiftiErrorKind::UnsupportedShape { dims: dims.to_vec(), why });
+            return Err(NiftiErrorKind::UnsupportedShape {
+                dims: dims.to_vec(),
+                why,
+            });
         }
     };
     Ok((spatial, channels))
@@ -364,7 +465,11 @@ fn split_channels(dims: &[usize]) -> Result<([usize; 3], usize), NiftiErrorKind>
 
 fn fresh_header(geometry: &Geometry, channels: usize, datatype: DataType) -> NiftiHeader {
     let [x, y, z] = geometry.dims;
-    let dims: Vec<usize> = if channels > 1 { vec![x, y, z, channels] } else { vec![x, y, z] };
+    let dims: Vec<usize> = if channels > 1 {
+        vec![x, y, z, channels]
+    } else {
+        vec![x, y, z]
+    };
     NiftiHeader::new(&dims, datatype, &geometry.affine)
 }
 
@@ -376,7 +481,11 @@ fn set_spatial_dims(header: &mut NiftiHeader, dims: [usize; 3]) {
 }
 
 fn set_channel_dim(header: &mut NiftiHeader, channels: usize) {
-    header.dim[0] = if channels > 1 { 4 } else { header.dim[0].min(3) };
+    header.dim[0] = if channels > 1 {
+        4
+    } else {
+        header.dim[0].min(3)
+    };
     header.dim[4] = channels as i64;
     for d in header.dim.iter_mut().skip(5) {
         *d = 1;

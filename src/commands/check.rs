@@ -25,7 +25,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_report(&report, &dataset.root, seconds);
     }
-    Ok(if report.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Opens the dataset named by `--input` or `--datalist`/`--dataroot`.
@@ -39,7 +43,8 @@ pub fn open(args: &DatasetArgs) -> anyhow::Result<(Dataset, Option<TaskConfig>)>
         (None, Some(datalist)) => (None, datalist.clone(), args.dataroot.clone()),
         (None, None) => anyhow::bail!("give --input TASK.yaml or --datalist FILE"),
     };
-    let dataset = Dataset::open(&datalist, root.as_deref(), args.allow_outside_root).context("reading the datalist")?;
+    let dataset = Dataset::open(&datalist, root.as_deref(), args.allow_outside_root)
+        .context("reading the datalist")?;
     Ok((dataset, task))
 }
 
@@ -56,8 +61,15 @@ pub fn check(dataset: &Dataset, task: Option<&TaskConfig>) -> CheckReport {
     bar.finish_and_clear();
     if let Some(task) = task {
         for key in task.unused_keys() {
-            let message = format!("task key `{key}` is not used by this version of autoseg (kept as written)");
-            report.push_dataset_problem(Severity::Warning, ProblemKind::UnusedConfigKey, Some(task.path.clone()), message);
+            let message = format!(
+                "task key `{key}` is not used by this version of autoseg (kept as written)"
+            );
+            report.push_dataset_problem(
+                Severity::Warning,
+                ProblemKind::UnusedConfigKey,
+                Some(task.path.clone()),
+                message,
+            );
         }
     }
     report
@@ -71,7 +83,9 @@ fn class_count(dataset: &Dataset, task: Option<&TaskConfig>) -> Option<usize> {
             .enumerate()
             .map(|(i, spec)| match spec {
                 ClassSpec::Name(_) => i + 1,
-                ClassSpec::Region { index, .. } => index.iter().copied().max().unwrap_or(0) as usize,
+                ClassSpec::Region { index, .. } => {
+                    index.iter().copied().max().unwrap_or(0) as usize
+                }
             })
             .max()
             .unwrap_or(0);
@@ -115,13 +129,20 @@ pub fn print_report(report: &CheckReport, root: &Path, seconds: f64) {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            let file = p.file.as_deref().map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string()).unwrap_or_default();
+            let file = p
+                .file
+                .as_deref()
+                .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+                .unwrap_or_default();
             [case, severity.to_string(), file, p.message.clone()]
         })
         .collect();
     let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0).max(4);
     let (w0, w1, w2) = (width(0), width(1), width(2));
-    println!("\n{:<w0$}  {:<w1$}  {:<w2$}  PROBLEM", "CASE", "SEVERITY", "FILE");
+    println!(
+        "\n{:<w0$}  {:<w1$}  {:<w2$}  PROBLEM",
+        "CASE", "SEVERITY", "FILE"
+    );
     for [case, severity, file, message] in rows {
         println!("{case:<w0$}  {severity:<w1$}  {file:<w2$}  {message}");
     }

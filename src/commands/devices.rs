@@ -14,10 +14,18 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 format!("unavailable: {why}")
             }
         };
-        println!("{:<8} {:<45} {status}", device.to_string(), device.describe());
+        println!(
+            "{:<8} {:<45} {status}",
+            device.to_string(),
+            device.describe()
+        );
     }
     if !cfg!(feature = "tch") {
         println!("(libtorch CPU/CUDA devices need a build with `--features tch`; see README)");
     }
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -11,15 +11,35 @@ use crate::cli::{PhantomArgs, PhantomModality};
 pub fn run(args: &PhantomArgs) -> anyhow::Result<ExitCode> {
     let spec = spec_from(args)?;
     let written = write(&spec, &args.out)?;
-    println!("wrote {} labelled + {} testing phantom cases to {}", spec.cases, spec.test_cases, written.root.display());
-    println!("datalist: {}\ntask:     {}", written.datalist.display(), written.task.display());
+    println!(
+        "wrote {} labelled + {} testing phantom cases to {}",
+        spec.cases,
+        spec.test_cases,
+        written.root.display()
+    );
+    println!(
+        "datalist: {}\ntask:     {}",
+        written.datalist.display(),
+        written.task.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn spec_from(args: &PhantomArgs) -> anyhow::Result<PhantomSpec> {
-    anyhow::ensure!(args.cases + args.test_cases > 0, "--cases and --test-cases are both 0: nothing to write");
-    anyhow::ensure!(args.shape.iter().all(|&n| (2..=1024).contains(&n)), "--shape values must be 2 to 1024, got {:?}", args.shape);
-    anyhow::ensure!(args.spacing.iter().all(|&s| s.is_finite() && s > 0.0), "--spacing values must be positive, got {:?}", args.spacing);
+    anyhow::ensure!(
+        args.cases + args.test_cases > 0,
+        "--cases and --test-cases are both 0: nothing to write"
+    );
+    anyhow::ensure!(
+        args.shape.iter().all(|&n| (2..=1024).contains(&n)),
+        "--shape values must be 2 to 1024, got {:?}",
+        args.shape
+    );
+    anyhow::ensure!(
+        args.spacing.iter().all(|&s| s.is_finite() && s > 0.0),
+        "--spacing values must be positive, got {:?}",
+        args.spacing
+    );
     Ok(PhantomSpec {
         cases: args.cases,
         test_cases: args.test_cases,
@@ -36,5 +56,6 @@ fn spec_from(args: &PhantomArgs) -> anyhow::Result<PhantomSpec> {
 
 /// Writes the phantom dataset with a message that names the folder on failure.
 pub fn write(spec: &PhantomSpec, out: &std::path::Path) -> anyhow::Result<PhantomDataset> {
-    write_dataset(spec, out).with_context(|| format!("writing the phantom dataset to {}", out.display()))
+    write_dataset(spec, out)
+        .with_context(|| format!("writing the phantom dataset to {}", out.display()))
 }

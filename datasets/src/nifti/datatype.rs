@@ -91,16 +91,29 @@ impl DataType {
 
     /// Decodes `raw` voxels into `out` as f32, applying `value * slope + inter` in f64 when
     /// scaling is given (as nibabel's `get_fdata` does before any rounding to f32).
-    pub(crate) fn decode(self, raw: &[u8], big_endian: bool, scaling: Option<(f64, f64)>, out: &mut [f32]) {
+    pub(crate) fn decode(
+        self,
+        raw: &[u8],
+        big_endian: bool,
+        scaling: Option<(f64, f64)>,
+        out: &mut [f32],
+    ) {
         macro_rules! decode_as {
             ($t:ty, $n:expr) => {{
                 let chunks = raw.chunks_exact($n);
                 let read = |c: &[u8]| {
                     let bytes: [u8; $n] = c.try_into().unwrap();
-                    if big_endian { <$t>::from_be_bytes(bytes) } else { <$t>::from_le_bytes(bytes) }
+                    if big_endian {
+                        <$t>::from_be_bytes(bytes)
+                    } else {
+                        <$t>::from_le_bytes(bytes)
+                    }
                 };
                 match scaling {
-                    None => out.iter_mut().zip(chunks).for_each(|(o, c)| *o = read(c) as f32),
+                    None => out
+                        .iter_mut()
+                        .zip(chunks)
+                        .for_each(|(o, c)| *o = read(c) as f32),
                     Some((slope, inter)) => out
                         .iter_mut()
                         .zip(chunks)

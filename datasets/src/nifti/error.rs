@@ -31,7 +31,9 @@ pub enum NiftiErrorKind {
         len: usize,
     },
     /// The first four bytes are not 348 or 540 in either byte order.
-    #[error("not a NIfTI file: sizeof_hdr is {sizeof_hdr}, expected 348 (NIfTI-1) or 540 (NIfTI-2)")]
+    #[error(
+        "not a NIfTI file: sizeof_hdr is {sizeof_hdr}, expected 348 (NIfTI-1) or 540 (NIfTI-2)"
+    )]
     NotNifti {
         /// The value read (little-endian).
         sizeof_hdr: i32,
@@ -57,7 +59,9 @@ pub enum NiftiErrorKind {
     #[error("two-file NIfTI (.hdr/.img) is not supported; convert it to .nii.gz")]
     PairFile,
     /// The voxel data ends before the header says it should.
-    #[error("voxel data truncated: header needs {needed} bytes after offset {offset}, file holds {available}")]
+    #[error(
+        "voxel data truncated: header needs {needed} bytes after offset {offset}, file holds {available}"
+    )]
     TruncatedData {
         /// Bytes the dims and datatype call for.
         needed: usize,
@@ -82,6 +86,9 @@ pub enum NiftiErrorKind {
 impl NiftiErrorKind {
     /// Attaches the file this happened to.
     pub fn at(self, path: impl Into<PathBuf>) -> NiftiError {
-        NiftiError { path: path.into(), kind: self }
+        NiftiError {
+            path: path.into(),
+            kind: self,
+        }
     }
 }

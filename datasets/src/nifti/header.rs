@@ -130,7 +130,10 @@ impl NiftiHeader {
 
     /// Sets `dim` from the sizes of each dimension.
     pub fn set_dims(&mut self, dims: &[usize]) {
-        assert!((1..=7).contains(&dims.len()), "NIfTI holds 1 to 7 dimensions");
+        assert!(
+            (1..=7).contains(&dims.len()),
+            "NIfTI holds 1 to 7 dimensions"
+        );
         self.dim = [1; 8];
         self.dim[0] = dims.len() as i64;
         for (i, &d) in dims.iter().enumerate() {
@@ -192,7 +195,11 @@ impl NiftiHeader {
         let mut affine = Affine::IDENTITY;
         for axis in 0..3 {
             let size = dims.get(axis).copied().unwrap_or(1) as f64;
-            let mut zoom = if axis < dims.len() { self.pixdim[axis + 1] } else { 1.0 };
+            let mut zoom = if axis < dims.len() {
+                self.pixdim[axis + 1]
+            } else {
+                1.0
+            };
             if axis == 0 {
                 zoom = -zoom;
             }
@@ -214,8 +221,16 @@ impl NiftiHeader {
         if !slope.is_finite() || slope == 0.0 {
             return None;
         }
-        let inter = if self.scl_inter.is_finite() { self.scl_inter } else { 0.0 };
-        if slope == 1.0 && inter == 0.0 { None } else { Some((slope, inter)) }
+        let inter = if self.scl_inter.is_finite() {
+            self.scl_inter
+        } else {
+            0.0
+        };
+        if slope == 1.0 && inter == 0.0 {
+            None
+        } else {
+            Some((slope, inter))
+        }
     }
 
     /// Parses a header from the start of a file's (decompressed) bytes.
@@ -236,7 +251,11 @@ impl NiftiHeader {
             return Err(NiftiErrorKind::TooShort { len: bytes.len() });
         }
         let f = Fields { bytes, big_endian };
-        let mut header = if size == NIFTI1_SIZE { parse_v1(&f)? } else { parse_v2(&f)? };
+        let mut header = if size == NIFTI1_SIZE {
+            parse_v1(&f)?
+        } else {
+            parse_v2(&f)?
+        };
         header.read_extensions(bytes, size, big_endian);
         header.validate()?;
         Ok(header)
@@ -257,14 +276,22 @@ impl NiftiHeader {
     fn validate(&self) -> Result<(), NiftiErrorKind> {
         let ndim = self.dim[0];
         if !(1..=7).contains(&ndim) {
-            return Err(NiftiErrorKind::InvalidHeader(format!("dim[0] is {ndim}, must be 1 to 7")));
+            return Err(NiftiErrorKind::InvalidHeader(format!(
+                "dim[0] is {ndim}, must be 1 to 7"
+            )));
         }
         if let Some(bad) = self.dims().iter().position(|&d| d == 0) {
             let value = self.dim[bad + 1];
-            return Err(NiftiErrorKind::InvalidHeader(format!("dim[{}] is {value}, must be positive", bad + 1)));
+            return Err(NiftiErrorKind::InvalidHeader(format!(
+                "dim[{}] is {value}, must be positive",
+                bad + 1
+            )));
         }
         if self.vox_offset < 0 {
-            return Err(NiftiErrorKind::InvalidHeader(format!("vox_offset is {}", self.vox_offset)));
+            return Err(NiftiErrorKind::InvalidHeader(format!(
+                "vox_offset is {}",
+                self.vox_offset
+            )));
         }
         // Many writers leave bitpix wrong, so the datatype alone decides, as in nibabel.
         self.data_type()?;
@@ -273,7 +300,11 @@ impl NiftiHeader {
 
     /// The layout to write: NIfTI-1 unless a dimension does not fit in 16 bits.
     pub(crate) fn output_version(&self) -> NiftiVersion {
-        if self.dim.iter().all(|&d| d <= i16::MAX as i64) { NiftiVersion::One } else { NiftiVersion::Two }
+        if self.dim.iter().all(|&d| d <= i16::MAX as i64) {
+            NiftiVersion::One
+        } else {
+            NiftiVersion::Two
+        }
     }
 
     /// Serialises the header, the extension flag and extensions as a single-file (`n+1`/`n+2`)
@@ -287,7 +318,11 @@ impl NiftiHeader {
             NiftiVersion::Two => NIFTI2_SIZE,
         };
         let extensions_ok = !header.extensions.is_empty() && header.extensions.len() % 16 == 0;
-        let ext_len = if extensions_ok { header.extensions.len() } else { 0 };
+        let ext_len = if extensions_ok {
+            header.extensions.len()
+        } else {
+            0
+        };
         // Data starts on a 16-byte boundary after the header and the 4-byte extension flag.
         header.vox_offset = (size + 4 + ext_len).next_multiple_of(16) as i64;
         let mut out = vec![0u8; header.vox_offset as usize];
@@ -313,7 +348,11 @@ macro_rules! field_reader {
     ($name:ident, $t:ty, $n:expr) => {
         fn $name(&self, offset: usize) -> $t {
             let raw: [u8; $n] = self.bytes[offset..offset + $n].try_into().unwrap();
-            if self.big_endian { <$t>::from_be_bytes(raw) } else { <$t>::from_le_bytes(raw) }
+            if self.big_endian {
+                <$t>::from_be_bytes(raw)
+            } else {
+                <$t>::from_le_bytes(raw)
+            }
         }
     };
 }
@@ -336,7 +375,9 @@ fn parse_v1(f: &Fields) -> Result<NiftiHeader, NiftiErrorKind> {
         return Err(NiftiErrorKind::PairFile);
     }
     if &magic != NIFTI1_MAGIC {
-        return Err(NiftiErrorKind::BadMagic { magic: magic.to_vec() });
+        return Err(NiftiErrorKind::BadMagic {
+            magic: magic.to_vec(),
+        });
     }
     let mut dim = [0i64; 8];
     for (i, d) in dim.iter_mut().enumerate() {
@@ -391,7 +432,9 @@ fn parse_v2(f: &Fields) -> Result<NiftiHeader, NiftiErrorKind> {
         return Err(NiftiErrorKind::PairFile);
     }
     if &magic != NIFTI2_MAGIC {
-        return Err(NiftiErrorKind::BadMagic { magic: magic.to_vec() });
+        return Err(NiftiErrorKind::BadMagic {
+            magic: magic.to_vec(),
+        });
     }
     let mut dim = [0i64; 8];
     for (i, d) in dim.iter_mut().enumerate() {

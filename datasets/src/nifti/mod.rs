@@ -33,7 +33,11 @@ pub fn read(path: &Path) -> Result<NiftiFile, NiftiError> {
         std::io::ErrorKind::NotFound => NiftiErrorKind::NotFound.at(path),
         _ => NiftiErrorKind::Io(e).at(path),
     })?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) { gunzip(&raw).map_err(|k| k.at(path))? } else { raw };
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        gunzip(&raw).map_err(|k| k.at(path))?
+    } else {
+        raw
+    };
     decode(&bytes).map_err(|k| k.at(path))
 }
 
@@ -46,11 +50,15 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader, NiftiError> {
     let mut reader = std::io::BufReader::new(file);
     let mut start = Vec::with_capacity(header::NIFTI2_SIZE + 4);
     let mut magic = [0u8; 2];
-    reader.read_exact(&mut magic).map_err(|_| NiftiErrorKind::TooShort { len: 0 }.at(path))?;
+    reader
+        .read_exact(&mut magic)
+        .map_err(|_| NiftiErrorKind::TooShort { len: 0 }.at(path))?;
     let chain = std::io::Cursor::new(magic).chain(reader);
     let limit = (header::NIFTI2_SIZE + 4) as u64;
     let result = if magic == [0x1f, 0x8b] {
-        flate2::read::MultiGzDecoder::new(chain).take(limit).read_to_end(&mut start)
+        flate2::read::MultiGzDecoder::new(chain)
+            .take(limit)
+            .read_to_end(&mut start)
     } else {
         chain.take(limit).read_to_end(&mut start)
     };
@@ -60,9 +68,14 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader, NiftiError> {
 
 fn gunzip(raw: &[u8]) -> Result<Vec<u8>, NiftiErrorKind> {
     // The gzip trailer holds the uncompressed size mod 2^32: a good capacity hint.
-    let hint = raw.len().checked_sub(4).map_or(0, |at| u32::from_le_bytes(raw[at..].try_into().unwrap()));
+    let hint = raw
+        .len()
+        .checked_sub(4)
+        .map_or(0, |at| u32::from_le_bytes(raw[at..].try_into().unwrap()));
     let mut out = Vec::with_capacity((hint as usize).max(raw.len()));
-    flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut out).map_err(NiftiErrorKind::Gzip)?;
+    flate2::read::MultiGzDecoder::new(raw)
+        .read_to_end(&mut out)
+        .map_err(NiftiErrorKind::Gzip)?;
     Ok(out)
 }
 
@@ -72,24 +85,43 @@ pub fn decode(bytes: &[u8]) -> Result<NiftiFile, NiftiErrorKind> {
     let datatype = header.data_type()?;
     let count = header.voxel_count();
     let offset = header.vox_offset as usize;
-    let needed = count.checked_mul(datatype.size()).ok_or_else(|| NiftiErrorKind::InvalidHeader("dims overflow".into()))?;
+    let needed = count
+        .checked_mul(datatype.size())
+        .ok_or_else(|| NiftiErrorKind::InvalidHeader("dims overflow".into()))?;
     let available = bytes.len().saturating_sub(offset);
     if available < needed {
-        return Err(NiftiErrorKind::TruncatedData { needed, offset, available });
+        return Err(NiftiErrorKind::TruncatedData {
+            needed,
+            offset,
+            available,
+        });
     }
     let mut data = vec![0f32; count];
-    datatype.decode(&bytes[offset..offset + needed], header.big_endian, header.scaling(), &mut data);
+    datatype.decode(
+        &bytes[offset..offset + needed],
+        header.big_endian,
+        header.scaling(),
+        &mut data,
+    );
     Ok(NiftiFile { header, data })
 }
 
 /// Writes `data` (file order, x fastest) under `header` to `path`, atomically; gzip when the
 /// name ends in `.gz`. The header's datatype, bitpix and scaling are set from `T`; dims,
 /// affine, codes, units, description and extensions are written as given.
-pub fn write<T: NiftiElement>(path: &Path, header: &NiftiHeader, data: &[T]) -> Result<(), NiftiError> {
+pub fn write<T: NiftiElement>(
+    path: &Path,
+    header: &NiftiHeader,
+    data: &[T],
+) -> Result<(), NiftiError> {
     let mut header = header.clone();
     if header.voxel_count() != data.len() {
         let why = "voxel count differs from the data's length";
-        return Err(NiftiErrorKind::UnsupportedShape { dims: header.dims(), why }.at(path));
+        return Err(NiftiErrorKind::UnsupportedShape {
+            dims: header.dims(),
+            why,
+        }
+        .at(path));
     }
     header.datatype = T::DATATYPE.code();
     header.bitpix = T::DATATYPE.bitpix();
@@ -97,7 +129,9 @@ pub fn write<T: NiftiElement>(path: &Path, header: &NiftiHeader, data: &[T]) -> 
     header.scl_inter = 0.0;
     let mut bytes = header.to_bytes();
     T::extend_le(data, &mut bytes);
-    let gzip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let gzip = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     write_atomic(path, |w| {
         if gzip {
             let mut encoder = flate2::write::GzEncoder::new(w, flate2::Compression::new(1));

@@ -1,0 +1,260 @@
+//! `autoseg check` on a corpus of broken datasets: each fault gets its own specific error,
+//! and every other case is still checked.
+
+mod common;
+
+use std::path::Path;
+
+use autoseg_datasets::phantom::{PhantomSpec, generate_case};
+use autoseg_datasets::{LabelVolume, Volume};
+use serde_json::{Value, json};
+
+/// Writes a small phantom dataset with `autoseg phantom` and returns its folder.
+fn phantom_dataset(cases: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let run = common::autoseg(&[
+        "phantom",
+        "--out",
+        out.to_str().unwrap(),
+        "--cases",
+        &cases.to_string(),
+        "--test-cases",
+        "1",
+        "--shape",
+        "16,16,12",
+    ]);
+    assert!(run.status.success(), "{}", common::text(&run));
+    dir
+}
+
+fn check_json(datalist: &Path) -> (i32, Value) {
+    let out = common::autoseg(&["check", "--datalist", datalist.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", common::text(&out)));
+    (out.status.code().unwrap(), report)
+}
+
+#[test]
+fn a_clean_phantom_dataset_passes() {
+    let dir = phantom_dataset(3);
+    let task = dir.path().join("data/task.yaml");
+    let out = common::autoseg(&["check", "--input", task.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("checked 4 cases"),
+        "{}",
+        common::text(&out)
+    );
+}
+
+#[test]
+fn every_bad_input_gets_its_own_error_and_the_rest_are_still_checked() {
+    let dir = phantom_dataset(10);
+    let root = dir.path().join("data");
+    let image = |i: usize| root.join(format!("imagesTr/phantom_{i:03}.nii.gz"));
+    let label = |i: usize| root.join(format!("labelsTr/phantom_{i:03}.nii.gz"));
+
+    // 0: truncated gzip.
+    let bytes = std::fs::read(image(0)).unwrap();
+    std::fs::write(image(0), &bytes[..bytes.len() / 2]).unwrap();
+    // 1: bad magic (an uncompressed file with its magic overwritten).
+    let bad_magic = root.join("imagesTr/bad_magic.nii");
+    Volume::read(&image(1)).unwrap().write(&bad_magic).unwrap();
+    let mut raw = std::fs::read(&bad_magic).unwrap();
+    raw[344..348].copy_from_slice(b"zzz\0");
+    std::fs::write(&bad_magic, raw).unwrap();
+    // 2: the label has another shape than the image.
+    let (_, other_shape) = generate_case(
+        &PhantomSpec {
+            shape: [16, 16, 10],
+            ..PhantomSpec::default()
+        },
+        2,
+    );
+    other_shape.write(&label(2)).unwrap();
+    // 3: a missing file; 4: a `../` escape to a file that does exist.
+    std::fs::copy(label(4), dir.path().join("outside.nii.gz")).unwrap();
+    // 5: NaN voxels in the image.
+    let mut nan_image = Volume::read(&image(5)).unwrap();
+    nan_image.data_mut()[7] = f32::NAN;
+    nan_image.data_mut()[9] = f32::INFINITY;
+    nan_image.write(&image(5)).unwrap();
+    // 6: a label of 1.5.
+    let mut fractional = Volume::read(&label(6)).unwrap();
+    fractional.data_mut()[100] = 1.5;
+    fractional.write(&label(6)).unwrap();
+    // 7: label id 5, beyond the 3 named classes, which leaves ids 3 and 4 as gaps.
+    let mut labels = LabelVolume::read(&label(7)).unwrap();
+    labels.data_mut()[0] = 5;
+    labels.write(&label(7)).unwrap();
+    // 8 and 9 stay healthy.
+
+    let mut datalist: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dataset.json")).unwrap()).unwrap();
+    let training = datalist["training"].as_array_mut().unwrap();
+    training[1]["image"] = json!("./imagesTr/bad_magic.nii");
+    training[3]["image"] = json!("./imagesTr/does_not_exist.nii.gz");
+    training[4]["label"] = json!("../outside.nii.gz");
+    std::fs::write(
+        root.join("dataset.json"),
+        serde_json::to_string(&datalist).unwrap(),
+    )
+    .unwrap();
+
+    let (code, report) = check_json(&root.join("dataset.json"));
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["cases_checked"], 11);
+    assert_eq!(report["failed_cases"], 8, "{report:#}");
+    let problems = report["problems"].as_array().unwrap();
+    let of_case = |id: &str| -> Vec<(String, String)> {
+        problems
+            .iter()
+            .filter(|p| p["case"] == id)
+            .map(|p| {
+                (
+                    p["kind"].as_str().unwrap().to_string(),
+                    p["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let expect = |id: &str, kind: &str, words: &str| {
+        let found = of_case(id);
+        assert!(
+            found.iter().any(|(k, m)| k == kind && m.contains(words)),
+            "{id}: wanted {kind} '{words}', got {found:?}"
+        );
+    };
+    expect("phantom_000", "unreadable", "corrupt or truncated gzip");
+    expect("bad_magic", "unreadable", "bad NIfTI magic");
+    expect(
+        "phantom_002",
+        "geometry_mismatch",
+        "shape [16, 16, 12] differs from [16, 16, 10]",
+    );
+    expect("does_not_exist", "missing_file", "file not found");
+    expect("phantom_004", "outside_root", "leaves the data root");
+    expect(
+        "phantom_005",
+        "non_finite",
+        "2 of 3072 voxels are NaN or infinite",
+    );
+    expect(
+        "phantom_006",
+        "invalid_label",
+        "1 voxels are not integers, the first is 1.5 at [4, 6, 0]",
+    );
+    expect(
+        "phantom_007",
+        "unknown_label",
+        "label ids 5 are beyond the 3 named classes",
+    );
+    assert!(of_case("phantom_008").is_empty() && of_case("phantom_009").is_empty());
+    let gap = problems
+        .iter()
+        .find(|p| p["kind"] == "label_gap")
+        .expect("a gap warning");
+    assert!(
+        gap["message"]
+            .as_str()
+            .unwrap()
+            .contains("label ids 3, 4 appear in no case"),
+        "{gap}"
+    );
+
+    // The table names the file and the problem for people too.
+    let out = common::autoseg(&[
+        "check",
+        "--datalist",
+        root.join("dataset.json").to_str().unwrap(),
+    ]);
+    let text = common::text(&out);
+    assert!(
+        text.contains("imagesTr/phantom_000.nii.gz") && text.contains("corrupt or truncated gzip"),
+        "{text}"
+    );
+    assert!(
+        text.contains("checked 11 cases") && text.contains("8 failed"),
+        "{text}"
+    );
+    // ...and --allow-outside-root lets the escaping path through.
+    let out = common::autoseg(&[
+        "check",
+        "--datalist",
+        root.join("dataset.json").to_str().unwrap(),
+        "--allow-outside-root",
+        "--json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["case"] == "phantom_004")
+    );
+}
+
+#[test]
+fn broken_configs_stop_with_the_file_named_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("task.yaml");
+    std::fs::write(&yaml, "modality: CT\ndatalist: [unclosed\n").unwrap();
+    let out = common::autoseg(&["check", "--input", yaml.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = common::text(&out);
+    assert!(text.contains("task.yaml: malformed YAML"), "{text}");
+
+    let list = dir.path().join("list.json");
+    std::fs::write(&list, r#"{"training": [{"image": "a.nii.gz"}]}"#).unwrap();
+    let out = common::autoseg(&["check", "--datalist", list.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::text(&out).contains("list.json: training[0]: missing `label`"),
+        "{}",
+        common::text(&out)
+    );
+
+    let out = common::autoseg(&[
+        "check",
+        "--datalist",
+        dir.path().join("nope.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::text(&out).contains("nope.json: No such file"),
+        "{}",
+        common::text(&out)
+    );
+}
+
+#[test]
+fn demo_runs_and_phantoms_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = common::autoseg(&["demo", "--dir", demo.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("checked 14 cases") && common::text(&out).contains("0 errors"),
+        "{}",
+        common::text(&out)
+    );
+    let again = dir.path().join("again");
+    assert!(
+        common::autoseg(&["demo", "--dir", again.to_str().unwrap()])
+            .status
+            .success()
+    );
+    for file in [
+        "imagesTr/phantom_003.nii.gz",
+        "labelsTr/phantom_003.nii.gz",
+        "dataset.json",
+    ] {
+        assert_eq!(
+            std::fs::read(demo.join(file)).unwrap(),
+            std::fs::read(again.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
