@@ -111,6 +111,17 @@ impl Affine {
     pub fn from_quaternion(bcd: [f64; 3], offset: [f64; 3], pixdim: [f64; 3], qfac: f64) -> Affine {
         let [b, c, d] = bcd;
         let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        Affine::from_full_quaternion([a, b, c, d], offset, pixdim, qfac)
+    }
+
+    /// [`Self::from_quaternion`] with the real part `a` already worked out.
+    pub fn from_full_quaternion(
+        abcd: [f64; 4],
+        offset: [f64; 3],
+        pixdim: [f64; 3],
+        qfac: f64,
+    ) -> Affine {
+        let [a, b, c, d] = abcd;
         let r = [
             [
                 a * a + b * b - c * c - d * d,

@@ -185,9 +185,26 @@ impl NiftiHeader {
     }
 
     /// The affine the qform fields describe.
+    ///
+    ///
+    /// `a = sqrt(1 - b² - c² - d²)` is snapped to 0 when `|1 - b² - c² - d²|` is under three
+    /// epsilons of the header's float type, as nibabel's `fillpositive` does: a rotation by 180°
+    /// has a = 0, but float32 storage of b, c, d leaves about 1e-7, which would become a
+    /// spurious a of about 3e-4 and tilt the axes by as much.
     pub fn qform_affine(&self) -> Affine {
         let pixdim = [self.pixdim[1], self.pixdim[2], self.pixdim[3]];
-        Affine::from_quaternion(self.quatern, self.qoffset, pixdim, self.pixdim[0])
+        let [b, c, d] = self.quatern;
+        let epsilon = match self.version {
+            NiftiVersion::One => f32::EPSILON as f64,
+            NiftiVersion::Two => f64::EPSILON,
+        };
+        let w2 = 1.0 - (b * b + c * c + d * d);
+        let a = if w2.abs() < 3.0 * epsilon {
+            0.0
+        } else {
+            w2.max(0.0).sqrt()
+        };
+        Affine::from_full_quaternion([a, b, c, d], self.qoffset, pixdim, self.pixdim[0])
     }
 
     fn base_affine(&self) -> Affine {
