@@ -41,11 +41,7 @@ fn a_clean_phantom_dataset_passes() {
     let task = dir.path().join("data/task.yaml");
     let out = common::autoseg(&["check", "--input", task.to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::text(&out));
-    assert!(
-        common::text(&out).contains("checked 4 cases"),
-        "{}",
-        common::text(&out)
-    );
+    common::assert_output_contains(&out, "checked 4 cases");
 }
 
 #[test]
@@ -210,11 +206,7 @@ fn broken_configs_stop_with_the_file_named_and_exit_2() {
     std::fs::write(&list, r#"{"training": [{"image": "a.nii.gz"}]}"#).unwrap();
     let out = common::autoseg(&["check", "--datalist", list.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        common::text(&out).contains("list.json: training[0]: missing `label`"),
-        "{}",
-        common::text(&out)
-    );
+    common::assert_output_contains(&out, "list.json: training[0]: missing `label`");
 
     let out = common::autoseg(&[
         "check",
@@ -222,11 +214,7 @@ fn broken_configs_stop_with_the_file_named_and_exit_2() {
         dir.path().join("nope.json").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        common::text(&out).contains("nope.json: No such file"),
-        "{}",
-        common::text(&out)
-    );
+    common::assert_output_contains(&out, "nope.json: No such file");
 }
 
 #[test]

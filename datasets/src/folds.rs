@@ -182,6 +182,12 @@ mod tests {
     use crate::datalist::Datalist;
     use std::path::Path;
 
+    fn plan_error(dataset: &Dataset) -> String {
+        Folds::plan(dataset, &FoldOptions::default())
+            .unwrap_err()
+            .to_string()
+    }
+
     fn dataset(json: &str) -> Dataset {
         Dataset::new(
             Datalist::parse(json, Path::new("d.json")).unwrap(),
@@ -241,21 +247,11 @@ mod tests {
         let gap = dataset(
             r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l", "fold": 2}]}"#,
         );
-        assert!(
-            Folds::plan(&gap, &FoldOptions::default())
-                .unwrap_err()
-                .to_string()
-                .contains("fold 1 has no cases")
-        );
+        assert!(plan_error(&gap).contains("fold 1 has no cases"));
         let mixed = dataset(
             r#"{"training": [{"image": "a", "label": "l", "fold": 0}, {"image": "b", "label": "l"}]}"#,
         );
-        assert!(
-            Folds::plan(&mixed, &FoldOptions::default())
-                .unwrap_err()
-                .to_string()
-                .contains("training[1] has no `fold`")
-        );
+        assert!(plan_error(&mixed).contains("training[1] has no `fold`"));
         let val = dataset(
             r#"{"training": [{"image": "a", "label": "l"}], "validation": [{"image": "b", "label": "l"}]}"#,
         );

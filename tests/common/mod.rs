@@ -32,3 +32,9 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Asserts that a run's output holds `words`, showing the whole output when it does not.
+pub fn assert_output_contains(output: &Output, words: &str) {
+    let all = text(output);
+    assert!(all.contains(words), "expected `{words}` in:\n{all}");
+}
