@@ -122,30 +122,35 @@ fn every_bad_input_gets_its_own_error_and_the_rest_are_still_checked() {
             "{id}: wanted {kind} '{words}', got {found:?}"
         );
     };
-    expect("phantom_000", "unreadable", "corrupt or truncated gzip");
-    expect("bad_magic", "unreadable", "bad NIfTI magic");
-    expect(
-        "phantom_002",
-        "geometry_mismatch",
-        "shape [16, 16, 12] differs from [16, 16, 10]",
-    );
-    expect("does_not_exist", "missing_file", "file not found");
-    expect("phantom_004", "outside_root", "leaves the data root");
-    expect(
-        "phantom_005",
-        "non_finite",
-        "2 of 3072 voxels are NaN or infinite",
-    );
-    expect(
-        "phantom_006",
-        "invalid_label",
-        "1 voxels are not integers, the first is 1.5 at [4, 6, 0]",
-    );
-    expect(
-        "phantom_007",
-        "unknown_label",
-        "label ids 5 are beyond the 3 named classes",
-    );
+    let expected = [
+        ("phantom_000", "unreadable", "corrupt or truncated gzip"),
+        ("bad_magic", "unreadable", "bad NIfTI magic"),
+        (
+            "phantom_002",
+            "geometry_mismatch",
+            "shape [16, 16, 12] differs from [16, 16, 10]",
+        ),
+        ("does_not_exist", "missing_file", "file not found"),
+        ("phantom_004", "outside_root", "leaves the data root"),
+        (
+            "phantom_005",
+            "non_finite",
+            "2 of 3072 voxels are NaN or infinite",
+        ),
+        (
+            "phantom_006",
+            "invalid_label",
+            "1 voxels are not integers, the first is 1.5 at [4, 6, 0]",
+        ),
+        (
+            "phantom_007",
+            "unknown_label",
+            "label ids 5 are beyond the 3 named classes",
+        ),
+    ];
+    for (id, kind, words) in expected {
+        expect(id, kind, words);
+    }
     assert!(of_case("phantom_008").is_empty() && of_case("phantom_009").is_empty());
     let gap = problems
         .iter()
