@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// AutoML for 3D medical image segmentation.
 ///
-/// Exit status: 0 on success, 1 when `check` finds errors in the data, 2 when a command
-/// cannot run (bad arguments, unreadable config).
+/// Exit status: 0 on success, 1 when `check` finds errors in the data or `analyze` had to leave
+/// cases out, 2 when a command cannot run (bad arguments, unreadable config).
 #[derive(Debug, Parser)]
 #[command(name = "autoseg", version, about, long_about)]
 pub struct Cli {
@@ -22,6 +22,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Verify a dataset: files exist and read, grids agree, labels are class ids.
     Check(CheckArgs),
+    /// Gather dataset statistics into WORK_DIR/datastats.yaml and datastats_by_case.yaml
+    /// (MONAI's keys, exact per-channel figures, nnU-Net's fingerprint).
+    Analyze(AnalyzeArgs),
     /// Write a synthetic phantom dataset (NIfTI images, labels, dataset.json, task.yaml).
     Phantom(PhantomArgs),
     /// List the compute devices this build can use and test each one.
@@ -52,6 +55,21 @@ pub struct CheckArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// Folder for the datastats files and the per-case cache (created if missing).
+    #[arg(long, short = 'w', default_value = "work_dir")]
+    pub work_dir: PathBuf,
+    /// Cases analyzed at once [default: one per core].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Analyze every case again instead of reusing cached per-case results.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

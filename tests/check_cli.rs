@@ -9,25 +9,6 @@ use autoseg_datasets::phantom::{PhantomSpec, generate_case};
 use autoseg_datasets::{LabelVolume, Volume};
 use serde_json::{Value, json};
 
-/// Writes a small phantom dataset with `autoseg phantom` and returns its folder.
-fn phantom_dataset(cases: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("data");
-    let run = common::autoseg(&[
-        "phantom",
-        "--out",
-        out.to_str().unwrap(),
-        "--cases",
-        &cases.to_string(),
-        "--test-cases",
-        "1",
-        "--shape",
-        "16,16,12",
-    ]);
-    assert!(run.status.success(), "{}", common::text(&run));
-    dir
-}
-
 fn check_json(datalist: &Path) -> (i32, Value) {
     let out = common::autoseg(&["check", "--datalist", datalist.to_str().unwrap(), "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout)
@@ -37,7 +18,7 @@ fn check_json(datalist: &Path) -> (i32, Value) {
 
 #[test]
 fn a_clean_phantom_dataset_passes() {
-    let dir = phantom_dataset(3);
+    let dir = common::phantom_dataset(3);
     let task = dir.path().join("data/task.yaml");
     let out = common::autoseg(&["check", "--input", task.to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::text(&out));
@@ -46,7 +27,7 @@ fn a_clean_phantom_dataset_passes() {
 
 #[test]
 fn every_bad_input_gets_its_own_error_and_the_rest_are_still_checked() {
-    let dir = phantom_dataset(10);
+    let dir = common::phantom_dataset(10);
     let root = dir.path().join("data");
     let image = |i: usize| root.join(format!("imagesTr/phantom_{i:03}.nii.gz"));
     let label = |i: usize| root.join(format!("labelsTr/phantom_{i:03}.nii.gz"));

@@ -1,2 +1,178 @@
-//! Dataset statistics (MONAI's datastats keys and nnU-Net's fingerprint figures), computed per
-//! case in parallel and summarised with Polars. Empty until its issue lands.
+//! Dataset statistics: MONAI's datastats (same keys, same definitions) and nnU-Net's
+//! fingerprint figures, computed per case in parallel (rayon) and summarised with Polars.
+//!
+//! A case that cannot be read is listed in `failed_cases` with the reason, and the rest go on.
+//! Per-case results are cached in the work dir, so a rerun after adding cases reads only those.
+
+pub mod cache;
+pub mod case;
+pub mod grouped;
+pub mod output;
+pub mod sample;
+pub mod sketch;
+pub mod summary;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::Dataset;
+use autoseg_datasets::fsutil::write_atomic;
+use rayon::prelude::*;
+
+pub use case::{CaseDistributions, CaseStats, analyze_case};
+pub use summary::DatasetSummary;
+
+/// The files `analyze` writes into the work dir.
+pub const DATASTATS: &str = "datastats.yaml";
+/// The per-case twin.
+pub const DATASTATS_BY_CASE: &str = "datastats_by_case.yaml";
+
+/// Why the analysis as a whole failed (single cases fail into `failed_cases` instead).
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    #[error("no case could be analyzed ({failed} failed); the first: {first}")]
+    NoCases { failed: usize, first: String },
+    #[error("the dataset has no labelled cases to analyze")]
+    Empty,
+    #[error("summarising the per-case table: {0}")]
+    Table(#[from] polars::prelude::PolarsError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Yaml {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
+}
+
+/// A case left out of the statistics, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedCase {
+    pub case_id: String,
+    pub locator: String,
+    pub files: Vec<String>,
+    pub reason: String,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// Where the datastats files and the cache go.
+    pub work_dir: PathBuf,
+    /// Reuse and store per-case results.
+    pub use_cache: bool,
+}
+
+/// The outcome of [`analyze`].
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub summary: DatasetSummary,
+    /// Analysed cases, in datalist order.
+    pub cases: Vec<CaseStats>,
+    pub failed: Vec<FailedCase>,
+    /// Cases taken from the cache.
+    pub from_cache: usize,
+}
+
+/// Analyzes the labelled cases (training, then validation) on the current rayon pool;
+/// `tick` is called once per case done.
+pub fn analyze(
+    dataset: &Dataset,
+    options: &AnalyzeOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Analysis, AnalyzerError> {
+    if dataset.cases.is_empty() {
+        return Err(AnalyzerError::Empty);
+    }
+    let cache_dir = cache::folder(&options.work_dir);
+    let results: Vec<_> = dataset
+        .cases
+        .par_iter()
+        .map(|case| {
+            let result = analyze_cached(dataset, case, &cache_dir, options.use_cache);
+            tick();
+            result
+        })
+        .collect();
+    let (mut cases, mut dists, mut failed, mut from_cache) =
+        (Vec::new(), Vec::new(), Vec::new(), 0);
+    for (case, result) in dataset.cases.iter().zip(results) {
+        match result {
+            Ok((stats, d, cached)) => {
+                cases.push(stats);
+                dists.push(d);
+                from_cache += cached as usize;
+            }
+            Err(reason) => failed.push(FailedCase {
+                case_id: case.id.clone(),
+                locator: case.locator(),
+                files: case.files().map(|p| p.display().to_string()).collect(),
+                reason,
+            }),
+        }
+    }
+    if cases.is_empty() {
+        let first = failed.first().map(|f| f.reason.clone()).unwrap_or_default();
+        return Err(AnalyzerError::NoCases {
+            failed: failed.len(),
+            first,
+        });
+    }
+    let summary = summary::summarize(&cases, &dists)?;
+    Ok(Analysis {
+        summary,
+        cases,
+        failed,
+        from_cache,
+    })
+}
+
+fn analyze_cached(
+    dataset: &Dataset,
+    case: &autoseg_datasets::Case,
+    cache_dir: &Path,
+    use_cache: bool,
+) -> Result<(CaseStats, CaseDistributions, bool), String> {
+    for path in case.files() {
+        dataset.check_inside_root(path).map_err(|e| e.to_string())?;
+    }
+    let key = if use_cache { cache::key(case) } else { None };
+    if let Some(key) = &key
+        && let Some((mut stats, dists)) = cache::load(cache_dir, key)
+    {
+        stats.id = case.id.clone();
+        return Ok((stats, dists, true));
+    }
+    let (stats, dists) = analyze_case(case, &dataset.root).map_err(|e| e.to_string())?;
+    if let Some(key) = &key {
+        // A cache that cannot be written costs only time on the next run.
+        let _ = cache::store(cache_dir, key, &stats, &dists);
+    }
+    Ok((stats, dists, false))
+}
+
+/// Writes `datastats.yaml` and `datastats_by_case.yaml` into `work_dir`, atomically.
+pub fn write_datastats(
+    analysis: &Analysis,
+    work_dir: &Path,
+) -> Result<[PathBuf; 2], AnalyzerError> {
+    let (summary, by_case) =
+        output::documents(&analysis.summary, &analysis.cases, &analysis.failed);
+    let paths = [work_dir.join(DATASTATS), work_dir.join(DATASTATS_BY_CASE)];
+    for (path, doc) in paths.iter().zip([summary, by_case]) {
+        let text = serde_yaml::to_string(&doc).map_err(|source| AnalyzerError::Yaml {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(path, |w| w.write_all(text.as_bytes())).map_err(|source| {
+            AnalyzerError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(paths)
+}

@@ -1,3 +1,7 @@
-//! Array compute for every stage, with a CPU (rayon) path and a CUDA path: resampling,
-//! Gaussian window blending, connected components, distance transforms, and segmentation
-//! metrics. It knows nothing of burn or of files. Empty until its issue lands.
+//! Array compute for every stage: connected components now; resampling, Gaussian window
+//! blending, distance transforms and segmentation metrics as their issue lands. It knows
+//! nothing of burn or of files.
+
+pub mod components;
+
+pub use components::{Component, Components, Connectivity, label_components};

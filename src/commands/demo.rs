@@ -7,7 +7,9 @@ use anyhow::Context;
 use autoseg_datasets::phantom::PhantomSpec;
 use autoseg_datasets::{Dataset, TaskConfig};
 
-use super::{check, phantom};
+use autoseg_analyzer::AnalyzeOptions;
+
+use super::{analyze, check, phantom};
 use crate::cli::DemoArgs;
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -17,7 +19,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         ..PhantomSpec::default()
     };
     println!(
-        "[1/2] phantom dataset: {} labelled + {} testing cases of {:?} voxels, random orientations",
+        "[1/3] phantom dataset: {} labelled + {} testing cases of {:?} voxels, random orientations",
         spec.cases, spec.test_cases, spec.shape
     );
     let started = Instant::now();
@@ -28,7 +30,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         written.root.display()
     );
 
-    println!("[2/2] check");
+    println!("[2/3] check");
     let task = TaskConfig::read(&written.task).context("reading the demo's task config")?;
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
         .context("reading the demo's datalist")?;
@@ -40,7 +42,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         "the demo dataset failed its own check: this is a bug, please report it"
     );
 
+    println!("[3/3] analyze");
+    let options = AnalyzeOptions {
+        work_dir: args.dir.join("work_dir"),
+        use_cache: true,
+    };
+    analyze::run_analysis(&dataset, &options)?;
+
     println!("\nTask config: {}", written.task.display());
-    println!("Next: autoseg check --input {}", written.task.display());
+    println!(
+        "Next: autoseg analyze --input {} --work-dir {}",
+        written.task.display(),
+        options.work_dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

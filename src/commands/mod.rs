@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod analyze;
 mod check;
 mod demo;
 mod devices;
@@ -14,6 +15,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => demo::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),
     }

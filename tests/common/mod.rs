@@ -38,3 +38,22 @@ pub fn assert_output_contains(output: &Output, words: &str) {
     let all = text(output);
     assert!(all.contains(words), "expected `{words}` in:\n{all}");
 }
+
+/// Writes a small phantom dataset with `autoseg phantom` and returns its folder.
+pub fn phantom_dataset(cases: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let run = autoseg(&[
+        "phantom",
+        "--out",
+        out.to_str().unwrap(),
+        "--cases",
+        &cases.to_string(),
+        "--test-cases",
+        "1",
+        "--shape",
+        "16,16,12",
+    ]);
+    assert!(run.status.success(), "{}", text(&run));
+    dir
+}

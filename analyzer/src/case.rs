@@ -1,0 +1,317 @@
+//! One case's statistics: what MONAI's `ImageStats`, `FgImageStats` and `LabelStats` report,
+//! what nnU-Net's fingerprint takes per case, and label geometry (bounding boxes, components).
+
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::{Case, DatasetError, LabelVolume, Volume};
+use autoseg_kernels::{Connectivity, label_components};
+use serde::{Deserialize, Serialize};
+
+use crate::grouped::grouped_stats;
+use crate::sample::SampleStats;
+use crate::sketch::{Moments, QuantileSketch};
+
+/// Everything measured on one case, in RAS voxel order (x, y, z), as MONAI reorients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseStats {
+    /// The case's id in the datalist.
+    pub id: String,
+    /// Image files as the datalist names them (relative to the data root when inside it).
+    pub image_paths: Vec<String>,
+    /// Label file, likewise.
+    pub label_path: Option<String>,
+    pub shape: [usize; 3],
+    pub channels: usize,
+    /// Per channel: MONAI's crop, the bounding box of voxels > 0 over axes y and z (MONAI's
+    /// `CropForeground` on a channel's 3D array takes x for the channel axis and keeps it).
+    pub cropped_shape: Vec<[usize; 3]>,
+    pub spacing: [f64; 3],
+    /// Shape times spacing, in mm.
+    pub sizemm: [f64; 3],
+    /// Per channel, over that channel's crop.
+    pub intensity: Vec<SampleStats>,
+    /// What the label adds (absent for an unlabelled case).
+    pub label: Option<LabelFigures>,
+    /// nnU-Net's crop: the bounding box of voxels != 0 in any channel, along all three axes.
+    pub nonzero_crop_shape: [usize; 3],
+}
+
+/// Per-case figures that need the label map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelFigures {
+    /// Per channel, over voxels with label > 0 (MONAI's `image_foreground_stats`).
+    pub foreground_intensity: Vec<SampleStats>,
+    /// Classes present, ascending.
+    pub classes: Vec<ClassFigures>,
+}
+
+/// One class of one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassFigures {
+    pub id: u16,
+    pub voxels: u64,
+    /// voxels / all voxels (MONAI's `foreground_percentage`, a fraction despite its name).
+    pub foreground_percentage: f64,
+    /// Per channel, over the class's voxels.
+    pub intensity: Vec<SampleStats>,
+    /// Smallest and largest (x, y, z) voxel index of the class (inclusive).
+    pub bbox: [[usize; 3]; 2],
+    /// Voxel counts of its 26-connected components, largest first.
+    pub component_sizes: Vec<u64>,
+}
+
+/// Pooled-distribution summaries of one case, per channel, for the exact dataset figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseDistributions {
+    /// Over the MONAI crop, per channel.
+    pub image: Vec<Distribution>,
+    /// Over label > 0, per channel (empty for an unlabelled case).
+    pub foreground: Vec<Distribution>,
+}
+
+/// Exact moments and a quantile sketch of one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Distribution {
+    pub moments: Moments,
+    pub sketch: QuantileSketch,
+}
+
+impl Distribution {
+    fn of(values: &[f32]) -> Distribution {
+        Distribution {
+            moments: Moments::of(values),
+            sketch: QuantileSketch::of(values),
+        }
+    }
+}
+
+/// Why a case could not be analyzed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error(transparent)]
+    Data(#[from] DatasetError),
+    #[error("{}: {count} voxels are NaN or infinite, the first at index {first}", path.display())]
+    NonFinite {
+        path: PathBuf,
+        count: usize,
+        first: usize,
+    },
+    #[error("{}: the case lists no image", .0)]
+    NoImage(String),
+}
+
+/// Reads one case, reorients it to RAS and measures it.
+pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistributions), CaseError> {
+    if case.images.is_empty() {
+        return Err(CaseError::NoImage(case.locator()));
+    }
+    let image = Volume::read_channels(&case.images)?.to_ras();
+    check_finite(&image, &case.images[0])?;
+    let label = match &case.label {
+        Some(path) => Some(read_label_onto(path, &case.images[0], &image)?),
+        None => None,
+    };
+    let dims = image.dims();
+    let spacing = image.spacing();
+    let mut cropped_shape = Vec::new();
+    let mut intensity = Vec::new();
+    let mut image_dist = Vec::new();
+    for c in 0..image.channels() {
+        let (shape, values) = monai_crop(image.channel(c), dims);
+        cropped_shape.push(shape);
+        image_dist.push(Distribution::of(&values));
+        intensity.push(grouped_stats(&values, 1, |_| Some(0), &[])[0]);
+    }
+    let (label, foreground) = match &label {
+        Some(label) => {
+            let (figures, dists) = label_figures(&image, label.data());
+            (Some(figures), dists)
+        }
+        None => (None, Vec::new()),
+    };
+    let stats = CaseStats {
+        id: case.id.clone(),
+        image_paths: case.images.iter().map(|p| relative(p, root)).collect(),
+        label_path: case.label.as_deref().map(|p| relative(p, root)),
+        shape: dims,
+        channels: image.channels(),
+        cropped_shape,
+        spacing,
+        sizemm: std::array::from_fn(|a| dims[a] as f64 * spacing[a]),
+        intensity,
+        label,
+        nonzero_crop_shape: nonzero_crop_shape(&image),
+    };
+    let dists = CaseDistributions {
+        image: image_dist,
+        foreground,
+    };
+    Ok((stats, dists))
+}
+
+fn read_label_onto(
+    path: &Path,
+    image_path: &Path,
+    image: &Volume,
+) -> Result<LabelVolume, CaseError> {
+    let label = LabelVolume::read(path)?;
+    label.reorient_onto(image.geometry()).map_err(|mismatch| {
+        DatasetError::Geometry {
+            path: path.to_path_buf(),
+            against: image_path.to_path_buf(),
+            mismatch,
+        }
+        .into()
+    })
+}
+
+fn check_finite(image: &Volume, path: &Path) -> Result<(), CaseError> {
+    let bad = image.data().iter().filter(|v| !v.is_finite()).count();
+    if bad == 0 {
+        return Ok(());
+    }
+    let first = image
+        .data()
+        .iter()
+        .position(|v| !v.is_finite())
+        .unwrap_or(0);
+    Err(CaseError::NonFinite {
+        path: path.to_path_buf(),
+        count: bad,
+        first,
+    })
+}
+
+/// MONAI's per-channel crop: the y/z bounding box of voxels > 0, all of x; its shape and values.
+fn monai_crop(channel: &[f32], dims: [usize; 3]) -> ([usize; 3], Vec<f32>) {
+    let [nx, ny, nz] = dims;
+    let (mut y0, mut y1, mut z0, mut z1) = (usize::MAX, 0, usize::MAX, 0);
+    for z in 0..nz {
+        for y in 0..ny {
+            let row = &channel[(z * ny + y) * nx..][..nx];
+            if row.iter().any(|&v| v > 0.0) {
+                (y0, y1, z0, z1) = (y0.min(y), y1.max(y), z0.min(z), z1.max(z));
+            }
+        }
+    }
+    if y0 == usize::MAX {
+        return ([nx, 0, 0], Vec::new());
+    }
+    let mut values = Vec::with_capacity(nx * (y1 - y0 + 1) * (z1 - z0 + 1));
+    for z in z0..=z1 {
+        for y in y0..=y1 {
+            values.extend_from_slice(&channel[(z * ny + y) * nx..][..nx]);
+        }
+    }
+    ([nx, y1 - y0 + 1, z1 - z0 + 1], values)
+}
+
+/// nnU-Net's crop: the bounding box of voxels != 0 in any channel (the whole image if none).
+fn nonzero_crop_shape(image: &Volume) -> [usize; 3] {
+    let [nx, ny, nz] = image.dims();
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    for z in 0..nz {
+        for y in 0..ny {
+            let start = (z * ny + y) * nx;
+            for c in 0..image.channels() {
+                let row = &image.channel(c)[start..start + nx];
+                let (Some(first), Some(last)) = (
+                    row.iter().position(|&v| v != 0.0),
+                    row.iter().rposition(|&v| v != 0.0),
+                ) else {
+                    continue;
+                };
+                for (a, (l, h)) in [(first, last), (y, y), (z, z)].into_iter().enumerate() {
+                    lo[a] = lo[a].min(l);
+                    hi[a] = hi[a].max(h);
+                }
+            }
+        }
+    }
+    if lo[0] == usize::MAX {
+        return [nx, ny, nz];
+    }
+    std::array::from_fn(|a| hi[a] - lo[a] + 1)
+}
+
+/// Foreground and per-class figures, plus the foreground distributions.
+fn label_figures(image: &Volume, labels: &[u16]) -> (LabelFigures, Vec<Distribution>) {
+    let components = label_components(labels, image.dims(), Connectivity::TwentySix);
+    let mut present: Vec<u16> = components.components.iter().map(|c| c.class).collect();
+    present.sort_unstable();
+    present.dedup();
+    // Dense index of each present class, and the union of the non-zero ones: the foreground.
+    let mut dense = vec![0usize; present.last().map_or(0, |&id| id as usize + 1)];
+    for (i, &id) in present.iter().enumerate() {
+        dense[id as usize] = i;
+    }
+    let foreground = vec![
+        present
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| **id > 0)
+            .map(|(i, _)| i)
+            .collect(),
+    ];
+    let per_channel: Vec<Vec<SampleStats>> = (0..image.channels())
+        .map(|c| {
+            grouped_stats(
+                image.channel(c),
+                present.len(),
+                |i| Some(dense[labels[i] as usize]),
+                &foreground,
+            )
+        })
+        .collect();
+    let dists = (0..image.channels())
+        .map(|c| Distribution::of(&gather(image.channel(c), labels, |l| l > 0)))
+        .collect();
+    let classes = present
+        .iter()
+        .enumerate()
+        .map(|(k, &id)| {
+            let parts: Vec<_> = components.of_class(id).collect();
+            let voxels: u64 = parts.iter().map(|p| p.size).sum();
+            let mut component_sizes: Vec<u64> = parts.iter().map(|p| p.size).collect();
+            component_sizes.sort_unstable_by(|a, b| b.cmp(a));
+            let bbox = [
+                std::array::from_fn(|a| parts.iter().map(|p| p.bbox_min[a]).min().unwrap_or(0)),
+                std::array::from_fn(|a| parts.iter().map(|p| p.bbox_max[a]).max().unwrap_or(0)),
+            ];
+            ClassFigures {
+                id,
+                voxels,
+                foreground_percentage: voxels as f64 / labels.len() as f64,
+                intensity: per_channel.iter().map(|stats| stats[k]).collect(),
+                bbox,
+                component_sizes,
+            }
+        })
+        .collect();
+    let figures = LabelFigures {
+        foreground_intensity: per_channel
+            .iter()
+            .map(|stats| stats[present.len()])
+            .collect(),
+        classes,
+    };
+    (figures, dists)
+}
+
+fn gather(channel: &[f32], labels: &[u16], keep: impl Fn(u16) -> bool) -> Vec<f32> {
+    channel
+        .iter()
+        .zip(labels)
+        .filter(|&(_, &l)| keep(l))
+        .map(|(&v, _)| v)
+        .collect()
+}
+
+/// `path` relative to `root` when it lies inside, else as it is.
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
