@@ -2,13 +2,14 @@
 //!
 //! An entry is keyed by every file of the case (absolute path, size, modification time) and the
 //! analyzer's format version, so a changed, moved or replaced file is analyzed again. Entries
-//! are written atomically; one that does not read back (cut short, older format) is ignored.
+//! are replaced through a rename (never seen half-written) but not synced; one that does not
+//! read back (cut short by a crash, older format) is ignored and analyzed again.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use autoseg_datasets::Case;
-use autoseg_datasets::fsutil::write_bytes_atomic;
+use autoseg_datasets::fsutil::replace_bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::case::{CaseDistributions, CaseStats, Distribution};
@@ -103,5 +104,5 @@ pub fn store(
     for d in dists.image.iter().chain(&dists.foreground) {
         d.sketch.to_bytes(&mut bytes);
     }
-    write_bytes_atomic(&dir.join(file_name(key)), &bytes)
+    replace_bytes(&dir.join(file_name(key)), &bytes)
 }

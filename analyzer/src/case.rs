@@ -7,7 +7,7 @@ use autoseg_datasets::{Case, DatasetError, LabelVolume, Volume};
 use autoseg_kernels::{Connectivity, label_components};
 use serde::{Deserialize, Serialize};
 
-use crate::grouped::grouped_stats;
+use crate::grouped::{grouped_stats, sample_with_distribution};
 use crate::sample::SampleStats;
 use crate::sketch::{Moments, QuantileSketch};
 
@@ -78,10 +78,8 @@ pub struct Distribution {
 
 impl Distribution {
     fn of(values: &[f32]) -> Distribution {
-        Distribution {
-            moments: Moments::of(values),
-            sketch: QuantileSketch::of(values),
-        }
+        let (_, moments, sketch) = sample_with_distribution(|| values.iter().copied());
+        Distribution { moments, sketch }
     }
 }
 
@@ -105,7 +103,7 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
     if case.images.is_empty() {
         return Err(CaseError::NoImage(case.locator()));
     }
-    let image = Volume::read_channels(&case.images)?.to_ras();
+    let image = Volume::read_channels(&case.images)?.into_ras();
     check_finite(&image, &case.images[0])?;
     let label = match &case.label {
         Some(path) => Some(read_label_onto(path, &case.images[0], &image)?),
@@ -117,10 +115,12 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
     let mut intensity = Vec::new();
     let mut image_dist = Vec::new();
     for c in 0..image.channels() {
-        let (shape, values) = monai_crop(image.channel(c), dims);
+        let (shape, rows) = monai_crop(image.channel(c), dims);
         cropped_shape.push(shape);
-        image_dist.push(Distribution::of(&values));
-        intensity.push(grouped_stats(&values, 1, |_| Some(0), &[])[0]);
+        let (stats, moments, sketch) =
+            sample_with_distribution(|| rows.iter().flat_map(|row| row.iter().copied()));
+        image_dist.push(Distribution { moments, sketch });
+        intensity.push(stats);
     }
     let (label, foreground) = match &label {
         Some(label) => {
@@ -155,7 +155,7 @@ fn read_label_onto(
     image: &Volume,
 ) -> Result<LabelVolume, CaseError> {
     let label = LabelVolume::read(path)?;
-    label.reorient_onto(image.geometry()).map_err(|mismatch| {
+    label.into_onto(image.geometry()).map_err(|mismatch| {
         DatasetError::Geometry {
             path: path.to_path_buf(),
             against: image_path.to_path_buf(),
@@ -182,14 +182,15 @@ fn check_finite(image: &Volume, path: &Path) -> Result<(), CaseError> {
     })
 }
 
-/// MONAI's per-channel crop: the y/z bounding box of voxels > 0, all of x; its shape and values.
-fn monai_crop(channel: &[f32], dims: [usize; 3]) -> ([usize; 3], Vec<f32>) {
+/// MONAI's per-channel crop: the y/z bounding box of voxels > 0, all of x. Returns the crop's
+/// shape and its rows (x runs), empty when no voxel is > 0.
+fn monai_crop(channel: &[f32], dims: [usize; 3]) -> ([usize; 3], Vec<&[f32]>) {
     let [nx, ny, nz] = dims;
+    let row = |y: usize, z: usize| &channel[(z * ny + y) * nx..][..nx];
     let (mut y0, mut y1, mut z0, mut z1) = (usize::MAX, 0, usize::MAX, 0);
     for z in 0..nz {
         for y in 0..ny {
-            let row = &channel[(z * ny + y) * nx..][..nx];
-            if row.iter().any(|&v| v > 0.0) {
+            if row(y, z).iter().any(|&v| v > 0.0) {
                 (y0, y1, z0, z1) = (y0.min(y), y1.max(y), z0.min(z), z1.max(z));
             }
         }
@@ -197,13 +198,11 @@ fn monai_crop(channel: &[f32], dims: [usize; 3]) -> ([usize; 3], Vec<f32>) {
     if y0 == usize::MAX {
         return ([nx, 0, 0], Vec::new());
     }
-    let mut values = Vec::with_capacity(nx * (y1 - y0 + 1) * (z1 - z0 + 1));
-    for z in z0..=z1 {
-        for y in y0..=y1 {
-            values.extend_from_slice(&channel[(z * ny + y) * nx..][..nx]);
-        }
-    }
-    ([nx, y1 - y0 + 1, z1 - z0 + 1], values)
+    let rows = (z0..=z1).flat_map(|z| (y0..=y1).map(move |y| (y, z)));
+    (
+        [nx, y1 - y0 + 1, z1 - z0 + 1],
+        rows.map(|(y, z)| row(y, z)).collect(),
+    )
 }
 
 /// nnU-Net's crop: the bounding box of voxels != 0 in any channel (the whole image if none).

@@ -2,16 +2,19 @@
 //! passes over the voxels and without sorting them: a radix select.
 //!
 //! Pass 1 counts every sample's values in 65536 buckets of the top 16 bits of the value's
-//! order-preserving bit pattern (and sums, min, max). The cumulative counts then name the
-//! bucket, and the rank inside it, of every order statistic the figures need (median and the
-//! two neighbours of each percentile). Pass 2 accumulates squared deviations from the exact
-//! mean and looks inside those few buckets only: a small one keeps its values, a large one
-//! counts its values by their low 16 bits. Either way the order statistics come out exact,
-//! equal to what a full sort gives.
+//! order-preserving bit pattern, with count, min, max and sums (shifted by the sample's first
+//! value, so the variance keeps its precision). The cumulative counts then name the bucket, and
+//! the rank inside it, of every order statistic the figures need (median and the two
+//! neighbours of each percentile). Pass 2 looks inside those few buckets only: a small one
+//! keeps its values, a large one counts its values by their low 16 bits. Either way the order
+//! statistics come out exact, equal to what a full sort gives.
 
 use crate::sample::{PERCENTILES, SampleStats, linear_percentile};
+use crate::sketch::{Moments, QuantileSketch, SketchBuilder};
+use crate::window::Window;
 
-const BUCKETS: usize = 1 << 16;
+const BUCKET_BITS: u32 = 16;
+const BUCKETS: usize = 1 << BUCKET_BITS;
 /// A target bucket holding more values than this is resolved by a second histogram.
 const GATHER_LIMIT: u32 = 1 << 14;
 
@@ -28,41 +31,56 @@ fn from_ordered(o: u32) -> f32 {
     f32::from_bits(if o >> 31 == 1 { o & !(1 << 31) } else { !o })
 }
 
-/// What pass 1 learns of one sample.
-#[derive(Clone)]
-struct Tally {
+/// Pass-1 sums of one sample, shifted by its first value.
+#[derive(Debug, Clone, Copy)]
+struct Sums {
     n: u64,
-    sum: f64,
+    shift: f64,
+    s1: f64,
+    s2: f64,
     min: f32,
     max: f32,
-    m2: f64,
 }
 
-impl Default for Tally {
+impl Default for Sums {
     fn default() -> Self {
-        Tally {
+        Sums {
             n: 0,
-            sum: 0.0,
+            shift: 0.0,
+            s1: 0.0,
+            s2: 0.0,
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
-            m2: 0.0,
         }
     }
 }
 
-impl Tally {
-    fn add(&mut self, other: &Tally) {
-        self.n += other.n;
-        self.sum += other.sum;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
+impl Sums {
+    /// Adds `count` copies of `v`.
+    #[inline]
+    fn add(&mut self, v: f32, count: u32) {
+        if self.n == 0 {
+            self.shift = v as f64;
+        }
+        let (d, c) = (v as f64 - self.shift, count as f64);
+        self.n += count as u64;
+        self.s1 += c * d;
+        self.s2 += c * d * d;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
     }
 
-    fn mean(&self) -> f64 {
-        if self.n > 0 {
-            self.sum / self.n as f64
-        } else {
-            0.0
+    fn moments(&self) -> Moments {
+        if self.n == 0 {
+            return Moments::default();
+        }
+        let n = self.n as f64;
+        Moments {
+            weight: n,
+            mean: self.shift + self.s1 / n,
+            m2: (self.s2 - self.s1 * self.s1 / n).max(0.0),
+            min: self.min as f64,
+            max: self.max as f64,
         }
     }
 }
@@ -90,17 +108,34 @@ impl Slot {
                         seen > offset
                     })
                     .expect("offset within the bucket");
-                from_ordered(((bucket as u32) << 16) | low as u32) as f64
+                from_ordered(((bucket as u32) << BUCKET_BITS) | low as u32) as f64
             }
         }
     }
 }
 
-/// One sample's plan: which ranks it needs, in which buckets.
-struct Plan {
-    /// (rank, bucket, offset in bucket, slot index)
-    ranks: Vec<(u64, usize, u64, usize)>,
+/// Runs of voxels with the same sample and the same value: (sample, value, count). Medical
+/// images repeat values (background) in long runs, and a run is counted once instead of
+/// voxel by voxel, which also spares the loop a chain of increments of one counter.
+fn runs(mut voxels: impl Iterator<Item = (usize, f32)>) -> impl Iterator<Item = (usize, f32, u32)> {
+    let mut pending: Option<(usize, f32, u32)> = None;
+    std::iter::from_fn(move || {
+        for (g, v) in voxels.by_ref() {
+            match &mut pending {
+                Some((pg, pv, count)) if *pg == g && pv.to_bits() == v.to_bits() => *count += 1,
+                _ => {
+                    if let Some(done) = pending.replace((g, v, 1)) {
+                        return Some(done);
+                    }
+                }
+            }
+        }
+        pending.take()
+    })
 }
+
+/// One sample's ranks: (rank, bucket, offset in bucket, slot index).
+type Plan = Vec<(u64, usize, u64, usize)>;
 
 /// Figures of `groups` samples of `values`, where voxel i belongs to sample `group_of(i)` (or to
 /// none), followed by one figure per entry of `unions`, each the union of the listed samples.
@@ -112,87 +147,111 @@ pub fn grouped_stats(
     unions: &[Vec<usize>],
 ) -> Vec<SampleStats> {
     let samples = groups + unions.len();
-    let mut counts = vec![0u32; samples * BUCKETS];
-    let mut tallies = vec![Tally::default(); samples];
-    for (i, &v) in values.iter().enumerate() {
-        if let Some(g) = group_of(i) {
-            counts[g * BUCKETS + (ordered(v) >> 16) as usize] += 1;
-            let t = &mut tallies[g];
-            t.n += 1;
-            t.sum += v as f64;
-            t.min = t.min.min(v);
-            t.max = t.max.max(v);
-        }
+    let mut counts = vec![Window::new(0u32); samples];
+    let voxels = || {
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &v)| group_of(i).map(|g| (g, v)))
+    };
+    let mut sums = vec![Sums::default(); groups];
+    for (g, v, count) in runs(voxels()) {
+        *counts[g].cell((ordered(v) >> BUCKET_BITS) as usize) += count;
+        sums[g].add(v, count);
     }
-    // Unions: add the members' counts and tallies; record each group's unions.
+    let mut moments: Vec<Moments> = sums.iter().map(Sums::moments).collect();
     let mut unions_of: Vec<Vec<usize>> = vec![Vec::new(); groups];
     for (u, members) in unions.iter().enumerate() {
         let s = groups + u;
+        let mut merged = Moments::default();
         for &g in members {
             unions_of[g].push(s);
-            let (head, tail) = counts.split_at_mut(s * BUCKETS);
-            for (dst, src) in tail[..BUCKETS]
-                .iter_mut()
-                .zip(&head[g * BUCKETS..(g + 1) * BUCKETS])
-            {
-                *dst += src;
+            merged.merge_scaled(&moments[g], 1.0);
+            let (head, tail) = counts.split_at_mut(s);
+            for (key, &c) in head[g].iter().filter(|(_, c)| **c > 0) {
+                *tail[0].cell(key) += c;
             }
-            let t = tallies[g].clone();
-            tallies[s].add(&t);
         }
+        moments.push(merged);
     }
-    // Plans, and target buckets marked in place of their counts (slot index + 1).
+    resolve(voxels(), &unions_of, &mut counts, &moments)
+}
+
+/// The figures of one sample, with its exact moments and quantile sketch, in the same two
+/// passes (the sketch's buckets refine pass 1's). `values` gives the sample afresh each call.
+pub fn sample_with_distribution<I: Iterator<Item = f32>>(
+    values: impl Fn() -> I,
+) -> (SampleStats, Moments, QuantileSketch) {
+    let mut sketch = SketchBuilder::new();
+    let mut sums = Sums::default();
+    for (_, v, count) in runs(values().map(|v| (0, v))) {
+        sketch.add(v, count);
+        sums.add(v, count);
+    }
+    let mut counts = sketch.coarse_counts(BUCKET_BITS);
+    let moments = sums.moments();
+    let voxels = values().map(|v| (0, v));
+    let stats = resolve(
+        voxels,
+        &[Vec::new()],
+        std::slice::from_mut(&mut counts),
+        &[moments],
+    );
+    (stats[0], moments, sketch.finish())
+}
+
+/// Plans every sample's ranks from its bucket counts, runs pass 2 over the target buckets of
+/// `voxels` ((group, value) pairs), and finishes the figures. `counts` holds each sample's
+/// bucket counts (groups, then unions).
+fn resolve(
+    voxels: impl Iterator<Item = (usize, f32)>,
+    unions_of: &[Vec<usize>],
+    counts: &mut [Window<u32>],
+    moments: &[Moments],
+) -> Vec<SampleStats> {
     let mut slots: Vec<Slot> = Vec::new();
-    let plans: Vec<Plan> = (0..samples)
-        .map(|s| {
-            plan(
-                &mut counts[s * BUCKETS..(s + 1) * BUCKETS],
-                tallies[s].n,
-                &mut slots,
-            )
-        })
+    let plans: Vec<Plan> = counts
+        .iter_mut()
+        .zip(moments)
+        .map(|(c, m)| plan(c, m.weight as u64, &mut slots))
         .collect();
-    let means: Vec<f64> = tallies.iter().map(Tally::mean).collect();
     // Buckets that any sample looks into: most voxels are passed over on this alone.
-    let mut targeted = vec![false; BUCKETS];
-    for (i, &mark) in counts.iter().enumerate() {
-        targeted[i % BUCKETS] |= mark > 0;
-    }
-    for (i, &v) in values.iter().enumerate() {
-        let Some(g) = group_of(i) else { continue };
-        let deviation = v as f64 - means[g];
-        tallies[g].m2 += deviation * deviation;
-        for &s in &unions_of[g] {
-            let deviation = v as f64 - means[s];
-            tallies[s].m2 += deviation * deviation;
+    let mut targeted = Window::new(false);
+    for c in counts.iter() {
+        for (key, _) in c.iter().filter(|(_, mark)| **mark > 0) {
+            *targeted.cell(key) = true;
         }
-        let bucket = (ordered(v) >> 16) as usize;
-        if !targeted[bucket] {
+    }
+    for (g, v, count) in runs(voxels) {
+        let bucket = (ordered(v) >> BUCKET_BITS) as usize;
+        if !targeted.get(bucket) {
             continue;
         }
         for s in std::iter::once(g).chain(unions_of[g].iter().copied()) {
-            let mark = counts[s * BUCKETS + bucket];
+            let mark = counts[s].get(bucket);
             if mark > 0 {
                 match &mut slots[mark as usize - 1] {
-                    Slot::Values(list) => list.push(v),
-                    Slot::LowBits(low) => low[(ordered(v) & 0xffff) as usize] += 1,
+                    Slot::Values(list) => list.extend(std::iter::repeat_n(v, count as usize)),
+                    Slot::LowBits(low) => low[(ordered(v) & 0xffff) as usize] += count,
                 }
             }
         }
     }
     plans
         .iter()
-        .zip(&tallies)
-        .map(|(plan, t)| finish(plan, t, &mut slots))
+        .zip(moments)
+        .map(|(plan, m)| finish(plan, m, &mut slots))
         .collect()
 }
 
-/// Finds the buckets of the ranks a sample needs and replaces their counts with slot marks
-/// (every other count with 0).
-fn plan(counts: &mut [u32], n: u64, slots: &mut Vec<Slot>) -> Plan {
+/// Finds the buckets of the ranks a sample needs and replaces its counts with slot marks
+/// (slot index + 1 on target buckets, 0 elsewhere).
+fn plan(counts: &mut Window<u32>, n: u64, slots: &mut Vec<Slot>) -> Plan {
+    let first = counts.first_key();
+    let cells = counts.cells_mut();
     if n == 0 {
-        counts.fill(0);
-        return Plan { ranks: Vec::new() };
+        cells.fill(0);
+        return Plan::new();
     }
     let mut wanted: Vec<u64> = vec![(n - 1) / 2];
     for q in PERCENTILES {
@@ -201,57 +260,52 @@ fn plan(counts: &mut [u32], n: u64, slots: &mut Vec<Slot>) -> Plan {
     }
     wanted.sort_unstable();
     wanted.dedup();
-    let mut ranks = Vec::with_capacity(wanted.len());
+    let mut ranks = Plan::with_capacity(wanted.len());
     let mut marks: Vec<(usize, u32)> = Vec::new();
-    let (mut bucket, mut below) = (0usize, 0u64);
+    let (mut cell, mut below) = (0usize, 0u64);
     for rank in wanted {
-        while below + counts[bucket] as u64 <= rank {
-            below += counts[bucket] as u64;
-            bucket += 1;
+        while below + cells[cell] as u64 <= rank {
+            below += cells[cell] as u64;
+            cell += 1;
         }
-        let slot = match marks.iter().find(|(b, _)| *b == bucket) {
+        let slot = match marks.iter().find(|(c, _)| *c == cell) {
             Some(&(_, slot)) => slot as usize,
             None => {
-                let size = counts[bucket];
+                let size = cells[cell];
                 slots.push(if size > GATHER_LIMIT {
                     Slot::LowBits(vec![0; BUCKETS])
                 } else {
                     Slot::Values(Vec::with_capacity(size as usize))
                 });
-                marks.push((bucket, slots.len() as u32 - 1));
+                marks.push((cell, slots.len() as u32 - 1));
                 slots.len() - 1
             }
         };
-        ranks.push((rank, bucket, rank - below, slot));
+        ranks.push((rank, first + cell, rank - below, slot));
     }
-    counts.fill(0);
-    for (bucket, slot) in marks {
-        counts[bucket] = slot + 1;
+    cells.fill(0);
+    for (cell, slot) in marks {
+        cells[cell] = slot + 1;
     }
-    Plan { ranks }
+    ranks
 }
 
-fn finish(plan: &Plan, t: &Tally, slots: &mut [Slot]) -> SampleStats {
-    if t.n == 0 {
+fn finish(plan: &Plan, m: &Moments, slots: &mut [Slot]) -> SampleStats {
+    if m.weight == 0.0 {
         return SampleStats::of(&mut []);
     }
     let mut at = |rank: u64| -> f64 {
-        let &(_, bucket, offset, slot) = plan
-            .ranks
-            .iter()
-            .find(|r| r.0 == rank)
-            .expect("planned rank");
+        let &(_, bucket, offset, slot) = plan.iter().find(|r| r.0 == rank).expect("planned rank");
         slots[slot].value_at(bucket, offset)
     };
-    let n = t.n;
-    let percentile = PERCENTILES.map(|q| linear_percentile(n as f64, q, |r| at(r as u64)));
+    let n = m.weight;
     SampleStats {
-        max: t.max as f64,
-        mean: t.mean(),
-        median: at((n - 1) / 2),
-        min: t.min as f64,
-        stdev: (t.m2 / n as f64).sqrt(),
-        percentile,
+        max: m.max,
+        mean: m.mean,
+        median: at((n as u64 - 1) / 2),
+        min: m.min,
+        stdev: m.stdev(),
+        percentile: PERCENTILES.map(|q| linear_percentile(n, q, |r| at(r as u64))),
     }
 }
 
@@ -271,35 +325,52 @@ mod tests {
         );
     }
 
-    #[test]
-    fn equals_sorting_each_sample() {
+    fn values(n: usize) -> Vec<f32> {
         let mut state = 11u64;
-        let n = 200_000;
-        let values: Vec<f32> = (0..n)
+        (0..n)
             .map(|i| {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 let u = (state >> 40) as f32 / (1u64 << 24) as f32;
-                // A big constant background (one huge bucket), negatives, and a spread.
-                if i % 3 == 0 { -0.7 } else { (u - 0.4) * 300.0 }
+                // A big constant background (one huge bucket, in runs), negatives, a spread.
+                if i % 3 == 0 || (i / 64) % 5 == 0 {
+                    -0.7
+                } else {
+                    (u - 0.4) * 300.0
+                }
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn equals_sorting_each_sample() {
+        let n = 200_000;
+        let values = values(n);
         let group = |i: usize| if i % 7 == 6 { None } else { Some(i % 4) };
         let unions = vec![vec![1, 2, 3], vec![0]];
         let got = grouped_stats(&values, 4, group, &unions);
         let sample = |keep: &dyn Fn(usize) -> bool| {
             let mut v: Vec<f32> = (0..n)
-                .filter(|&i| group(i).is_some_and(|g| keep(g)))
+                .filter(|&i| group(i).is_some_and(keep))
                 .map(|i| values[i])
                 .collect();
             SampleStats::of(&mut v)
         };
-        for g in 0..4 {
-            assert_close(&got[g], &sample(&|x| x == g));
+        for (g, stats) in got.iter().take(4).enumerate() {
+            assert_close(stats, &sample(&|x| x == g));
         }
         assert_close(&got[4], &sample(&|x| x >= 1));
         assert_close(&got[5], &sample(&|x| x == 0));
+    }
+
+    #[test]
+    fn one_sample_with_its_distribution() {
+        let mut v = values(50_000);
+        let (stats, moments, sketch) = sample_with_distribution(|| v.iter().copied());
+        assert_eq!(moments.weight, 50_000.0);
+        assert_eq!(sketch, QuantileSketch::of(&v));
+        assert_close(&stats, &SampleStats::of(&mut v));
     }
 
     #[test]

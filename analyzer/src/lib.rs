@@ -12,6 +12,7 @@ pub mod sample;
 pub mod sketch;
 pub mod summary;
 pub mod table;
+pub mod window;
 
 use std::path::{Path, PathBuf};
 

@@ -16,15 +16,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sample::linear_percentile;
+use crate::window::Window;
 
 /// Mantissa bits kept in a bucket key.
 pub const MANTISSA_BITS: u32 = 9;
 
 /// The relative error bound of a bucket's representative: 2^-(MANTISSA_BITS + 1).
 pub const RELATIVE_ERROR: f64 = 1.0 / (1u32 << (MANTISSA_BITS + 1)) as f64;
-
-/// Number of possible keys: sign, 8 exponent bits and the kept mantissa bits.
-const KEY_COUNT: usize = 1 << (9 + MANTISSA_BITS);
 
 /// Exact count, mean, variance, min and max of a weighted sample, mergeable (Chan et al.).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -116,6 +114,61 @@ pub struct Bucket {
     pub max: f32,
 }
 
+/// Builds a [`QuantileSketch`] one value at a time, over a dense table of the keys met.
+pub struct SketchBuilder {
+    /// Per key: count, min, max.
+    dense: Window<(u32, f32, f32)>,
+}
+
+impl Default for SketchBuilder {
+    fn default() -> Self {
+        SketchBuilder::new()
+    }
+}
+
+impl SketchBuilder {
+    pub fn new() -> SketchBuilder {
+        SketchBuilder {
+            dense: Window::new((0, f32::INFINITY, f32::NEG_INFINITY)),
+        }
+    }
+
+    /// Adds `count` copies of `v`.
+    #[inline]
+    pub fn add(&mut self, v: f32, count: u32) {
+        let b = self.dense.cell(QuantileSketch::key(v) as usize);
+        b.0 += count;
+        b.1 = b.1.min(v);
+        b.2 = b.2.max(v);
+    }
+
+    /// Counts per coarser key: the key's top `bits` bits (a histogram of the values' top
+    /// `bits` order-preserving bits, for an exact selection).
+    pub fn coarse_counts(&self, bits: u32) -> Window<u32> {
+        let shift = 9 + MANTISSA_BITS - bits;
+        let mut counts = Window::new(0u32);
+        for (key, b) in self.dense.iter().filter(|(_, b)| b.0 > 0) {
+            *counts.cell(key >> shift) += b.0;
+        }
+        counts
+    }
+
+    pub fn finish(self) -> QuantileSketch {
+        let buckets = self
+            .dense
+            .iter()
+            .filter(|(_, b)| b.0 > 0)
+            .map(|(key, &(count, min, max))| Bucket {
+                key: key as i32,
+                weight: count as f64,
+                min,
+                max,
+            })
+            .collect();
+        QuantileSketch { buckets }
+    }
+}
+
 /// A mergeable quantile sketch with a relative error bound (see the module docs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QuantileSketch {
@@ -131,30 +184,16 @@ impl QuantileSketch {
 
     /// The sketch of `values`, each of weight 1.
     pub fn of(values: &[f32]) -> QuantileSketch {
-        let mut dense = vec![(0u32, f32::INFINITY, f32::NEG_INFINITY); KEY_COUNT];
+        let mut builder = SketchBuilder::new();
         for &v in values {
-            let b = &mut dense[Self::key(v) as usize];
-            b.0 += 1;
-            b.1 = b.1.min(v);
-            b.2 = b.2.max(v);
+            builder.add(v, 1);
         }
-        let buckets = dense
-            .into_iter()
-            .enumerate()
-            .filter(|(_, b)| b.0 > 0)
-            .map(|(key, (count, min, max))| Bucket {
-                key: key as i32,
-                weight: count as f64,
-                min,
-                max,
-            })
-            .collect();
-        QuantileSketch { buckets }
+        builder.finish()
     }
 
     /// The value's bits made to order like the value, cut to sign, exponent and
     /// [`MANTISSA_BITS`] of mantissa.
-    fn key(v: f32) -> u32 {
+    pub fn key(v: f32) -> u32 {
         let bits = v.to_bits();
         let ordered = if bits >> 31 == 1 {
             !bits

@@ -10,14 +10,7 @@ pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(parent)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".autoseg-tmp-")
-        .tempfile_in(parent)?;
+    let mut tmp = temp_beside(path)?;
     {
         let mut buffered = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         write(&mut buffered)?;
@@ -31,6 +24,30 @@ pub fn write_atomic(
 /// [`write_atomic`] for a ready buffer.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
+}
+
+/// Replaces `path` with `bytes` through a temporary file and a rename, without syncing: readers
+/// never see a partial file, but a crash may leave an empty or stale one. For caches, whose
+/// readers check what they read and recompute a bad entry; one fsync per entry would cost more
+/// than the entry saves.
+pub fn replace_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A temporary file in `path`'s folder (created as needed), so the final rename stays on one
+/// file system.
+fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent)?;
+    tempfile::Builder::new()
+        .prefix(".autoseg-tmp-")
+        .tempfile_in(parent)
 }
 
 #[cfg(test)]

@@ -146,6 +146,37 @@ impl AxisTransform {
         out
     }
 
+    /// Whether the transform reorders axes (and not only flips them).
+    pub fn permutes(&self) -> bool {
+        self.source != [0, 1, 2]
+    }
+
+    /// Applies a transform that only flips axes to one channel in place (no second buffer).
+    ///
+    /// # Panics
+    /// If the transform permutes axes.
+    pub fn flip_in_place<T>(&self, dims: [usize; 3], data: &mut [T]) {
+        assert!(!self.permutes(), "flip_in_place on a permutation");
+        let [nx, ny, nz] = dims;
+        if self.flip[0] {
+            data.chunks_exact_mut(nx).for_each(<[T]>::reverse);
+        }
+        if self.flip[1] {
+            for plane in data.chunks_exact_mut(nx * ny) {
+                for j in 0..ny / 2 {
+                    let (front, back) = plane.split_at_mut((ny - 1 - j) * nx);
+                    front[j * nx..(j + 1) * nx].swap_with_slice(&mut back[..nx]);
+                }
+            }
+        }
+        if self.flip[2] {
+            for k in 0..nz / 2 {
+                let (front, back) = data.split_at_mut((nz - 1 - k) * nx * ny);
+                front[k * nx * ny..(k + 1) * nx * ny].swap_with_slice(&mut back[..nx * ny]);
+            }
+        }
+    }
+
     /// Applies the transform to one channel of x-fastest data with `dims`.
     pub fn apply<T: Copy>(&self, dims: [usize; 3], data: &[T], out: &mut Vec<T>) {
         let old_stride = [1, dims[0], dims[0] * dims[1]];
@@ -179,6 +210,28 @@ impl AxisTransform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flipping_in_place_equals_copying() {
+        let dims = [4, 3, 5];
+        let data: Vec<u32> = (0..60).collect();
+        for flip in [
+            [true, false, false],
+            [false, true, false],
+            [false, false, true],
+            [true, true, true],
+        ] {
+            let t = AxisTransform {
+                source: [0, 1, 2],
+                flip,
+            };
+            let mut copied = Vec::new();
+            t.apply(dims, &data, &mut copied);
+            let mut in_place = data.clone();
+            t.flip_in_place(dims, &mut in_place);
+            assert_eq!(in_place, copied, "{flip:?}");
+        }
+    }
 
     #[test]
     fn codes_parse_print_and_come_from_affines() {

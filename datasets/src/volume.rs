@@ -209,18 +209,60 @@ impl<T: Copy> Image<T> {
         self.reorient(Orientation::RAS)
     }
 
+    /// [`Self::reorient`] by value: no copy when the image is already in `target` orientation.
+    pub fn into_orientation(mut self, target: Orientation) -> Self {
+        let transform = AxisTransform::between(self.geometry.orientation(), target);
+        if transform.is_identity() {
+            return self;
+        }
+        if transform.permutes() {
+            return self.transformed(&transform);
+        }
+        let dims = self.geometry.dims;
+        for channel in self.data.chunks_exact_mut(dims.iter().product()) {
+            transform.flip_in_place(dims, channel);
+        }
+        self.geometry = self.transformed_geometry(&transform);
+        set_spatial_dims(&mut self.header, self.geometry.dims);
+        self.header.set_affine(&self.geometry.affine);
+        self
+    }
+
+    /// [`Self::into_orientation`] to RAS.
+    pub fn into_ras(self) -> Self {
+        self.into_orientation(Orientation::RAS)
+    }
+
     /// Brings data on a reoriented grid back onto `target` (the grid it was reoriented from):
     /// the data is permuted and flipped, and `target`'s affine is taken as it is, so a round
     /// trip gives back the identical affine. Fails if the grids are not the same up to axes.
     pub fn reorient_onto(&self, target: &Geometry) -> Result<Self, GeometryMismatch> {
         let transform = AxisTransform::between(self.geometry.orientation(), target.orientation());
-        let mut out = self.transformed(&transform);
+        Self::adopt_geometry(self.transformed(&transform), target)
+    }
+
+    /// [`Self::reorient_onto`] by value: no copy when the axes already agree.
+    pub fn into_onto(self, target: &Geometry) -> Result<Self, GeometryMismatch> {
+        let out = self.into_orientation(target.orientation());
+        Self::adopt_geometry(out, target)
+    }
+
+    /// Checks that `out` lies on `target`'s grid and takes `target`'s affine exactly.
+    fn adopt_geometry(mut out: Self, target: &Geometry) -> Result<Self, GeometryMismatch> {
         if let Some(mismatch) = out.geometry.mismatch(target, &GeometryTolerance::default()) {
             return Err(mismatch);
         }
         out.geometry.affine = target.affine;
         out.header.set_affine(&target.affine);
         Ok(out)
+    }
+
+    fn transformed_geometry(&self, transform: &AxisTransform) -> Geometry {
+        let dims = self.geometry.dims;
+        Geometry {
+            dims: transform.dims(dims),
+            affine: transform.affine(&self.geometry.affine, dims),
+        }
     }
 
     fn transformed(&self, transform: &AxisTransform) -> Self {
@@ -232,10 +274,7 @@ impl<T: Copy> Image<T> {
         for c in 0..self.channels {
             transform.apply(dims, self.channel(c), &mut data);
         }
-        let geometry = Geometry {
-            dims: transform.dims(dims),
-            affine: transform.affine(&self.geometry.affine, dims),
-        };
+        let geometry = self.transformed_geometry(transform);
         let mut header = self.header.clone();
         set_spatial_dims(&mut header, geometry.dims);
         header.set_affine(&geometry.affine);
@@ -253,19 +292,7 @@ impl Volume {
     /// images store it) becomes the channels.
     pub fn read(path: &Path) -> Result<Volume, DatasetError> {
         let file = nifti::read(path)?;
-        let dims = file.header.dims();
-        let (spatial, channels) = split_channels(&dims).map_err(|k| k.at(path))?;
-        let geometry = Geometry {
-            dims: spatial,
-            affine: file.header.affine(),
-        };
-        if !geometry.affine.is_valid() {
-            let why = format!(
-                "the affine is not invertible or not finite: {:?}",
-                geometry.affine.0
-            );
-            return Err(NiftiErrorKind::InvalidHeader(why).at(path).into());
-        }
+        let (geometry, channels) = geometry_of(&file.header, path)?;
         Ok(Image {
             geometry,
             channels,
@@ -320,14 +347,34 @@ impl Volume {
 }
 
 impl LabelVolume {
-    /// Reads a label map: one channel of non-negative integers up to 65535.
+    /// Reads a label map: one channel of non-negative integers up to 65535. Integer files
+    /// (uint8, int16...) are decoded straight to ids; anything else goes through f32 and is
+    /// checked voxel by voxel.
     pub fn read(path: &Path) -> Result<LabelVolume, DatasetError> {
-        Volume::read(path)?
-            .into_labels()
-            .map_err(|kind| DatasetError::Label {
-                path: path.to_path_buf(),
-                kind,
-            })
+        let raw = nifti::read_raw(path)?;
+        let (geometry, channels) = geometry_of(&raw.header, path)?;
+        if channels == 1
+            && let Some(data) = raw.class_ids()
+        {
+            return Ok(Image {
+                geometry,
+                channels,
+                data,
+                header: raw.header,
+            });
+        }
+        let file = raw.into_f32().map_err(|k| k.at(path))?;
+        Image {
+            geometry,
+            channels,
+            data: file.data,
+            header: file.header,
+        }
+        .into_labels()
+        .map_err(|kind| DatasetError::Label {
+            path: path.to_path_buf(),
+            kind,
+        })
     }
 
     /// Writes the labels as uint8 when every id fits, else uint16, keeping the header.
@@ -371,6 +418,16 @@ impl LabelScan {
     pub fn of(values: &[f32]) -> LabelScan {
         let mut scan = LabelScan::default();
         for (index, &v) in values.iter().enumerate() {
+            // Fast path: a class id (the cast saturates, and NaN becomes 0, so both fail here).
+            let id = v as u32;
+            if id as f32 == v && id <= u16::MAX as u32 {
+                let id = id as usize;
+                if id >= scan.counts.len() {
+                    scan.counts.resize(id + 1, 0);
+                }
+                scan.counts[id] += 1;
+                continue;
+            }
             let bad = if !v.is_finite() {
                 scan.non_finite += 1;
                 true
@@ -443,6 +500,23 @@ impl LabelScan {
     }
 }
 
+/// The grid and channel count a header describes, refusing a non-invertible affine.
+fn geometry_of(header: &NiftiHeader, path: &Path) -> Result<(Geometry, usize), DatasetError> {
+    let (dims, channels) = split_channels(&header.dims()).map_err(|k| k.at(path))?;
+    let geometry = Geometry {
+        dims,
+        affine: header.affine(),
+    };
+    if !geometry.affine.is_valid() {
+        let why = format!(
+            "the affine is not invertible or not finite: {:?}",
+            geometry.affine.0
+        );
+        return Err(NiftiErrorKind::InvalidHeader(why).at(path).into());
+    }
+    Ok((geometry, channels))
+}
+
 fn split_channels(dims: &[usize]) -> Result<([usize; 3], usize), NiftiErrorKind> {
     let at = |i: usize| dims.get(i).copied().unwrap_or(1);
     let spatial = [at(0), at(1), at(2)];
@@ -489,5 +563,54 @@ fn set_channel_dim(header: &mut NiftiHeader, channels: usize) {
     header.dim[4] = channels as i64;
     for d in header.dim.iter_mut().skip(5) {
         *d = 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nifti::NiftiElement;
+
+    /// Writes `values` (a 4x3x2 grid) as a NIfTI file of `T`'s datatype.
+    fn write_grid<T: NiftiElement>(dir: &Path, name: &str, values: &[T]) -> std::path::PathBuf {
+        let geometry = Geometry {
+            dims: [4, 3, 2],
+            affine: Affine::IDENTITY,
+        };
+        let template = Volume::new(geometry, 1, vec![0.0; 24]);
+        let path = dir.join(name);
+        nifti::write(&path, template.header(), values).unwrap();
+        path
+    }
+
+    #[test]
+    fn integer_label_files_decode_straight_to_the_same_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<u16> = (0..24).map(|i| (i % 5) as u16 * 300).collect();
+        let small: Vec<u8> = (0..24).map(|i| (i % 3) as u8).collect();
+        let signed: Vec<i16> = ids.iter().map(|&v| v as i16).collect();
+        for path in [
+            write_grid(dir.path(), "u16.nii.gz", &ids),
+            write_grid(dir.path(), "i16.nii", &signed),
+            write_grid(dir.path(), "u8.nii.gz", &small),
+        ] {
+            let fast = LabelVolume::read(&path).unwrap();
+            let slow = Volume::read(&path).unwrap().into_labels().unwrap();
+            assert_eq!(fast.data(), slow.data(), "{}", path.display());
+            assert_eq!(fast.geometry(), slow.geometry());
+        }
+    }
+
+    #[test]
+    fn a_negative_id_in_an_integer_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut values = vec![0i16; 24];
+        values[5] = -2;
+        let path = write_grid(dir.path(), "neg.nii.gz", &values);
+        let err = LabelVolume::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("neg.nii.gz") && err.contains("negative"),
+            "{err}"
+        );
     }
 }

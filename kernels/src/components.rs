@@ -33,17 +33,27 @@ impl Component {
     }
 }
 
-/// The components of a label map: a component index per voxel and the components in raster
-/// order of their first voxel.
+/// The components of a label map, in raster order of their first voxel, and which voxel
+/// belongs to which (kept per run; [`Components::voxel_index`] spells it out per voxel).
 #[derive(Debug, Clone)]
 pub struct Components {
-    /// Per voxel (x fastest), the index into `components`.
-    pub index: Vec<u32>,
     /// Every component of every class, background included.
     pub components: Vec<Component>,
+    runs: Vec<Run>,
+    /// Per run, the index of its component.
+    run_component: Vec<u32>,
 }
 
 impl Components {
+    /// Per voxel (x fastest), the index into `components`.
+    pub fn voxel_index(&self) -> Vec<u32> {
+        let mut index = Vec::with_capacity(self.runs.last().map_or(0, |r| r.row_offset + r.x1));
+        for (run, &id) in self.runs.iter().zip(&self.run_component) {
+            index.extend(std::iter::repeat_n(id, run.x1 - run.x0));
+        }
+        index
+    }
+
     /// The components of one class.
     pub fn of_class(&self, class: u16) -> impl Iterator<Item = &Component> {
         self.components.iter().filter(move |c| c.class == class)
@@ -53,6 +63,8 @@ impl Components {
 /// A maximal run of equal labels along x within one row.
 #[derive(Debug, Clone, Copy)]
 struct Run {
+    /// Linear index of the run's row start.
+    row_offset: usize,
     x0: usize,
     /// Exclusive end.
     x1: usize,
@@ -111,7 +123,7 @@ pub fn label_components(
             }
         }
     }
-    number_roots(&runs, &row_start, dims, &mut parent)
+    number_roots(runs, &row_start, dims, &mut parent)
 }
 
 /// Cuts every row into maximal runs; `row_start[r]..row_start[r + 1]` are row r's runs.
@@ -119,12 +131,13 @@ fn find_runs(labels: &[u16], nx: usize) -> (Vec<Run>, Vec<usize>) {
     let rows = labels.len() / nx.max(1);
     let mut runs = Vec::new();
     let mut row_start = Vec::with_capacity(rows + 1);
-    for line in labels.chunks_exact(nx.max(1)) {
+    for (r, line) in labels.chunks_exact(nx.max(1)).enumerate() {
         row_start.push(runs.len());
         let mut x0 = 0;
         for x in 1..=nx {
             if x == nx || line[x] != line[x0] {
                 runs.push(Run {
+                    row_offset: r * nx,
                     x0,
                     x1: x,
                     class: line[x0],
@@ -162,18 +175,17 @@ fn join_rows(
     }
 }
 
-/// Numbers the root runs in raster order, writes each voxel's component and gathers sizes and
-/// bounding boxes.
+/// Numbers the root runs in raster order and gathers sizes and bounding boxes.
 fn number_roots(
-    runs: &[Run],
+    runs: Vec<Run>,
     row_start: &[usize],
     dims: [usize; 3],
     parent: &mut [u32],
 ) -> Components {
-    let [nx, ny, _] = dims;
-    let mut index = vec![0u32; nx * dims[1] * dims[2]];
+    let ny = dims[1];
     let mut components: Vec<Component> = Vec::new();
     let mut component_of_root = vec![u32::MAX; runs.len()];
+    let mut run_component = vec![0u32; runs.len()];
     for r in 0..row_start.len() - 1 {
         let (y, z) = (r % ny, r / ny);
         for i in row_start[r]..row_start[r + 1] {
@@ -189,7 +201,7 @@ fn number_roots(
                 });
             }
             let id = component_of_root[root];
-            index[r * nx + run.x0..r * nx + run.x1].fill(id);
+            run_component[i] = id;
             let c = &mut components[id as usize];
             c.size += (run.x1 - run.x0) as u64;
             for (a, (lo, hi)) in [(run.x0, run.x1 - 1), (y, y), (z, z)]
@@ -201,7 +213,11 @@ fn number_roots(
             }
         }
     }
-    Components { index, components }
+    Components {
+        components,
+        runs,
+        run_component,
+    }
 }
 
 fn find(parent: &mut [u32], mut i: u32) -> u32 {
@@ -316,6 +332,9 @@ mod tests {
         assert_eq!(ones.len(), 1);
         assert_eq!(ones[0].size, 2);
         assert_eq!(ones[0].bbox_shape(), [2, 2, 2]);
-        assert_eq!(full.index[0], full.index[13]);
+        let index = full.voxel_index();
+        assert_eq!(index.len(), 27);
+        assert_eq!(index[0], index[13]);
+        assert_ne!(index[0], index[1]);
     }
 }

@@ -91,6 +91,31 @@ impl DataType {
 
     /// Decodes `raw` voxels into `out` as f32, applying `value * slope + inter` in f64 when
     /// scaling is given (as nibabel's `get_fdata` does before any rounding to f32).
+    /// Decodes unsigned 8/16-bit or non-negative signed 8/16-bit integers straight to class ids;
+    /// `None` for other datatypes or any negative value.
+    pub(crate) fn decode_class_ids(self, raw: &[u8], big_endian: bool) -> Option<Vec<u16>> {
+        let pairs = || raw.chunks_exact(2).map(|c| [c[0], c[1]]);
+        let from = |b: [u8; 2]| {
+            if big_endian {
+                u16::from_be_bytes(b)
+            } else {
+                u16::from_le_bytes(b)
+            }
+        };
+        match self {
+            DataType::U8 => Some(raw.iter().map(|&v| v as u16).collect()),
+            DataType::I8 => raw
+                .iter()
+                .map(|&v| (v as i8 >= 0).then_some(v as u16))
+                .collect(),
+            DataType::U16 => Some(pairs().map(from).collect()),
+            DataType::I16 => pairs()
+                .map(|b| (from(b) as i16 >= 0).then_some(from(b)))
+                .collect(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn decode(
         self,
         raw: &[u8],

@@ -29,6 +29,56 @@ pub struct NiftiFile {
 
 /// Reads a `.nii` or `.nii.gz` file (gzip is recognised by its magic bytes, not the name).
 pub fn read(path: &Path) -> Result<NiftiFile, NiftiError> {
+    read_raw(path)?.into_f32().map_err(|k| k.at(path))
+}
+
+/// A NIfTI file's header and its voxel bytes as stored (decompressed, not yet decoded), for
+/// readers that decode to something other than f32.
+#[derive(Debug, Clone)]
+pub struct RawNifti {
+    /// The header as read.
+    pub header: NiftiHeader,
+    bytes: Vec<u8>,
+    /// Where the voxels start in `bytes`, and how many bytes they take.
+    voxels: std::ops::Range<usize>,
+}
+
+impl RawNifti {
+    /// The voxel bytes, in the file's datatype and byte order.
+    pub fn voxel_bytes(&self) -> &[u8] {
+        &self.bytes[self.voxels.clone()]
+    }
+
+    /// Every voxel as f32, scaled by scl_slope/scl_inter.
+    pub fn into_f32(self) -> Result<NiftiFile, NiftiErrorKind> {
+        let datatype = self.header.data_type()?;
+        let mut data = vec![0f32; self.header.voxel_count()];
+        datatype.decode(
+            self.voxel_bytes(),
+            self.header.big_endian,
+            self.header.scaling(),
+            &mut data,
+        );
+        Ok(NiftiFile {
+            header: self.header,
+            data,
+        })
+    }
+
+    /// Every voxel as a class id, when the file stores unscaled integers that all fit in u16
+    /// (what label maps are); `None` otherwise, for the caller to decode as f32 and say why.
+    pub fn class_ids(&self) -> Option<Vec<u16>> {
+        if self.header.scaling().is_some() {
+            return None;
+        }
+        let datatype = self.header.data_type().ok()?;
+        datatype.decode_class_ids(self.voxel_bytes(), self.header.big_endian)
+    }
+}
+
+/// Reads a file's header and voxel bytes (decompressing `.nii.gz`), checking that the voxels
+/// the header promises are there.
+pub fn read_raw(path: &Path) -> Result<RawNifti, NiftiError> {
     let raw = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => NiftiErrorKind::NotFound.at(path),
         _ => NiftiErrorKind::Io(e).at(path),
@@ -38,7 +88,7 @@ pub fn read(path: &Path) -> Result<NiftiFile, NiftiError> {
     } else {
         raw
     };
-    decode(&bytes).map_err(|k| k.at(path))
+    split(bytes).map_err(|k| k.at(path))
 }
 
 /// Reads only the header (still decompressing what precedes it).
@@ -72,7 +122,18 @@ fn gunzip(raw: &[u8]) -> Result<Vec<u8>, NiftiErrorKind> {
         .len()
         .checked_sub(4)
         .map_or(0, |at| u32::from_le_bytes(raw[at..].try_into().unwrap()));
-    let mut out = Vec::with_capacity((hint as usize).max(raw.len()));
+    // One member of the size the trailer gives (what NIfTI writers produce): libdeflate in one
+    // call. Anything else (several members, a size past 4 GiB, a corrupt stream) goes through
+    // flate2, which also gives the precise error.
+    let mut out = vec![0u8; hint as usize];
+    let mut inflater = libdeflater::Decompressor::new();
+    if let Ok(n) = inflater.gzip_decompress(raw, &mut out)
+        && n == out.len()
+    {
+        return Ok(out);
+    }
+    out.clear();
+    out.reserve((hint as usize).max(raw.len()));
     flate2::read::MultiGzDecoder::new(raw)
         .read_to_end(&mut out)
         .map_err(NiftiErrorKind::Gzip)?;
@@ -81,11 +142,16 @@ fn gunzip(raw: &[u8]) -> Result<Vec<u8>, NiftiErrorKind> {
 
 /// Decodes an uncompressed NIfTI byte image.
 pub fn decode(bytes: &[u8]) -> Result<NiftiFile, NiftiErrorKind> {
-    let header = NiftiHeader::parse(bytes)?;
+    split(bytes.to_vec())?.into_f32()
+}
+
+/// Parses the header of an uncompressed byte image and locates its voxels.
+fn split(bytes: Vec<u8>) -> Result<RawNifti, NiftiErrorKind> {
+    let header = NiftiHeader::parse(&bytes)?;
     let datatype = header.data_type()?;
-    let count = header.voxel_count();
     let offset = header.vox_offset as usize;
-    let needed = count
+    let needed = header
+        .voxel_count()
         .checked_mul(datatype.size())
         .ok_or_else(|| NiftiErrorKind::InvalidHeader("dims overflow".into()))?;
     let available = bytes.len().saturating_sub(offset);
@@ -96,14 +162,11 @@ pub fn decode(bytes: &[u8]) -> Result<NiftiFile, NiftiErrorKind> {
             available,
         });
     }
-    let mut data = vec![0f32; count];
-    datatype.decode(
-        &bytes[offset..offset + needed],
-        header.big_endian,
-        header.scaling(),
-        &mut data,
-    );
-    Ok(NiftiFile { header, data })
+    Ok(RawNifti {
+        header,
+        bytes,
+        voxels: offset..offset + needed,
+    })
 }
 
 /// Writes `data` (file order, x fastest) under `header` to `path`, atomically; gzip when the
