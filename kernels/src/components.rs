@@ -242,6 +242,7 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Lcg;
 
     /// Flood fill from every unvisited voxel: the obvious algorithm, as the reference.
     fn flood_fill(labels: &[u16], dims: [usize; 3], conn: Connectivity) -> Vec<(u16, u64)> {
@@ -293,23 +294,11 @@ mod tests {
         out
     }
 
-    fn random_labels(dims: [usize; 3], classes: u16, seed: u64) -> Vec<u16> {
-        let mut state = seed;
-        (0..dims.iter().product::<usize>())
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 33) % classes as u64) as u16
-            })
-            .collect()
-    }
-
     #[test]
     fn matches_flood_fill_on_random_volumes() {
         for (seed, classes) in [(1, 2), (2, 3), (3, 5)] {
             let dims = [13, 9, 7];
-            let labels = random_labels(dims, classes, seed);
+            let labels = Lcg(seed).labels(dims.iter().product(), classes);
             for conn in [Connectivity::Six, Connectivity::TwentySix] {
                 let got = label_components(&labels, dims, conn);
                 let got: Vec<(u16, u64)> =

@@ -1,0 +1,183 @@
+//! Sliding-window blending: nnU-Net's Gaussian importance map and the accumulation of
+//! weighted window predictions into a whole-volume buffer.
+
+use rayon::prelude::*;
+
+/// nnU-Net's importance map for a window of `patch` voxels (x fastest): a Gaussian centred at
+/// `patch / 2` with sigma = `patch * sigma_scale` per axis (nnU-Net: 1/8), truncated at four
+/// sigmas as scipy's `gaussian_filter` is, scaled to a maximum of 10; voxels past the
+/// truncation take the smallest non-zero value, so every voxel keeps some weight.
+pub fn gaussian_importance_map(patch: [usize; 3], sigma_scale: f64) -> Vec<f32> {
+    let axis = |a: usize| -> Vec<f64> {
+        let n = patch[a];
+        let (centre, sigma) = ((n / 2) as f64, n as f64 * sigma_scale);
+        let radius = (4.0 * sigma + 0.5).floor();
+        (0..n)
+            .map(|i| {
+                let d = i as f64 - centre;
+                if d.abs() > radius {
+                    0.0
+                } else {
+                    (-0.5 * d * d / (sigma * sigma)).exp()
+                }
+            })
+            .collect()
+    };
+    let (wx, wy, wz) = (axis(0), axis(1), axis(2));
+    let mut map: Vec<f64> = Vec::with_capacity(patch.iter().product());
+    for &z in &wz {
+        for &y in &wy {
+            map.extend(wx.iter().map(|&x| 10.0 * x * y * z));
+        }
+    }
+    let smallest = map
+        .iter()
+        .copied()
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    map.into_iter()
+        .map(|v| if v > 0.0 { v as f32 } else { smallest as f32 })
+        .collect()
+}
+
+/// Sums of importance-weighted window predictions over a volume, and the summed weights.
+#[derive(Debug, Clone)]
+pub struct WindowAccumulator {
+    dims: [usize; 3],
+    channels: usize,
+    /// Channel-major, x fastest.
+    sum: Vec<f32>,
+    weight: Vec<f32>,
+}
+
+impl WindowAccumulator {
+    /// An empty accumulator for `channels` channels over `dims` voxels.
+    pub fn new(dims: [usize; 3], channels: usize) -> WindowAccumulator {
+        let n = dims.iter().product();
+        WindowAccumulator {
+            dims,
+            channels,
+            sum: vec![0.0; n * channels],
+            weight: vec![0.0; n],
+        }
+    }
+
+    /// Adds a window of `window` voxels whose corner is at `origin`: `values` holds its
+    /// channels one after another (x fastest), `importance` one weight per window voxel.
+    ///
+    /// # Panics
+    /// When the window leaves the volume or the slices do not match its size.
+    pub fn add(
+        &mut self,
+        origin: [usize; 3],
+        window: [usize; 3],
+        values: &[f32],
+        importance: &[f32],
+    ) {
+        let n_window: usize = window.iter().product();
+        assert_eq!(importance.len(), n_window, "importance map of another size");
+        assert_eq!(
+            values.len(),
+            n_window * self.channels,
+            "window values of another size"
+        );
+        for a in 0..3 {
+            assert!(
+                origin[a] + window[a] <= self.dims[a],
+                "window leaves the volume on axis {a}"
+            );
+        }
+        let [nx, ny, _] = self.dims;
+        let rows = |f: &mut dyn FnMut(usize, usize)| {
+            for z in 0..window[2] {
+                for y in 0..window[1] {
+                    let at = ((origin[2] + z) * ny + origin[1] + y) * nx + origin[0];
+                    f(at, (z * window[1] + y) * window[0]);
+                }
+            }
+        };
+        let width = window[0];
+        rows(&mut |at, w| {
+            for (dst, src) in self.weight[at..at + width]
+                .iter_mut()
+                .zip(&importance[w..w + width])
+            {
+                *dst += src;
+            }
+        });
+        let volume = nx * ny * self.dims[2];
+        self.sum
+            .par_chunks_mut(volume)
+            .zip(values.par_chunks(n_window))
+            .for_each(|(sum, channel)| {
+                rows(&mut |at, w| {
+                    let (dst, src, imp) = (
+                        &mut sum[at..at + width],
+                        &channel[w..w + width],
+                        &importance[w..w + width],
+                    );
+                    for ((d, s), i) in dst.iter_mut().zip(src).zip(imp) {
+                        *d += s * i;
+                    }
+                });
+            });
+    }
+
+    /// The weighted mean per voxel and channel (channel-major); 0 where no window reached.
+    pub fn finish(mut self) -> Vec<f32> {
+        let weight = self.weight;
+        self.sum.par_chunks_mut(weight.len()).for_each(|channel| {
+            for (v, &w) in channel.iter_mut().zip(&weight) {
+                *v = if w > 0.0 { *v / w } else { 0.0 };
+            }
+        });
+        self.sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_map_peaks_at_ten_in_the_centre_and_keeps_every_voxel_positive() {
+        let patch = [16, 12, 9];
+        let map = gaussian_importance_map(patch, 1.0 / 8.0);
+        let at = |x: usize, y: usize, z: usize| map[(z * 12 + y) * 16 + x];
+        assert_eq!(at(8, 6, 4), 10.0);
+        assert_eq!(map.iter().copied().fold(f32::MIN, f32::max), 10.0);
+        assert!(map.iter().all(|&v| v > 0.0));
+        // Separable: the value is 10 times the product of the axes' factors.
+        let g = |d: f64, n: f64| (-0.5 * d * d / (n / 8.0).powi(2)).exp();
+        let want = 10.0 * g(3.0, 16.0) * g(-2.0, 12.0) * g(1.0, 9.0);
+        assert!((at(11, 4, 5) as f64 - want).abs() < 1e-6 * want);
+        // Past four sigmas (none here at 1/8: the radius int(4 sigma + 0.5) reaches the corners)
+        // a voxel takes the smallest value; with sigma 1/16 the corners are past it.
+        assert!(at(0, 0, 0) > 0.0 && at(0, 0, 0) <= at(1, 1, 1));
+        let narrow = gaussian_importance_map(patch, 1.0 / 16.0);
+        let floor = narrow.iter().copied().fold(f32::MAX, f32::min);
+        assert_eq!(narrow[0], floor);
+        assert!(floor > 0.0);
+    }
+
+    #[test]
+    fn overlapping_windows_average_to_their_values() {
+        let dims = [10, 6, 4];
+        let mut acc = WindowAccumulator::new(dims, 2);
+        let window = [6, 6, 4];
+        let importance = gaussian_importance_map(window, 1.0 / 8.0);
+        let n = importance.len();
+        for (origin, value) in [([0, 0, 0], 1.0f32), ([4, 0, 0], 3.0)] {
+            let mut values = vec![value; n];
+            values.extend(vec![-value; n]);
+            acc.add(origin, window, &values, &importance);
+        }
+        let out = acc.finish();
+        let volume = 10 * 6 * 4;
+        assert_eq!(out[0], 1.0, "only the first window reaches x = 0");
+        assert_eq!(out[9], 3.0);
+        let overlap = out[4];
+        assert!(overlap > 1.0 && overlap < 3.0);
+        assert_eq!(out[volume + 4], -overlap, "channel 2 is the negation");
+    }
+}
