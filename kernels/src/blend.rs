@@ -40,11 +40,67 @@ pub fn gaussian_importance_map(patch: [usize; 3], sigma_scale: f64) -> Vec<f32> 
         .collect()
 }
 
+/// One window's prediction: its corner in the volume, its size, its channels one after
+/// another (x fastest), and one importance weight per window voxel.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    pub origin: [usize; 3],
+    pub size: [usize; 3],
+    pub values: &'a [f32],
+    pub importance: &'a [f32],
+}
+
+/// The volume a window is added into, to check a window against (CPU and GPU alike).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowShape {
+    pub dims: [usize; 3],
+    pub channels: usize,
+}
+
+impl WindowShape {
+    /// Why `window` cannot be added; `Ok` when it can.
+    pub fn check(&self, window: &Window) -> Result<(), String> {
+        self.check_parts(
+            window.origin,
+            window.size,
+            window.values.len(),
+            window.importance.len(),
+        )
+    }
+
+    fn check_parts(
+        &self,
+        origin: [usize; 3],
+        window: [usize; 3],
+        values: usize,
+        importance: usize,
+    ) -> Result<(), String> {
+        let n_window: usize = window.iter().product();
+        if importance != n_window {
+            return Err(format!(
+                "importance map of {importance} voxels for a window of {n_window}"
+            ));
+        }
+        if values != n_window * self.channels {
+            return Err(format!(
+                "{values} window values for {} channels of {n_window}",
+                self.channels
+            ));
+        }
+        match (0..3).find(|&a| origin[a] + window[a] > self.dims[a]) {
+            Some(a) => Err(format!(
+                "window at {origin:?} of {window:?} leaves the volume {:?} on axis {a}",
+                self.dims
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Sums of importance-weighted window predictions over a volume, and the summed weights.
 #[derive(Debug, Clone)]
 pub struct WindowAccumulator {
-    dims: [usize; 3],
-    channels: usize,
+    shape: WindowShape,
     /// Channel-major, x fastest.
     sum: Vec<f32>,
     weight: Vec<f32>,
@@ -55,39 +111,23 @@ impl WindowAccumulator {
     pub fn new(dims: [usize; 3], channels: usize) -> WindowAccumulator {
         let n = dims.iter().product();
         WindowAccumulator {
-            dims,
-            channels,
+            shape: WindowShape { dims, channels },
             sum: vec![0.0; n * channels],
             weight: vec![0.0; n],
         }
     }
 
-    /// Adds a window of `window` voxels whose corner is at `origin`: `values` holds its
-    /// channels one after another (x fastest), `importance` one weight per window voxel.
+    /// Adds one window's weighted prediction.
     ///
     /// # Panics
-    /// When the window leaves the volume or the slices do not match its size.
-    pub fn add(
-        &mut self,
-        origin: [usize; 3],
-        window: [usize; 3],
-        values: &[f32],
-        importance: &[f32],
-    ) {
-        let n_window: usize = window.iter().product();
-        assert_eq!(importance.len(), n_window, "importance map of another size");
-        assert_eq!(
-            values.len(),
-            n_window * self.channels,
-            "window values of another size"
-        );
-        for a in 0..3 {
-            assert!(
-                origin[a] + window[a] <= self.dims[a],
-                "window leaves the volume on axis {a}"
-            );
+    /// When the window leaves the volume or its buffers do not match its size.
+    pub fn add(&mut self, w: &Window) {
+        if let Err(why) = self.shape.check(w) {
+            panic!("{why}");
         }
-        let [nx, ny, _] = self.dims;
+        let (origin, window, values, importance) = (w.origin, w.size, w.values, w.importance);
+        let n_window: usize = window.iter().product();
+        let [nx, ny, _] = self.shape.dims;
         let rows = |f: &mut dyn FnMut(usize, usize)| {
             for z in 0..window[2] {
                 for y in 0..window[1] {
@@ -105,7 +145,7 @@ impl WindowAccumulator {
                 *dst += src;
             }
         });
-        let volume = nx * ny * self.dims[2];
+        let volume = nx * ny * self.shape.dims[2];
         self.sum
             .par_chunks_mut(volume)
             .zip(values.par_chunks(n_window))
@@ -170,7 +210,12 @@ mod tests {
         for (origin, value) in [([0, 0, 0], 1.0f32), ([4, 0, 0], 3.0)] {
             let mut values = vec![value; n];
             values.extend(vec![-value; n]);
-            acc.add(origin, window, &values, &importance);
+            acc.add(&Window {
+                origin,
+                size: window,
+                values: &values,
+                importance: &importance,
+            });
         }
         let out = acc.finish();
         let volume = 10 * 6 * 4;

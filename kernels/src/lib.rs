@@ -6,6 +6,8 @@
 
 pub mod blend;
 pub mod components;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod distance;
 pub mod overlap;
 pub mod postprocess;
@@ -13,7 +15,7 @@ pub mod surface;
 #[cfg(test)]
 mod testing;
 
-pub use blend::{WindowAccumulator, gaussian_importance_map};
+pub use blend::{Window, WindowAccumulator, gaussian_importance_map};
 pub use components::{Component, Components, Connectivity, label_components};
 pub use distance::squared_distance_to;
 pub use overlap::ConfusionMatrix;

@@ -44,6 +44,13 @@ impl ConfusionMatrix {
         ConfusionMatrix { classes, counts }
     }
 
+    /// A matrix from counts laid out row = reference class, column = predicted class.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn from_counts(classes: usize, counts: Vec<u64>) -> ConfusionMatrix {
+        assert_eq!(counts.len(), classes * classes);
+        ConfusionMatrix { classes, counts }
+    }
+
     /// Voxels of reference class `r` predicted as `p`.
     pub fn count(&self, reference: usize, pred: usize) -> u64 {
         self.counts[reference * self.classes + pred]

@@ -1,0 +1,93 @@
+//! The CUDA paths against the CPU routines (feature `cuda`). Without NVRTC the first test fails
+//! and says how to install it; without a GPU the second checks the error a user gets and stops
+//! there, and with one it compares every kernel's result with the CPU's.
+#![cfg(feature = "cuda")]
+
+use autoseg_kernels::cuda::{CudaError, Gpu, compile};
+use autoseg_kernels::{
+    ConfusionMatrix, Window, WindowAccumulator, gaussian_importance_map, squared_distance_to,
+};
+
+fn lcg(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[test]
+fn the_kernels_compile_to_ptx() {
+    let ptx = compile().unwrap_or_else(|e| panic!("{e}"));
+    let text = ptx.to_src();
+    for kernel in [
+        "confusion_counts",
+        "edt_lines",
+        "accumulate_window",
+        "normalize_windows",
+    ] {
+        assert!(text.contains(kernel), "{kernel} missing from the PTX");
+    }
+}
+
+#[test]
+fn every_kernel_agrees_with_the_cpu() {
+    let gpu = match Gpu::new(0) {
+        Ok(gpu) => gpu,
+        Err(CudaError::NoDriver) => {
+            // No GPU here: what a user sees must say so plainly.
+            let message = CudaError::NoDriver.to_string();
+            assert!(message.contains("no CUDA driver"), "{message}");
+            eprintln!("no GPU on this machine: the GPU comparisons ran only where one is present");
+            return;
+        }
+        Err(other) => panic!("a GPU driver is present but the kernels did not load: {other}"),
+    };
+    let mut rand = lcg(5);
+    let dims = [37, 29, 23];
+    let n: usize = dims.iter().product();
+
+    let pred: Vec<u16> = (0..n).map(|_| (rand() * 5.0) as u16).collect();
+    let reference: Vec<u16> = (0..n).map(|_| (rand() * 5.0) as u16).collect();
+    assert_eq!(
+        gpu.confusion_matrix(&pred, &reference, 5).unwrap(),
+        ConfusionMatrix::of(&pred, &reference, 5)
+    );
+
+    for (density, spacing) in [(0.01, [1.0, 1.0, 1.0]), (0.2, [0.7, 1.3, 3.0])] {
+        let mask: Vec<bool> = (0..n).map(|_| rand() < density).collect();
+        let cpu = squared_distance_to(&mask, dims, spacing);
+        let on_gpu = gpu.squared_distance_to(&mask, dims, spacing).unwrap();
+        for (a, b) in cpu.iter().zip(&on_gpu) {
+            assert!(
+                a == b || (a - b).abs() <= 1e-9 * a.max(1.0),
+                "EDT: cpu {a} gpu {b}"
+            );
+        }
+    }
+
+    let window = [16, 16, 12];
+    let importance = gaussian_importance_map(window, 1.0 / 8.0);
+    let mut cpu = WindowAccumulator::new(dims, 3);
+    let mut on_gpu = gpu.window_accumulator(dims, 3).unwrap();
+    for origin in [[0, 0, 0], [10, 5, 4], [21, 13, 11]] {
+        let values: Vec<f32> = (0..importance.len() * 3).map(|_| rand() as f32).collect();
+        let w = Window {
+            origin,
+            size: window,
+            values: &values,
+            importance: &importance,
+        };
+        cpu.add(&w);
+        on_gpu.add(&w).unwrap();
+    }
+    let (cpu, on_gpu) = (cpu.finish(), on_gpu.finish().unwrap());
+    for (a, b) in cpu.iter().zip(&on_gpu) {
+        assert!(
+            (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+            "blend: cpu {a} gpu {b}"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Every test: the workspace on the default CPU build, then the kernels' CUDA paths with NVRTC
+# from PyPI (nvidia-cuda-nvrtc-cu12, no GPU needed): the CUDA sources must compile to PTX, and
+# where a GPU is present every kernel must agree with its CPU twin. .ci/run calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}"
+cargo test --workspace --release
+
+venv="${AUTOSEG_NVRTC_VENV:-$HOME/.cache/autoseg/nvrtc-venv}"
+if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+if ! "$venv/bin/python" -c "import nvidia.cuda_nvrtc" 2>/dev/null; then
+  "$venv/bin/pip" install -q "nvidia-cuda-nvrtc-cu12==12.9.*"
+fi
+nvrtc_lib=$("$venv/bin/python" -c "import nvidia.cuda_nvrtc, os; print(os.path.join(list(nvidia.cuda_nvrtc.__path__)[0], 'lib'))")
+LD_LIBRARY_PATH="$nvrtc_lib:${LD_LIBRARY_PATH:-}" cargo test --release -p autoseg-kernels --features cuda
