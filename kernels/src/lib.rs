@@ -11,6 +11,7 @@ pub mod cuda;
 pub mod distance;
 pub mod overlap;
 pub mod postprocess;
+pub mod resample;
 pub mod surface;
 #[cfg(test)]
 mod testing;

@@ -1,0 +1,570 @@
+//! Resampling to a new grid the way nnU-Net does it: scipy's `zoom` with `grid_mode=True` and
+//! `mode='nearest'` (what skimage's `resize(mode='edge')` calls), nearest, linear or cubic
+//! B-spline per axis; values clipped to the input's range (skimage's `clip=True`); the
+//! anisotropic rule (in-plane at the chosen order, nearest across slices, when the coarsest
+//! spacing exceeds 3x the finest); labels by nearest or by linear interpolation of one-hot
+//! masks thresholded at 0.5.
+//!
+//! Output voxel i along an axis of n inputs and m outputs samples the input at
+//! (i + 0.5) n / m − 0.5, so voxel centres keep their physical places. Cubic interpolation
+//! prefilters each line for B-spline coefficients (scipy: 12 edge values padded on each side,
+//! then mirror boundary conditions), so it passes through the input samples.
+
+use rayon::prelude::*;
+
+/// Interpolation along one axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Nearest,
+    Linear,
+    Cubic,
+}
+
+/// The grid nnU-Net resamples to: round(shape x spacing / new spacing), at least 1 voxel.
+pub fn target_shape(dims: [usize; 3], spacing: [f64; 3], new_spacing: [f64; 3]) -> [usize; 3] {
+    std::array::from_fn(|a| {
+        ((dims[a] as f64 * spacing[a] / new_spacing[a]).round_ties_even() as usize).max(1)
+    })
+}
+
+/// nnU-Net's anisotropy rule: the axis to resample on its own (by nearest) when the coarsest
+/// spacing is more than `3x` the finest, taken from the current spacing, else the new one;
+/// `None` when neither is that anisotropic or no single axis is the coarsest.
+pub fn separate_axis(spacing: [f64; 3], new_spacing: [f64; 3]) -> Option<usize> {
+    let lowres = |s: [f64; 3]| -> Option<usize> {
+        let (max, min) = (
+            s.iter().cloned().fold(f64::MIN, f64::max),
+            s.iter().cloned().fold(f64::MAX, f64::min),
+        );
+        if max / min <= 3.0 {
+            return None;
+        }
+        let coarsest: Vec<usize> = (0..3).filter(|&a| s[a] == max).collect();
+        (coarsest.len() == 1).then(|| coarsest[0])
+    };
+    lowres(spacing).or_else(|| lowres(new_spacing))
+}
+
+/// Per-axis orders for an image: `order` everywhere, or nearest along the separate axis.
+pub fn image_orders(order: Order, separate: Option<usize>) -> [Order; 3] {
+    std::array::from_fn(|a| {
+        if Some(a) == separate {
+            Order::Nearest
+        } else {
+            order
+        }
+    })
+}
+
+/// Resamples one channel (x fastest) from `dims` to `new_dims` with an order per axis.
+/// Output values are clipped to the input's range; with a separate (nearest) axis, as
+/// nnU-Net resizes slice by slice, each slice is clipped to its own input slice's range.
+pub fn resample(
+    data: &[f32],
+    dims: [usize; 3],
+    new_dims: [usize; 3],
+    orders: [Order; 3],
+) -> Vec<f32> {
+    assert_eq!(
+        data.len(),
+        dims.iter().product::<usize>(),
+        "data does not fill dims {dims:?}"
+    );
+    if !orders.contains(&Order::Cubic) {
+        return resample_direct(data, dims, new_dims, orders);
+    }
+    let mut values: Vec<f64> = data.iter().map(|&v| v as f64).collect();
+    let mut current = dims;
+    let separate = (0..3)
+        .find(|&a| orders[a] == Order::Nearest && orders.iter().any(|&o| o != Order::Nearest));
+    // In-plane axes first, the separate axis last (nnU-Net: 2D resize per slice, then z).
+    let mut axes: Vec<usize> = (0..3).filter(|&a| Some(a) != separate).collect();
+    axes.extend(separate);
+    for (step, &axis) in axes.iter().enumerate() {
+        if separate.is_some() && step == 2 {
+            clip_slices(&mut values, current, axis, data, dims);
+        }
+        if current[axis] != new_dims[axis] {
+            values = resample_axis(&values, current, axis, new_dims[axis], orders[axis]);
+            current[axis] = new_dims[axis];
+        }
+    }
+    let (lo, hi) = range(data);
+    values
+        .into_iter()
+        .map(|v| {
+            if separate.is_some() {
+                v as f32
+            } else {
+                v.clamp(lo, hi) as f32
+            }
+        })
+        .collect()
+}
+
+/// Nearest and linear resampling straight from the input: each output voxel reads its (up to)
+/// eight neighbours once, with no intermediate volumes. A convex combination needs no clipping.
+fn resample_direct(
+    data: &[f32],
+    dims: [usize; 3],
+    new_dims: [usize; 3],
+    orders: [Order; 3],
+) -> Vec<f32> {
+    // Per axis and output coordinate: two input indices and their weights.
+    let taps: Vec<Vec<([usize; 2], [f32; 2])>> = (0..3)
+        .map(|a| {
+            let plan = LinePlan::new(dims[a], new_dims[a], orders[a]);
+            let last = dims[a] as isize - 1;
+            plan.taps
+                .iter()
+                .map(|&(i, w)| match orders[a] {
+                    Order::Nearest => ([i.clamp(0, last) as usize; 2], [1.0, 0.0]),
+                    _ => (
+                        [i.clamp(0, last) as usize, (i + 1).clamp(0, last) as usize],
+                        [w[0] as f32, w[1] as f32],
+                    ),
+                })
+                .collect()
+        })
+        .collect();
+    let [nx, ny, _] = dims;
+    let plane = new_dims[0] * new_dims[1];
+    let mut out = vec![0f32; plane * new_dims[2]];
+    out.par_chunks_mut(plane)
+        .zip(&taps[2])
+        .for_each(|(slice, &(zi, zw))| {
+            for (row, &(yi, yw)) in slice.chunks_exact_mut(new_dims[0]).zip(&taps[1]) {
+                let line = |z: usize, y: usize| &data[(zi[z] * ny + yi[y]) * nx..][..nx];
+                let lines = [line(0, 0), line(0, 1), line(1, 0), line(1, 1)];
+                let weights = [zw[0] * yw[0], zw[0] * yw[1], zw[1] * yw[0], zw[1] * yw[1]];
+                for (v, &(xi, xw)) in row.iter_mut().zip(&taps[0]) {
+                    let mut sum = 0.0f32;
+                    for (l, w) in lines.iter().zip(weights) {
+                        sum += w * (xw[0] * l[xi[0]] + xw[1] * l[xi[1]]);
+                    }
+                    *v = sum;
+                }
+            }
+        });
+    out
+}
+
+/// Resamples a label map: `Nearest` takes the nearest id; otherwise each class's mask is
+/// resampled with `orders` and thresholded at 0.5, classes in ascending order overwriting
+/// (nnU-Net's `resize_segmentation`).
+pub fn resample_labels(
+    labels: &[u16],
+    dims: [usize; 3],
+    new_dims: [usize; 3],
+    orders: [Order; 3],
+) -> Vec<u16> {
+    if orders.iter().all(|&o| o == Order::Nearest) {
+        let as_f32: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
+        return resample(&as_f32, dims, new_dims, orders)
+            .into_iter()
+            .map(|v| v as u16)
+            .collect();
+    }
+    let mut classes: Vec<u16> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let mut out = vec![0u16; new_dims.iter().product()];
+    for class in classes.into_iter().filter(|&c| c != 0) {
+        let mask: Vec<f32> = labels.iter().map(|&l| (l == class) as u8 as f32).collect();
+        let resized = resample(&mask, dims, new_dims, orders);
+        for (o, m) in out.iter_mut().zip(resized) {
+            if m >= 0.5 {
+                *o = class;
+            }
+        }
+    }
+    out
+}
+
+fn range(data: &[f32]) -> (f64, f64) {
+    data.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v as f64), hi.max(v as f64))
+        })
+}
+
+/// Clips each slice across `axis` of `values` (already resampled in-plane, `dims`) to the range
+/// of the same slice of the input.
+fn clip_slices(
+    values: &mut [f64],
+    dims: [usize; 3],
+    axis: usize,
+    input: &[f32],
+    input_dims: [usize; 3],
+) {
+    let slice_of = |i: usize, d: [usize; 3]| [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])][axis];
+    let mut ranges = vec![(f64::INFINITY, f64::NEG_INFINITY); input_dims[axis]];
+    for (i, &v) in input.iter().enumerate() {
+        let r = &mut ranges[slice_of(i, input_dims)];
+        *r = (r.0.min(v as f64), r.1.max(v as f64));
+    }
+    for (i, v) in values.iter_mut().enumerate() {
+        let (lo, hi) = ranges[slice_of(i, dims)];
+        *v = v.clamp(lo, hi);
+    }
+}
+
+/// Resamples every line along `axis` to `m` samples.
+///
+/// The volume is seen as `outer` stacks of `n` blocks of `block` contiguous values (block = 1
+/// along x, a row along y, a slice along z): the 1D filter runs on whole blocks at once, so
+/// the inner loops run over contiguous memory. Tasks are (stack, run of columns) pairs, in
+/// parallel; each returns its output columns, copied into place afterwards.
+fn resample_axis(
+    values: &[f64],
+    dims: [usize; 3],
+    axis: usize,
+    m: usize,
+    order: Order,
+) -> Vec<f64> {
+    let n = dims[axis];
+    let block: usize = dims[..axis].iter().product();
+    let outer = values.len() / (n * block);
+    let plan = LinePlan::new(n, m, order);
+    let mut out = vec![0.0; outer * m * block];
+    if block == 1 {
+        // Along x each line is contiguous: one task per line, written in place.
+        out.par_chunks_mut(m)
+            .zip(values.par_chunks(n))
+            .for_each_init(Vec::new, |scratch, (dst, src)| {
+                plan.apply_contiguous(src, dst, scratch)
+            });
+    } else if block <= COLUMNS {
+        // One task per stack; its output rows are contiguous too.
+        out.par_chunks_mut(m * block)
+            .zip(values.par_chunks(n * block))
+            .for_each_init(Vec::new, |scratch, (dst, stack)| {
+                let rows: Vec<&[f64]> = stack.chunks_exact(block).collect();
+                plan.apply(&rows, block, dst, scratch);
+            });
+    } else {
+        // Wide blocks (slices along z): tasks over runs of columns, copied into place after.
+        let tasks: Vec<(usize, usize)> = (0..outer)
+            .flat_map(|o| (0..block).step_by(COLUMNS).map(move |c| (o, c)))
+            .collect();
+        let pieces: Vec<Vec<f64>> = tasks
+            .par_iter()
+            .map(|&(o, c0)| {
+                let cols = COLUMNS.min(block - c0);
+                let stack = &values[o * n * block..(o + 1) * n * block];
+                let rows: Vec<&[f64]> = (0..n)
+                    .map(|i| &stack[i * block + c0..i * block + c0 + cols])
+                    .collect();
+                let mut piece = vec![0.0; m * cols];
+                plan.apply(&rows, cols, &mut piece, &mut Vec::new());
+                piece
+            })
+            .collect();
+        for (&(o, c0), piece) in tasks.iter().zip(&pieces) {
+            let cols = COLUMNS.min(block - c0);
+            for k in 0..m {
+                let at = (o * m + k) * block + c0;
+                out[at..at + cols].copy_from_slice(&piece[k * cols..(k + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+/// Columns one task filters (bounds the scratch of a task to a few hundred kilobytes).
+const COLUMNS: usize = 4096;
+
+/// Padding scipy puts on each side before the spline prefilter in 'nearest' mode.
+const SPLINE_PAD: usize = 12;
+
+/// The taps of every output sample of a line of `n` inputs resampled to `m`.
+struct LinePlan {
+    order: Order,
+    n: usize,
+    /// Per output: (first input index, weights), indices into the (padded, for cubic) line.
+    taps: Vec<(isize, [f64; 4])>,
+}
+
+impl LinePlan {
+    fn new(n: usize, m: usize, order: Order) -> LinePlan {
+        let scale = n as f64 / m as f64;
+        let taps = (0..m)
+            .map(|i| {
+                let x = (i as f64 + 0.5) * scale - 0.5;
+                match order {
+                    Order::Nearest => ((x + 0.5).floor() as isize, [1.0, 0.0, 0.0, 0.0]),
+                    Order::Linear => {
+                        let f = x.floor();
+                        (f as isize, [1.0 - (x - f), x - f, 0.0, 0.0])
+                    }
+                    Order::Cubic => {
+                        let f = x.floor();
+                        let (t, u) = (x - f, 1.0 - (x - f));
+                        let w = [
+                            u * u * u / 6.0,
+                            (t * t * (t - 2.0) * 3.0 + 4.0) / 6.0,
+                            (u * u * (u - 2.0) * 3.0 + 4.0) / 6.0,
+                            t * t * t / 6.0,
+                        ];
+                        (f as isize - 1 + SPLINE_PAD as isize, w)
+                    }
+                }
+            })
+            .collect();
+        LinePlan { order, n, taps }
+    }
+
+    /// Filters one contiguous line `src` of n values into `dst` of m values; `scratch` holds
+    /// the spline coefficients between calls.
+    fn apply_contiguous(&self, src: &[f64], dst: &mut [f64], scratch: &mut Vec<f64>) {
+        let last = self.n as isize - 1;
+        let at = |i: isize| src[i.clamp(0, last) as usize];
+        match self.order {
+            Order::Nearest => dst
+                .iter_mut()
+                .zip(&self.taps)
+                .for_each(|(d, &(i, _))| *d = at(i)),
+            Order::Linear => dst
+                .iter_mut()
+                .zip(&self.taps)
+                .for_each(|(d, &(i, w))| *d = w[0] * at(i) + w[1] * at(i + 1)),
+            Order::Cubic => {
+                let rows: Vec<&[f64]> = src.chunks(1).collect();
+                cubic_coefficients(&rows, 1, scratch);
+                let c = &scratch[..];
+                let len = c.len() as isize;
+                for (d, &(i, w)) in dst.iter_mut().zip(&self.taps) {
+                    *d = (0..4).map(|k| w[k] * c[mirror(i + k as isize, len)]).sum();
+                }
+            }
+        }
+    }
+
+    /// Filters `rows` (n rows of `cols` values: one line per column) into `out`, m rows,
+    /// row-major, which must start zeroed.
+    fn apply(&self, rows: &[&[f64]], cols: usize, out: &mut [f64], scratch: &mut Vec<f64>) {
+        let last = self.n as isize - 1;
+        let add = |dst: &mut [f64], w: f64, src: &[f64]| {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d += w * s;
+            }
+        };
+        match self.order {
+            Order::Nearest => {
+                for (dst, &(i, _)) in out.chunks_exact_mut(cols).zip(&self.taps) {
+                    dst.copy_from_slice(rows[i.clamp(0, last) as usize]);
+                }
+            }
+            Order::Linear => {
+                for (dst, &(i, w)) in out.chunks_exact_mut(cols).zip(&self.taps) {
+                    add(dst, w[0], rows[i.clamp(0, last) as usize]);
+                    add(dst, w[1], rows[(i + 1).clamp(0, last) as usize]);
+                }
+            }
+            Order::Cubic => {
+                cubic_coefficients(rows, cols, scratch);
+                let coefficients = &scratch[..];
+                let len = (coefficients.len() / cols) as isize;
+                for (dst, &(i, w)) in out.chunks_exact_mut(cols).zip(&self.taps) {
+                    for (k, &wk) in w.iter().enumerate() {
+                        let r = mirror(i + k as isize, len);
+                        add(dst, wk, &coefficients[r * cols..(r + 1) * cols]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mirror boundary index (scipy's 'mirror': ... 2 1 | 0 1 2 ... n-1 | n-2 ...).
+fn mirror(i: isize, n: isize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    let mut i = i.rem_euclid(period);
+    if i >= n {
+        i = period - i;
+    }
+    i as usize
+}
+
+/// Cubic B-spline coefficients of each column's line, padded with SPLINE_PAD edge values on
+/// each side (scipy's `spline_filter1d` with mirror boundaries on the padded line); rows of
+/// `cols` values, n + 2 SPLINE_PAD of them.
+fn cubic_coefficients(rows: &[&[f64]], cols: usize, c: &mut Vec<f64>) {
+    let (first, last) = (rows[0], rows[rows.len() - 1]);
+    let padded: Vec<&[f64]> = std::iter::repeat_n(first, SPLINE_PAD)
+        .chain(rows.iter().copied())
+        .chain(std::iter::repeat_n(last, SPLINE_PAD))
+        .collect();
+    let n = padded.len();
+    let z = 3f64.sqrt() - 2.0;
+    let gain = (1.0 - z) * (1.0 - 1.0 / z);
+    c.clear();
+    c.extend(padded.iter().flat_map(|row| row.iter().map(|v| v * gain)));
+    let row = |i: usize| i * cols..(i + 1) * cols;
+    // Causal initialisation, mirror boundary: row 0 from every row.
+    let z_n_1 = z.powi(n as i32 - 1);
+    let mut first_row: Vec<f64> = (0..cols)
+        .map(|j| c[j] + z_n_1 * c[(n - 1) * cols + j])
+        .collect();
+    let mut z_i = z;
+    for i in 1..n - 1 {
+        for (j, v) in first_row.iter_mut().enumerate() {
+            *v += z_i * (c[i * cols + j] + z_n_1 * c[(n - 1 - i) * cols + j]);
+        }
+        z_i *= z;
+    }
+    let scale = 1.0 / (1.0 - z_n_1 * z_n_1);
+    c[row(0)]
+        .iter_mut()
+        .zip(&first_row)
+        .for_each(|(d, v)| *d = v * scale);
+    for i in 1..n {
+        let (before, here) = c.split_at_mut(i * cols);
+        let previous = &before[(i - 1) * cols..];
+        here[..cols]
+            .iter_mut()
+            .zip(previous)
+            .for_each(|(d, p)| *d += z * p);
+    }
+    // Anti-causal initialisation, mirror boundary.
+    let factor = z / (z * z - 1.0);
+    for j in 0..cols {
+        c[(n - 1) * cols + j] = (z * c[(n - 2) * cols + j] + c[(n - 1) * cols + j]) * factor;
+    }
+    for i in (0..n - 1).rev() {
+        let (here, after) = c.split_at_mut((i + 1) * cols);
+        let next = &after[..cols];
+        here[i * cols..]
+            .iter_mut()
+            .zip(next)
+            .for_each(|(d, nx)| *d = z * (nx - *d));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fixtures/resample/scipy_zoom.json`, made by `make_scipy_fixture.py` beside it.
+    fn fixture() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/resample/scipy_zoom.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn floats(v: &serde_json::Value) -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    }
+
+    fn triple(v: &serde_json::Value) -> [usize; 3] {
+        let a: Vec<usize> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
+        [a[0], a[1], a[2]]
+    }
+
+    fn assert_close(got: &[f32], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (*g as f64 - w).abs() <= 1e-4 * w.abs().max(1.0),
+                "{what}: voxel {i}: {g} vs scipy {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_scipy_zoom_at_orders_0_1_3() {
+        let f = fixture();
+        let dims = triple(&f["shape"]);
+        let input: Vec<f32> = floats(&f["input"]).into_iter().map(|v| v as f32).collect();
+        for case in f["cases"].as_array().unwrap() {
+            let new_dims = triple(&case["new_shape"]);
+            let order = [Order::Nearest, Order::Linear, Order::Linear, Order::Cubic]
+                [case["order"].as_u64().unwrap() as usize];
+            let got = resample(&input, dims, new_dims, [order; 3]);
+            assert_close(
+                &got,
+                &floats(&case["out"]),
+                &format!("{order:?} to {new_dims:?}"),
+            );
+        }
+    }
+
+    #[test]
+    fn matches_nnunet_separate_z() {
+        let f = fixture();
+        let dims = triple(&f["shape"]);
+        let input: Vec<f32> = floats(&f["input"]).into_iter().map(|v| v as f32).collect();
+        let case = &f["separate_z"];
+        let new_dims = triple(&case["new_shape"]);
+        let got = resample(&input, dims, new_dims, image_orders(Order::Cubic, Some(2)));
+        assert_close(&got, &floats(&case["out"]), "separate z");
+    }
+
+    #[test]
+    fn cubic_passes_through_the_samples_and_linear_is_exact_on_ramps() {
+        let dims = [6, 5, 4];
+        let ramp: Vec<f32> = (0..120)
+            .map(|i| (i % 6) as f32 * 2.0 + (i / 30) as f32)
+            .collect();
+        let same = resample(&ramp, dims, dims, [Order::Cubic; 3]);
+        assert_eq!(same, ramp, "no axis changes: untouched");
+        // Upsampling x by 2 linearly: interior samples sit a quarter voxel from the inputs.
+        let up = resample(&ramp, dims, [12, 5, 4], [Order::Linear; 3]);
+        assert!((up[3] - (2.0 * 1.25)).abs() < 1e-6, "{}", up[3]);
+    }
+
+    #[test]
+    fn labels_by_one_hot_interpolation_and_nearest() {
+        let dims = [8, 8, 8];
+        let labels: Vec<u16> = (0..512)
+            .map(|i| {
+                let (x, y, z) = (i % 8, (i / 8) % 8, i / 64);
+                if (2..6).contains(&x) && (2..6).contains(&y) && (2..6).contains(&z) {
+                    2
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let up = resample_labels(&labels, dims, [16, 16, 16], [Order::Linear; 3]);
+        // 8 outputs per axis reach 0.75 or more of the cube; the 8 corners, at 0.75^3 < 0.5,
+        // fall outside (edges, at 0.75^2, stay in).
+        assert_eq!(up.iter().filter(|&&l| l == 2).count(), 8 * 8 * 8 - 8);
+        let down = resample_labels(&labels, dims, [4, 4, 4], [Order::Nearest; 3]);
+        assert_eq!(down.iter().filter(|&&l| l == 2).count(), 8);
+    }
+
+    #[test]
+    fn nnunet_shape_and_anisotropy_rules() {
+        assert_eq!(
+            target_shape([240, 240, 155], [1.0, 1.0, 1.0], [1.5, 1.5, 1.5]),
+            [160, 160, 103]
+        );
+        assert_eq!(separate_axis([0.8, 0.8, 5.0], [1.0, 1.0, 1.0]), Some(2));
+        assert_eq!(
+            separate_axis([1.0, 1.0, 1.0], [1.0, 3.0, 1.0]),
+            None,
+            "3x is not more than 3x"
+        );
+        assert_eq!(separate_axis([1.0, 1.0, 1.0], [0.7, 4.0, 0.7]), Some(1));
+        assert_eq!(
+            separate_axis([4.0, 4.0, 1.0], [1.0; 3]),
+            None,
+            "two coarsest axes"
+        );
+    }
+}
