@@ -242,11 +242,12 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::neighbour;
     use crate::testing::Lcg;
 
     /// Flood fill from every unvisited voxel: the obvious algorithm, as the reference.
     fn flood_fill(labels: &[u16], dims: [usize; 3], conn: Connectivity) -> Vec<(u16, u64)> {
-        let [nx, ny, nz] = dims;
+        let [nx, ny, _] = dims;
         let mut seen = vec![false; labels.len()];
         let mut out = Vec::new();
         for start in 0..labels.len() {
@@ -270,17 +271,9 @@ mod tests {
                             if manhattan == 0 || (conn == Connectivity::Six && manhattan > 1) {
                                 continue;
                             }
-                            let (a, b, c) = (x + dx, y + dy, z + dz);
-                            if a < 0
-                                || b < 0
-                                || c < 0
-                                || a >= nx as isize
-                                || b >= ny as isize
-                                || c >= nz as isize
-                            {
+                            let Some(j) = neighbour(dims, [x, y, z], [dx, dy, dz]) else {
                                 continue;
-                            }
-                            let j = (c as usize * ny + b as usize) * nx + a as usize;
+                            };
                             if !seen[j] && labels[j] == labels[start] {
                                 seen[j] = true;
                                 stack.push(j);

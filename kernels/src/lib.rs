@@ -1,14 +1,18 @@
-//! Array compute for every stage: connected components, the exact Euclidean distance
-//! transform, surfaces and surface distances (Hausdorff, ASD, surface Dice), and overlap
-//! (confusion matrix, Dice, IoU), clean-ups on components, and sliding-window blending;
-//! resampling and the CUDA paths as their issue goes on. It
-//! knows nothing of burn or of files.
+//! Array compute for every stage, on CPU (rayon): connected components and their clean-ups,
+//! the exact Euclidean distance transform, surfaces and surface distances (Hausdorff, ASD,
+//! surface Dice), overlap (confusion matrix, Dice, IoU), sliding-window blending, resampling
+//! as nnU-Net does it, the bilateral filter, a dense CRF and Gaussian-mixture segmentation;
+//! CUDA paths behind the `cuda` feature. It knows nothing of burn or of files.
 
+pub mod bilateral;
 pub mod blend;
 pub mod components;
+pub mod crf;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod distance;
+pub mod gmm;
+mod grid;
 pub mod overlap;
 pub mod postprocess;
 pub mod resample;
@@ -16,9 +20,12 @@ pub mod surface;
 #[cfg(test)]
 mod testing;
 
+pub use bilateral::{BilateralSigmas, bilateral_exact, bilateral_grid, cross_bilateral_grid};
 pub use blend::{Window, WindowAccumulator, gaussian_importance_map};
 pub use components::{Component, Components, Connectivity, label_components};
+pub use crf::{CrfParams, dense_crf};
 pub use distance::squared_distance_to;
+pub use gmm::GaussianMixture;
 pub use overlap::ConfusionMatrix;
 pub use postprocess::{fill_holes, keep_largest, remove_small};
 pub use surface::{SurfaceDistances, surface};
