@@ -12,7 +12,9 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 
 use crate::blend::{Window, WindowShape};
+use crate::gmm::GaussianMixture;
 use crate::overlap::ConfusionMatrix;
+use crate::resample::{AxisTaps, Order, direct_taps};
 
 /// The kernels' CUDA C source.
 pub const SOURCE: &str = include_str!("cuda/kernels.cu");
@@ -178,6 +180,111 @@ impl Gpu {
             unsafe { launch.launch(grid(lines)) }?;
         }
         Ok(self.stream.clone_dtoh(&d)?)
+    }
+
+    /// [`crate::resample::resample`] on the GPU for nearest and linear orders (cubic, with its
+    /// line prefilter, runs on the CPU).
+    pub fn resample(
+        &self,
+        data: &[f32],
+        dims: [usize; 3],
+        new_dims: [usize; 3],
+        orders: [Order; 3],
+    ) -> Result<Vec<f32>, CudaError> {
+        if orders.contains(&Order::Cubic) {
+            return Err(CudaError::Unsupported(
+                "cubic resampling runs on the CPU".into(),
+            ));
+        }
+        if data.len() != dims.iter().product::<usize>() {
+            return Err(CudaError::Unsupported(format!(
+                "data does not fill dims {dims:?}"
+            )));
+        }
+        let taps = direct_taps(dims, new_dims, orders);
+        let upload = |t: &AxisTaps| -> Result<(CudaSlice<u64>, CudaSlice<f32>), CudaError> {
+            let indices: Vec<u64> = t.iter().flat_map(|(i, _)| i.map(|v| v as u64)).collect();
+            let weights: Vec<f32> = t.iter().flat_map(|(_, w)| *w).collect();
+            Ok((
+                self.stream.clone_htod(&indices)?,
+                self.stream.clone_htod(&weights)?,
+            ))
+        };
+        let ((xi, xw), (yi, yw), (zi, zw)) =
+            (upload(&taps[0])?, upload(&taps[1])?, upload(&taps[2])?);
+        let input = self.stream.clone_htod(data)?;
+        let total = new_dims.iter().product::<usize>();
+        let mut out = self.stream.alloc_zeros::<f32>(total)?;
+        let [inx, iny] = [dims[0] as u64, dims[1] as u64];
+        let [onx, ony, onz] = new_dims.map(|v| v as u64);
+        let f = self.function("resample_direct")?;
+        let mut launch = self.stream.launch_builder(&f);
+        launch
+            .arg(&input)
+            .arg(&mut out)
+            .arg(&inx)
+            .arg(&iny)
+            .arg(&onx)
+            .arg(&ony)
+            .arg(&onz);
+        launch.arg(&xi).arg(&xw).arg(&yi).arg(&yw).arg(&zi).arg(&zw);
+        // SAFETY: the arguments match the kernel's signature; tap buffers hold 2 per output.
+        unsafe { launch.launch(grid(total as u64)) }?;
+        Ok(self.stream.clone_dtoh(&out)?)
+    }
+
+    /// [`crate::surface`] on the GPU.
+    pub fn surface(&self, mask: &[bool], dims: [usize; 3]) -> Result<Vec<bool>, CudaError> {
+        if mask.len() != dims.iter().product::<usize>() {
+            return Err(CudaError::Unsupported(format!(
+                "mask does not fill dims {dims:?}"
+            )));
+        }
+        let bytes: Vec<u8> = mask.iter().map(|&m| m as u8).collect();
+        let input = self.stream.clone_htod(&bytes)?;
+        let mut out = self.stream.alloc_zeros::<u8>(bytes.len())?;
+        let [nx, ny, nz] = dims.map(|v| v as u64);
+        let f = self.function("surface_mask")?;
+        let mut launch = self.stream.launch_builder(&f);
+        launch.arg(&input).arg(&mut out).arg(&nx).arg(&ny).arg(&nz);
+        // SAFETY: as above.
+        unsafe { launch.launch(grid(bytes.len() as u64)) }?;
+        Ok(self
+            .stream
+            .clone_dtoh(&out)?
+            .into_iter()
+            .map(|b| b != 0)
+            .collect())
+    }
+
+    /// [`GaussianMixture::classify`] on the GPU.
+    pub fn gmm_classify(
+        &self,
+        model: &GaussianMixture,
+        values: &[f32],
+    ) -> Result<Vec<u16>, CudaError> {
+        let log_weights: Vec<f64> = model.weights.iter().map(|w| w.ln()).collect();
+        let (lw, means, variances) = (
+            self.stream.clone_htod(&log_weights)?,
+            self.stream.clone_htod(&model.means)?,
+            self.stream.clone_htod(&model.variances)?,
+        );
+        let input = self.stream.clone_htod(values)?;
+        let mut out = self.stream.alloc_zeros::<u16>(values.len())?;
+        let (n, k) = (values.len() as u64, model.means.len() as u32);
+        let f = self.function("gmm_classify")?;
+        let mut launch = self.stream.launch_builder(&f);
+        launch
+            .arg(&input)
+            .arg(&mut out)
+            .arg(&n)
+            .arg(&k)
+            .arg(&lw)
+            .arg(&means)
+            .arg(&variances);
+        // SAFETY: as above; the parameter buffers hold k entries each.
+        unsafe { launch.launch(grid(n)) }?;
+        Ok(self.stream.clone_dtoh(&out)?)
     }
 
     /// Sliding-window blending on the GPU: sums and weights stay on the device until

@@ -102,6 +102,31 @@ pub fn resample(
         .collect()
 }
 
+/// Per axis and output coordinate: the two input indices and weights that nearest (one index
+/// twice, weights 1 and 0) or linear resampling reads. Shared by the CPU and CUDA paths.
+pub(crate) type AxisTaps = Vec<([usize; 2], [f32; 2])>;
+
+pub(crate) fn direct_taps(
+    dims: [usize; 3],
+    new_dims: [usize; 3],
+    orders: [Order; 3],
+) -> [AxisTaps; 3] {
+    std::array::from_fn(|a| {
+        let plan = LinePlan::new(dims[a], new_dims[a], orders[a]);
+        let last = dims[a] as isize - 1;
+        plan.taps
+            .iter()
+            .map(|&(i, w)| match orders[a] {
+                Order::Nearest => ([i.clamp(0, last) as usize; 2], [1.0, 0.0]),
+                _ => (
+                    [i.clamp(0, last) as usize, (i + 1).clamp(0, last) as usize],
+                    [w[0] as f32, w[1] as f32],
+                ),
+            })
+            .collect()
+    })
+}
+
 /// Nearest and linear resampling straight from the input: each output voxel reads its (up to)
 /// eight neighbours once, with no intermediate volumes. A convex combination needs no clipping.
 fn resample_direct(
@@ -110,23 +135,7 @@ fn resample_direct(
     new_dims: [usize; 3],
     orders: [Order; 3],
 ) -> Vec<f32> {
-    // Per axis and output coordinate: two input indices and their weights.
-    let taps: Vec<Vec<([usize; 2], [f32; 2])>> = (0..3)
-        .map(|a| {
-            let plan = LinePlan::new(dims[a], new_dims[a], orders[a]);
-            let last = dims[a] as isize - 1;
-            plan.taps
-                .iter()
-                .map(|&(i, w)| match orders[a] {
-                    Order::Nearest => ([i.clamp(0, last) as usize; 2], [1.0, 0.0]),
-                    _ => (
-                        [i.clamp(0, last) as usize, (i + 1).clamp(0, last) as usize],
-                        [w[0] as f32, w[1] as f32],
-                    ),
-                })
-                .collect()
-        })
-        .collect();
+    let taps = direct_taps(dims, new_dims, orders);
     let [nx, ny, _] = dims;
     let plane = new_dims[0] * new_dims[1];
     let mut out = vec![0f32; plane * new_dims[2]];

@@ -4,8 +4,10 @@
 #![cfg(feature = "cuda")]
 
 use autoseg_kernels::cuda::{CudaError, Gpu, compile};
+use autoseg_kernels::resample::{Order, resample};
 use autoseg_kernels::{
-    ConfusionMatrix, Window, WindowAccumulator, gaussian_importance_map, squared_distance_to,
+    ConfusionMatrix, GaussianMixture, Window, WindowAccumulator, gaussian_importance_map,
+    squared_distance_to, surface,
 };
 
 fn lcg(seed: u64) -> impl FnMut() -> f64 {
@@ -67,6 +69,29 @@ fn every_kernel_agrees_with_the_cpu() {
             );
         }
     }
+
+    let image: Vec<f32> = (0..n).map(|_| (rand() * 200.0) as f32).collect();
+    for (new_dims, orders) in [
+        ([50, 20, 23], [Order::Linear; 3]),
+        ([30, 40, 9], [Order::Linear, Order::Linear, Order::Nearest]),
+        ([12, 29, 40], [Order::Nearest; 3]),
+    ] {
+        let cpu = resample(&image, dims, new_dims, orders);
+        assert_eq!(
+            gpu.resample(&image, dims, new_dims, orders).unwrap(),
+            cpu,
+            "resample {orders:?}"
+        );
+    }
+
+    let blob: Vec<bool> = (0..n).map(|_| rand() < 0.6).collect();
+    assert_eq!(gpu.surface(&blob, dims).unwrap(), surface(&blob, dims));
+
+    let model = GaussianMixture::fit(&image, 3, 50, 1e-9);
+    assert_eq!(
+        gpu.gmm_classify(&model, &image).unwrap(),
+        model.classify(&image)
+    );
 
     let window = [16, 16, 12];
     let importance = gaussian_importance_map(window, 1.0 / 8.0);

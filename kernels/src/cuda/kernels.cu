@@ -97,3 +97,62 @@ extern "C" __global__ void normalize_windows(float* sum, const float* weight, un
     const float w = weight[i % volume];
     sum[i] = w > 0.0f ? sum[i] / w : 0.0f;
 }
+
+// Nearest/linear resampling straight from the input (resample.rs, resample_direct): each output
+// voxel sums its eight neighbours with per-axis taps (two indices and two weights per output
+// coordinate, computed on the host by the same plan as the CPU path).
+extern "C" __global__ void resample_direct(const float* in, float* out, unsigned long long inx,
+                                           unsigned long long iny, unsigned long long onx,
+                                           unsigned long long ony, unsigned long long onz,
+                                           const unsigned long long* xi, const float* xw,
+                                           const unsigned long long* yi, const float* yw,
+                                           const unsigned long long* zi, const float* zw) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= onx * ony * onz) return;
+    const unsigned long long x = i % onx, y = (i / onx) % ony, z = i / (onx * ony);
+    const float wz[2] = {zw[2 * z], zw[2 * z + 1]};
+    const float wy[2] = {yw[2 * y], yw[2 * y + 1]};
+    float sum = 0.0f;
+    for (int a = 0; a < 2; ++a) {
+        for (int b = 0; b < 2; ++b) {
+            const float* line = in + (zi[2 * z + a] * iny + yi[2 * y + b]) * inx;
+            const float w = wz[a] * wy[b];
+            sum += w * (xw[2 * x] * line[xi[2 * x]] + xw[2 * x + 1] * line[xi[2 * x + 1]]);
+        }
+    }
+    out[i] = sum;
+}
+
+// Surface voxels (surface.rs): in the mask and not all six face neighbours in it; outside the
+// volume counts as background.
+extern "C" __global__ void surface_mask(const unsigned char* mask, unsigned char* out,
+                                        unsigned long long nx, unsigned long long ny,
+                                        unsigned long long nz) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= nx * ny * nz) return;
+    if (!mask[i]) { out[i] = 0; return; }
+    const unsigned long long x = i % nx, y = (i / nx) % ny, z = i / (nx * ny);
+    const bool interior = x > 0 && x + 1 < nx && y > 0 && y + 1 < ny && z > 0 && z + 1 < nz &&
+                          mask[i - 1] && mask[i + 1] && mask[i - nx] && mask[i + nx] &&
+                          mask[i - nx * ny] && mask[i + nx * ny];
+    out[i] = interior ? 0 : 1;
+}
+
+// Gaussian-mixture labelling (gmm.rs, classify): the component of highest log(weight * N).
+extern "C" __global__ void gmm_classify(const float* values, unsigned short* out, unsigned long long n,
+                                        unsigned int k, const double* log_weights,
+                                        const double* means, const double* variances) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const double x = (double)values[i];
+    const double two_pi = 6.283185307179586;
+    double best = 0.0;
+    unsigned int arg = 0;
+    for (unsigned int c = 0; c < k; ++c) {
+        const double v = variances[c];
+        const double d = x - means[c];
+        const double l = log_weights[c] - 0.5 * (log(two_pi * v) + d * d / v);
+        if (c == 0 || l > best) { best = l; arg = c; }
+    }
+    out[i] = (unsigned short)arg;
+}
