@@ -18,7 +18,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate the phantom dataset and run every finished stage on it (now: check).
+    /// Generate the phantom dataset and run every finished stage on it (now: check, analyze).
     Demo(DemoArgs),
     /// Verify a dataset: files exist and read, grids agree, labels are class ids.
     Check(CheckArgs),
