@@ -1,5 +1,6 @@
-//! `autoseg analyze` on phantoms: a corrupt case is listed and the rest analyzed, a rerun
-//! reuses the per-case cache and analyzes only what is new, and the files are MONAI-shaped.
+//! `autoseg analyze` on phantoms: every broken case is listed with its file and the rest are
+//! analyzed, a rerun reuses the per-case cache and analyzes only what is new, and the files
+//! are MONAI-shaped.
 
 mod common;
 
@@ -19,28 +20,6 @@ fn analyze(datalist: &Path, work: &Path) -> std::process::Output {
 
 fn read_yaml(path: &Path) -> Value {
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-#[test]
-fn a_corrupt_case_is_listed_and_the_rest_analyzed() {
-    let dir = common::phantom_dataset(5);
-    let data = dir.path().join("data");
-    let victim = data.join("imagesTr/phantom_002.nii.gz");
-    let bytes = std::fs::read(&victim).unwrap();
-    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
-    let work = dir.path().join("work");
-    let run = analyze(&data.join("dataset.json"), &work);
-    assert_eq!(run.status.code(), Some(1), "{}", common::text(&run));
-    common::assert_output_contains(&run, "FAILED phantom_002");
-    let doc = read_yaml(&work.join("datastats.yaml"));
-    assert_eq!(doc["stats_summary"]["n_cases"], Value::from(4));
-    let failed = doc["failed_cases"].as_sequence().unwrap();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["case_id"], Value::from("phantom_002"));
-    let reason = failed[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("phantom_002.nii.gz"), "{reason}");
-    let by_case = read_yaml(&work.join("datastats_by_case.yaml"));
-    assert_eq!(by_case["stats_by_cases"].as_sequence().unwrap().len(), 4);
 }
 
 #[test]
@@ -115,4 +94,40 @@ fn the_files_have_monai_layout_and_our_extra_keys() {
     let sizes = class["component_sizes"].as_sequence().unwrap();
     let total: u64 = sizes.iter().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(Value::from(total), class["voxels"]);
+}
+
+#[test]
+fn every_broken_case_is_listed_with_its_file_and_the_rest_analyzed() {
+    let dir = common::broken_dataset();
+    let data = dir.path().join("data");
+    let work = dir.path().join("work");
+    let run = analyze(&data.join("dataset.json"), &work);
+    assert_eq!(run.status.code(), Some(1), "{}", common::text(&run));
+    let doc = read_yaml(&work.join("datastats.yaml"));
+    // Case 7 (a label id past the named classes) is a fine label map to the analyzer.
+    assert_eq!(doc["stats_summary"]["n_cases"], Value::from(3));
+    let failed = doc["failed_cases"].as_sequence().unwrap();
+    let reason = |locator: &str| -> String {
+        let case = failed.iter().find(|f| f["locator"] == Value::from(locator));
+        let case = case.unwrap_or_else(|| panic!("{locator} not in failed_cases: {failed:?}"));
+        case["reason"].as_str().unwrap().to_string()
+    };
+    for (locator, words) in [
+        ("training[0]", ["phantom_000.nii.gz", "gzip"]),
+        ("training[1]", ["bad_magic.nii", "magic"]),
+        ("training[2]", ["labelsTr/phantom_002.nii.gz", "shape"]),
+        ("training[3]", ["does_not_exist.nii.gz", "not found"]),
+        ("training[4]", ["outside.nii.gz", "leaves the data root"]),
+        ("training[5]", ["phantom_005.nii.gz", "NaN or infinite"]),
+        ("training[6]", ["labelsTr/phantom_006.nii.gz", "1.5"]),
+    ] {
+        let why = reason(locator);
+        for w in words {
+            assert!(why.contains(w), "{locator}: `{w}` not in `{why}`");
+        }
+    }
+    assert_eq!(failed.len(), 7);
+    common::assert_output_contains(&run, "FAILED phantom_000");
+    let by_case = read_yaml(&work.join("datastats_by_case.yaml"));
+    assert_eq!(by_case["stats_by_cases"].as_sequence().unwrap().len(), 3);
 }
