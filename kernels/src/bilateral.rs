@@ -72,81 +72,113 @@ pub fn cross_bilateral_grid(
         guide.len(),
         "values and guide of different sizes"
     );
-    let data = guide;
-    let [nx, ny, _] = dims;
-    let (lo, hi) = data
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-            (l.min(v), h.max(v))
-        });
-    const PAD: usize = 2;
-    let cell = |v: f64, sigma: f64| v / sigma + PAD as f64;
-    let size =
-        |n: usize, sigma: f64| ((n.saturating_sub(1)) as f64 / sigma).ceil() as usize + 1 + 2 * PAD;
-    let g = [
-        size(dims[0], sigmas.spatial),
-        size(dims[1], sigmas.spatial),
-        size(dims[2], sigmas.spatial),
-        size(((hi - lo) as f64 / sigmas.range).ceil() as usize + 1, 1.0),
-    ];
-    let index = |c: [usize; 4]| ((c[3] * g[2] + c[2]) * g[1] + c[1]) * g[0] + c[0];
-    // Splat: each voxel to its nearest cell, value and count.
-    let cells = g.iter().product();
-    let (mut sum, mut count) = (vec![0f32; cells], vec![0f32; cells]);
-    for (i, &v) in data.iter().enumerate() {
-        let p = [
-            (i % nx) as f64,
-            ((i / nx) % ny) as f64,
-            (i / (nx * ny)) as f64,
-        ];
-        let c = [
-            cell(p[0], sigmas.spatial).round() as usize,
-            cell(p[1], sigmas.spatial).round() as usize,
-            cell(p[2], sigmas.spatial).round() as usize,
-            cell((v - lo) as f64, sigmas.range).round() as usize,
-        ];
-        sum[index(c)] += values[i];
-        count[index(c)] += 1.0;
-    }
+    let layout = GridLayout::new(guide, dims, sigmas);
+    let (mut sum, mut count) = layout.splat(values, guide);
     for axis in 0..4 {
-        blur_axis(&mut sum, g, axis);
-        blur_axis(&mut count, g, axis);
+        blur_axis(&mut sum, layout.g, axis);
+        blur_axis(&mut count, layout.g, axis);
     }
-    // Slice: quadrilinear interpolation at each voxel's (position, intensity).
-    data.par_iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let p = [
-                (i % nx) as f64,
-                ((i / nx) % ny) as f64,
-                (i / (nx * ny)) as f64,
-            ];
-            let at = [
-                cell(p[0], sigmas.spatial),
-                cell(p[1], sigmas.spatial),
-                cell(p[2], sigmas.spatial),
-                cell((v - lo) as f64, sigmas.range),
-            ];
-            let base = at.map(|a| a.floor() as usize);
-            let frac: [f64; 4] = std::array::from_fn(|a| at[a] - base[a] as f64);
-            let (mut s, mut w) = (0.0f64, 0.0f64);
-            for corner in 0..16usize {
-                let mut weight = 1.0;
-                let mut c = base;
-                for a in 0..4 {
-                    if corner >> a & 1 == 1 {
-                        c[a] += 1;
-                        weight *= frac[a];
-                    } else {
-                        weight *= 1.0 - frac[a];
+    layout.slice(values, guide, &sum, &count)
+}
+
+/// Where the grid's cells lie: one spatial sigma by one range sigma, two cells of padding on
+/// every side. The CPU and CUDA paths share it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GridLayout {
+    pub dims: [usize; 3],
+    /// Cells along x, y, z and intensity.
+    pub g: [usize; 4],
+    /// The guide's smallest value (intensity cell 0 + PAD).
+    pub lo: f32,
+    pub sigmas: BilateralSigmas,
+}
+
+/// Cells of padding on each side of the grid.
+pub(crate) const PAD: usize = 2;
+
+impl GridLayout {
+    pub fn new(guide: &[f32], dims: [usize; 3], sigmas: BilateralSigmas) -> GridLayout {
+        let (lo, hi) = guide
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        let size = |n: usize, sigma: f64| {
+            ((n.saturating_sub(1)) as f64 / sigma).ceil() as usize + 1 + 2 * PAD
+        };
+        let g = [
+            size(dims[0], sigmas.spatial),
+            size(dims[1], sigmas.spatial),
+            size(dims[2], sigmas.spatial),
+            size(((hi - lo) as f64 / sigmas.range).ceil() as usize + 1, 1.0),
+        ];
+        GridLayout {
+            dims,
+            g,
+            lo,
+            sigmas,
+        }
+    }
+
+    pub fn cells(&self) -> usize {
+        self.g.iter().product()
+    }
+
+    /// Fractional grid coordinates of voxel `i` with guide value `v`.
+    fn coordinates(&self, i: usize, v: f32) -> [f64; 4] {
+        let [nx, ny, _] = self.dims;
+        let cell = |v: f64, sigma: f64| v / sigma + PAD as f64;
+        [
+            cell((i % nx) as f64, self.sigmas.spatial),
+            cell(((i / nx) % ny) as f64, self.sigmas.spatial),
+            cell((i / (nx * ny)) as f64, self.sigmas.spatial),
+            cell((v - self.lo) as f64, self.sigmas.range),
+        ]
+    }
+
+    fn index(&self, c: [usize; 4]) -> usize {
+        ((c[3] * self.g[2] + c[2]) * self.g[1] + c[1]) * self.g[0] + c[0]
+    }
+
+    /// Each voxel's value and a count of 1 into its nearest cell.
+    fn splat(&self, values: &[f32], guide: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (mut sum, mut count) = (vec![0f32; self.cells()], vec![0f32; self.cells()]);
+        for (i, &v) in guide.iter().enumerate() {
+            let c = self.index(self.coordinates(i, v).map(|a| a.round() as usize));
+            sum[c] += values[i];
+            count[c] += 1.0;
+        }
+        (sum, count)
+    }
+
+    /// Quadrilinear interpolation of the blurred grid at each voxel's (position, intensity).
+    fn slice(&self, values: &[f32], guide: &[f32], sum: &[f32], count: &[f32]) -> Vec<f32> {
+        guide
+            .par_iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let at = self.coordinates(i, v);
+                let base = at.map(|a| a.floor() as usize);
+                let frac: [f64; 4] = std::array::from_fn(|a| at[a] - base[a] as f64);
+                let (mut s, mut w) = (0.0f64, 0.0f64);
+                for corner in 0..16usize {
+                    let mut weight = 1.0;
+                    let mut c = base;
+                    for a in 0..4 {
+                        if corner >> a & 1 == 1 {
+                            c[a] += 1;
+                            weight *= frac[a];
+                        } else {
+                            weight *= 1.0 - frac[a];
+                        }
                     }
+                    s += weight * sum[self.index(c)] as f64;
+                    w += weight * count[self.index(c)] as f64;
                 }
-                s += weight * sum[index(c)] as f64;
-                w += weight * count[index(c)] as f64;
-            }
-            if w > 0.0 { (s / w) as f32 } else { values[i] }
-        })
-        .collect()
+                if w > 0.0 { (s / w) as f32 } else { values[i] }
+            })
+            .collect()
+    }
 }
 
 /// Blurs the grid along one of its four axes with [1 4 6 4 1] / 16 (zero outside).

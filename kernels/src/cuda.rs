@@ -11,6 +11,7 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 
+use crate::bilateral::{BilateralSigmas, GridLayout, PAD};
 use crate::blend::{Window, WindowShape};
 use crate::gmm::GaussianMixture;
 use crate::overlap::ConfusionMatrix;
@@ -283,6 +284,94 @@ impl Gpu {
             .arg(&means)
             .arg(&variances);
         // SAFETY: as above; the parameter buffers hold k entries each.
+        unsafe { launch.launch(grid(n)) }?;
+        Ok(self.stream.clone_dtoh(&out)?)
+    }
+
+    /// [`crate::cross_bilateral_grid`] on the GPU (the splat adds with atomics, so its float
+    /// sums may differ from the CPU's in the last bits).
+    pub fn cross_bilateral_grid(
+        &self,
+        values: &[f32],
+        guide: &[f32],
+        dims: [usize; 3],
+        sigmas: BilateralSigmas,
+    ) -> Result<Vec<f32>, CudaError> {
+        if values.len() != guide.len() || guide.len() != dims.iter().product::<usize>() {
+            return Err(CudaError::Unsupported(
+                "values, guide and dims disagree in size".into(),
+            ));
+        }
+        let layout = GridLayout::new(guide, dims, sigmas);
+        let (v, gd) = (
+            self.stream.clone_htod(values)?,
+            self.stream.clone_htod(guide)?,
+        );
+        let cells = layout.cells();
+        let mut sum = self.stream.alloc_zeros::<f32>(cells)?;
+        let mut count = self.stream.alloc_zeros::<f32>(cells)?;
+        let (n, nx, ny) = (guide.len() as u64, dims[0] as u64, dims[1] as u64);
+        let (lo, ss, sr, pad) = (layout.lo, sigmas.spatial, sigmas.range, PAD as f64);
+        let [g0, g1, g2, _] = layout.g.map(|v| v as u64);
+        let f = self.function("grid_splat")?;
+        let mut launch = self.stream.launch_builder(&f);
+        launch
+            .arg(&v)
+            .arg(&gd)
+            .arg(&n)
+            .arg(&nx)
+            .arg(&ny)
+            .arg(&lo)
+            .arg(&ss)
+            .arg(&sr)
+            .arg(&pad);
+        launch
+            .arg(&g0)
+            .arg(&g1)
+            .arg(&g2)
+            .arg(&mut sum)
+            .arg(&mut count);
+        // SAFETY: the arguments match the kernel's signature; the grid holds every cell index.
+        unsafe { launch.launch(grid(n)) }?;
+        let blur = self.function("grid_blur")?;
+        let mut scratch = self.stream.alloc_zeros::<f32>(cells)?;
+        for buffer in [&mut sum, &mut count] {
+            for axis in 0..4 {
+                let stride = layout.g[..axis].iter().product::<usize>() as u64;
+                let (total, length) = (cells as u64, layout.g[axis] as u64);
+                let mut launch = self.stream.launch_builder(&blur);
+                launch
+                    .arg(&*buffer)
+                    .arg(&mut scratch)
+                    .arg(&total)
+                    .arg(&stride)
+                    .arg(&length);
+                // SAFETY: as above; source and destination are distinct buffers of `cells`.
+                unsafe { launch.launch(grid(total)) }?;
+                std::mem::swap(buffer, &mut scratch);
+            }
+        }
+        let mut out = self.stream.alloc_zeros::<f32>(guide.len())?;
+        let f = self.function("grid_slice")?;
+        let mut launch = self.stream.launch_builder(&f);
+        launch
+            .arg(&v)
+            .arg(&gd)
+            .arg(&mut out)
+            .arg(&n)
+            .arg(&nx)
+            .arg(&ny)
+            .arg(&lo)
+            .arg(&ss)
+            .arg(&sr);
+        launch
+            .arg(&pad)
+            .arg(&g0)
+            .arg(&g1)
+            .arg(&g2)
+            .arg(&sum)
+            .arg(&count);
+        // SAFETY: as above.
         unsafe { launch.launch(grid(n)) }?;
         Ok(self.stream.clone_dtoh(&out)?)
     }

@@ -6,8 +6,8 @@
 use autoseg_kernels::cuda::{CudaError, Gpu, compile};
 use autoseg_kernels::resample::{Order, resample};
 use autoseg_kernels::{
-    ConfusionMatrix, GaussianMixture, Window, WindowAccumulator, gaussian_importance_map,
-    squared_distance_to, surface,
+    BilateralSigmas, ConfusionMatrix, GaussianMixture, Window, WindowAccumulator,
+    cross_bilateral_grid, gaussian_importance_map, squared_distance_to, surface,
 };
 
 fn lcg(seed: u64) -> impl FnMut() -> f64 {
@@ -92,6 +92,21 @@ fn every_kernel_agrees_with_the_cpu() {
         gpu.gmm_classify(&model, &image).unwrap(),
         model.classify(&image)
     );
+
+    let sigmas = BilateralSigmas {
+        spatial: 2.0,
+        range: 20.0,
+    };
+    let cpu = cross_bilateral_grid(&image, &image, dims, sigmas);
+    let on_gpu = gpu
+        .cross_bilateral_grid(&image, &image, dims, sigmas)
+        .unwrap();
+    for (a, b) in cpu.iter().zip(&on_gpu) {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+            "bilateral grid: cpu {a} gpu {b}"
+        );
+    }
 
     let window = [16, 16, 12];
     let importance = gaussian_importance_map(window, 1.0 / 8.0);

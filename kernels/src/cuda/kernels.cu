@@ -156,3 +156,73 @@ extern "C" __global__ void gmm_classify(const float* values, unsigned short* out
     }
     out[i] = (unsigned short)arg;
 }
+
+// The bilateral grid (bilateral.rs, GridLayout): grid coordinates of voxel i with guide value v.
+__device__ void grid_coordinates(unsigned long long i, float v, unsigned long long nx, unsigned long long ny,
+                                 float lo, double sigma_s, double sigma_r, double pad, double* at) {
+    at[0] = (double)(i % nx) / sigma_s + pad;
+    at[1] = (double)((i / nx) % ny) / sigma_s + pad;
+    at[2] = (double)(i / (nx * ny)) / sigma_s + pad;
+    at[3] = (double)(v - lo) / sigma_r + pad;
+}
+
+// Splat: each voxel's value and a count of 1 into its nearest cell (atomics, so the order of
+// the float sums differs from the CPU's).
+extern "C" __global__ void grid_splat(const float* values, const float* guide, unsigned long long n,
+                                      unsigned long long nx, unsigned long long ny, float lo,
+                                      double sigma_s, double sigma_r, double pad, unsigned long long g0,
+                                      unsigned long long g1, unsigned long long g2, float* sum,
+                                      float* count) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    double at[4];
+    grid_coordinates(i, guide[i], nx, ny, lo, sigma_s, sigma_r, pad, at);
+    unsigned long long c[4];
+    for (int a = 0; a < 4; ++a) c[a] = (unsigned long long)round(at[a]);
+    const unsigned long long index = ((c[3] * g2 + c[2]) * g1 + c[1]) * g0 + c[0];
+    atomicAdd(&sum[index], values[i]);
+    atomicAdd(&count[index], 1.0f);
+}
+
+// [1 4 6 4 1] / 16 along one of the grid's four axes (zero outside), src -> dst.
+extern "C" __global__ void grid_blur(const float* src, float* dst, unsigned long long cells,
+                                     unsigned long long stride, unsigned long long n) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= cells) return;
+    const float taps[5] = {1.0f / 16.0f, 4.0f / 16.0f, 6.0f / 16.0f, 4.0f / 16.0f, 1.0f / 16.0f};
+    const long long k = (long long)((i / stride) % n);
+    float acc = 0.0f;
+    for (int t = 0; t < 5; ++t) {
+        const long long j = k + t - 2;
+        if (j >= 0 && j < (long long)n) acc += taps[t] * src[i - k * stride + j * stride];
+    }
+    dst[i] = acc;
+}
+
+// Slice: quadrilinear interpolation of the blurred sums and counts.
+extern "C" __global__ void grid_slice(const float* values, const float* guide, float* out,
+                                      unsigned long long n, unsigned long long nx, unsigned long long ny,
+                                      float lo, double sigma_s, double sigma_r, double pad,
+                                      unsigned long long g0, unsigned long long g1, unsigned long long g2,
+                                      const float* sum, const float* count) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    double at[4];
+    grid_coordinates(i, guide[i], nx, ny, lo, sigma_s, sigma_r, pad, at);
+    unsigned long long base[4];
+    double frac[4];
+    for (int a = 0; a < 4; ++a) { base[a] = (unsigned long long)floor(at[a]); frac[a] = at[a] - (double)base[a]; }
+    double s = 0.0, w = 0.0;
+    for (int corner = 0; corner < 16; ++corner) {
+        double weight = 1.0;
+        unsigned long long c[4];
+        for (int a = 0; a < 4; ++a) {
+            if ((corner >> a) & 1) { c[a] = base[a] + 1; weight *= frac[a]; }
+            else { c[a] = base[a]; weight *= 1.0 - frac[a]; }
+        }
+        const unsigned long long index = ((c[3] * g2 + c[2]) * g1 + c[1]) * g0 + c[0];
+        s += weight * (double)sum[index];
+        w += weight * (double)count[index];
+    }
+    out[i] = w > 0.0 ? (float)(s / w) : values[i];
+}
