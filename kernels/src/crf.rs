@@ -92,10 +92,7 @@ pub fn softmax(scores: &[f32], classes: usize, n: usize) -> Vec<f32> {
 /// A normalised Gaussian blur (sigma in voxels, truncated at 3 sigma): separable, and divided
 /// at each voxel by the weight that falls inside the volume, so borders are not darkened.
 pub fn gaussian_blur(values: &[f32], dims: [usize; 3], sigma: f64) -> Vec<f32> {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius)
-        .map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp() as f32)
-        .collect();
+    let kernel = gaussian_taps(sigma);
     let mut v = values.to_vec();
     let mut w = vec![1f32; values.len()];
     for axis in 0..3 {
@@ -103,6 +100,15 @@ pub fn gaussian_blur(values: &[f32], dims: [usize; 3], sigma: f64) -> Vec<f32> {
         w = blur_line(&w, dims, axis, &kernel);
     }
     v.iter().zip(&w).map(|(a, b)| a / b).collect()
+}
+
+/// The blur's taps: exp(-d^2 / 2 sigma^2) for d in -ceil(3 sigma)..=ceil(3 sigma), unnormalised
+/// (the blur divides by the blurred ones instead). Shared with the CUDA path.
+pub(crate) fn gaussian_taps(sigma: f64) -> Vec<f32> {
+    let radius = (3.0 * sigma).ceil() as isize;
+    (-radius..=radius)
+        .map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect()
 }
 
 fn blur_line(values: &[f32], dims: [usize; 3], axis: usize, kernel: &[f32]) -> Vec<f32> {

@@ -7,12 +7,14 @@
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, CudaView, LaunchConfig,
+    PushKernelArg,
 };
 use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 
 use crate::bilateral::{BilateralSigmas, GridLayout, PAD};
 use crate::blend::{Window, WindowShape};
+use crate::crf::{CrfParams, gaussian_taps};
 use crate::gmm::GaussianMixture;
 use crate::overlap::ConfusionMatrix;
 use crate::resample::{AxisTaps, Order, direct_taps};
@@ -307,17 +309,36 @@ impl Gpu {
             self.stream.clone_htod(values)?,
             self.stream.clone_htod(guide)?,
         );
+        let mut out = self.stream.alloc_zeros::<f32>(guide.len())?;
+        self.grid_filter(&v.slice(..), &gd, &layout, &mut out)?;
+        Ok(self.stream.clone_dtoh(&out)?)
+    }
+
+    /// The bilateral grid on device buffers: `values` guided by `guide`, into `out`.
+    fn grid_filter(
+        &self,
+        values: &CudaView<'_, f32>,
+        guide: &CudaSlice<f32>,
+        layout: &GridLayout,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
         let cells = layout.cells();
         let mut sum = self.stream.alloc_zeros::<f32>(cells)?;
         let mut count = self.stream.alloc_zeros::<f32>(cells)?;
-        let (n, nx, ny) = (guide.len() as u64, dims[0] as u64, dims[1] as u64);
-        let (lo, ss, sr, pad) = (layout.lo, sigmas.spatial, sigmas.range, PAD as f64);
+        let [nx, ny, _] = layout.dims.map(|v| v as u64);
+        let n = guide.len() as u64;
+        let (lo, ss, sr, pad) = (
+            layout.lo,
+            layout.sigmas.spatial,
+            layout.sigmas.range,
+            PAD as f64,
+        );
         let [g0, g1, g2, _] = layout.g.map(|v| v as u64);
         let f = self.function("grid_splat")?;
         let mut launch = self.stream.launch_builder(&f);
         launch
-            .arg(&v)
-            .arg(&gd)
+            .arg(values)
+            .arg(guide)
             .arg(&n)
             .arg(&nx)
             .arg(&ny)
@@ -351,13 +372,12 @@ impl Gpu {
                 std::mem::swap(buffer, &mut scratch);
             }
         }
-        let mut out = self.stream.alloc_zeros::<f32>(guide.len())?;
         let f = self.function("grid_slice")?;
         let mut launch = self.stream.launch_builder(&f);
         launch
-            .arg(&v)
-            .arg(&gd)
-            .arg(&mut out)
+            .arg(values)
+            .arg(guide)
+            .arg(out)
             .arg(&n)
             .arg(&nx)
             .arg(&ny)
@@ -373,7 +393,112 @@ impl Gpu {
             .arg(&count);
         // SAFETY: as above.
         unsafe { launch.launch(grid(n)) }?;
-        Ok(self.stream.clone_dtoh(&out)?)
+        Ok(())
+    }
+
+    /// The three separable passes of [`crate::crf::gaussian_blur`]'s numerator (or of its
+    /// denominator, given ones), on device buffers.
+    fn gaussian_passes(
+        &self,
+        values: &CudaView<'_, f32>,
+        dims: [usize; 3],
+        taps: &CudaSlice<f32>,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<(), CudaError> {
+        let f = self.function("gauss_blur_axis")?;
+        let [nx, ny, nz] = dims.map(|v| v as u64);
+        let radius = (taps.len() / 2) as i64;
+        let mut scratch = self.stream.alloc_zeros::<f32>(values.len())?;
+        for axis in 0..3u32 {
+            let mut launch = self.stream.launch_builder(&f);
+            match axis {
+                0 => launch.arg(values).arg(&mut scratch),
+                _ => launch.arg(&*out).arg(&mut scratch),
+            };
+            launch
+                .arg(&nx)
+                .arg(&ny)
+                .arg(&nz)
+                .arg(&axis)
+                .arg(taps)
+                .arg(&radius);
+            // SAFETY: as above; source and destination are distinct buffers of the volume.
+            unsafe { launch.launch(grid(values.len() as u64)) }?;
+            std::mem::swap(out, &mut scratch);
+        }
+        Ok(())
+    }
+
+    /// [`crate::dense_crf`] on the GPU: every buffer stays on the device between iterations.
+    pub fn dense_crf(
+        &self,
+        scores: &[f32],
+        image: &[f32],
+        dims: [usize; 3],
+        classes: usize,
+        params: &CrfParams,
+    ) -> Result<Vec<f32>, CudaError> {
+        let n = image.len();
+        if n != dims.iter().product::<usize>() || scores.len() != n * classes {
+            return Err(CudaError::Unsupported(format!(
+                "scores are not {classes} maps of the image"
+            )));
+        }
+        let layout = GridLayout::new(image, dims, params.bilateral);
+        let (unary, guide) = (
+            self.stream.clone_htod(scores)?,
+            self.stream.clone_htod(image)?,
+        );
+        let mut output = self.stream.clone_htod(scores)?;
+        let mut probabilities = self.stream.alloc_zeros::<f32>(n * classes)?;
+        let taps = self
+            .stream
+            .clone_htod(&gaussian_taps(params.gaussian_sigma))?;
+        let ones = self.stream.clone_htod(&vec![1f32; n])?;
+        let mut blurred_ones = self.stream.alloc_zeros::<f32>(n)?;
+        self.gaussian_passes(&ones.slice(..), dims, &taps, &mut blurred_ones)?;
+        let (mut appearance, mut blurred) = (
+            self.stream.alloc_zeros::<f32>(n)?,
+            self.stream.alloc_zeros::<f32>(n)?,
+        );
+        let (softmax, combine) = (
+            self.function("softmax_classes")?,
+            self.function("crf_combine")?,
+        );
+        let (n64, k) = (n as u64, classes as u32);
+        let (w_app, w_smooth, update) = (
+            params.bilateral_weight,
+            params.gaussian_weight,
+            params.update_factor,
+        );
+        for _ in 0..params.iterations {
+            let mut launch = self.stream.launch_builder(&softmax);
+            launch
+                .arg(&output)
+                .arg(&mut probabilities)
+                .arg(&n64)
+                .arg(&k);
+            // SAFETY: as above.
+            unsafe { launch.launch(grid(n64)) }?;
+            for c in 0..classes {
+                let class = probabilities.slice(c * n..(c + 1) * n);
+                self.grid_filter(&class, &guide, &layout, &mut appearance)?;
+                self.gaussian_passes(&class, dims, &taps, &mut blurred)?;
+                let unary_c = unary.slice(c * n..(c + 1) * n);
+                let mut output_c = output.slice_mut(c * n..(c + 1) * n);
+                let mut launch = self.stream.launch_builder(&combine);
+                launch
+                    .arg(&unary_c)
+                    .arg(&appearance)
+                    .arg(&blurred)
+                    .arg(&blurred_ones)
+                    .arg(&mut output_c);
+                launch.arg(&n64).arg(&w_app).arg(&w_smooth).arg(&update);
+                // SAFETY: as above; every buffer holds n values.
+                unsafe { launch.launch(grid(n64)) }?;
+            }
+        }
+        Ok(self.stream.clone_dtoh(&output)?)
     }
 
     /// Sliding-window blending on the GPU: sums and weights stay on the device until

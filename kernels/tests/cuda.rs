@@ -6,8 +6,8 @@
 use autoseg_kernels::cuda::{CudaError, Gpu, compile};
 use autoseg_kernels::resample::{Order, resample};
 use autoseg_kernels::{
-    BilateralSigmas, ConfusionMatrix, GaussianMixture, Window, WindowAccumulator,
-    cross_bilateral_grid, gaussian_importance_map, squared_distance_to, surface,
+    BilateralSigmas, ConfusionMatrix, CrfParams, GaussianMixture, Window, WindowAccumulator,
+    cross_bilateral_grid, dense_crf, gaussian_importance_map, squared_distance_to, surface,
 };
 
 fn lcg(seed: u64) -> impl FnMut() -> f64 {
@@ -105,6 +105,24 @@ fn every_kernel_agrees_with_the_cpu() {
         assert!(
             (a - b).abs() <= 1e-4 * a.abs().max(1.0),
             "bilateral grid: cpu {a} gpu {b}"
+        );
+    }
+
+    let scores: Vec<f32> = (0..2 * n).map(|_| (rand() * 4.0 - 2.0) as f32).collect();
+    let params = CrfParams {
+        bilateral: BilateralSigmas {
+            spatial: 2.0,
+            range: 30.0,
+        },
+        gaussian_sigma: 1.5,
+        ..CrfParams::default()
+    };
+    let cpu = dense_crf(&scores, &image, dims, 2, &params);
+    let on_gpu = gpu.dense_crf(&scores, &image, dims, 2, &params).unwrap();
+    for (a, b) in cpu.iter().zip(&on_gpu) {
+        assert!(
+            (a - b).abs() <= 1e-3 * a.abs().max(1.0),
+            "CRF: cpu {a} gpu {b}"
         );
     }
 

@@ -226,3 +226,43 @@ extern "C" __global__ void grid_slice(const float* values, const float* guide, f
     }
     out[i] = w > 0.0 ? (float)(s / w) : values[i];
 }
+
+// Dense CRF (crf.rs). Softmax over classes at every voxel (class-major layout).
+extern "C" __global__ void softmax_classes(const float* scores, float* probs, unsigned long long n,
+                                           unsigned int classes) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float top = -AUTOSEG_INF;
+    for (unsigned int c = 0; c < classes; ++c) top = fmaxf(top, scores[c * n + i]);
+    float total = 0.0f;
+    for (unsigned int c = 0; c < classes; ++c) total += expf(scores[c * n + i] - top);
+    for (unsigned int c = 0; c < classes; ++c) probs[c * n + i] = expf(scores[c * n + i] - top) / total;
+}
+
+// One axis of the separable Gaussian (taps 2 * radius + 1), zero outside the volume.
+extern "C" __global__ void gauss_blur_axis(const float* src, float* dst, unsigned long long nx,
+                                           unsigned long long ny, unsigned long long nz, unsigned int axis,
+                                           const float* taps, long long radius) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned long long total = nx * ny * nz;
+    if (i >= total) return;
+    const unsigned long long stride = axis == 0 ? 1 : (axis == 1 ? nx : nx * ny);
+    const long long n = (long long)(axis == 0 ? nx : (axis == 1 ? ny : nz));
+    const long long k = (long long)((i / stride) % (unsigned long long)n);
+    const unsigned long long start = i - (unsigned long long)k * stride;
+    float acc = 0.0f;
+    for (long long d = -radius; d <= radius; ++d) {
+        const long long j = k + d;
+        if (j >= 0 && j < n) acc += taps[d + radius] * src[start + (unsigned long long)j * stride];
+    }
+    dst[i] = acc;
+}
+
+// output = unary + update * (w_app * appearance + w_smooth * blurred / blurred_ones).
+extern "C" __global__ void crf_combine(const float* unary, const float* appearance, const float* blurred,
+                                       const float* blurred_ones, float* output, unsigned long long n,
+                                       float w_app, float w_smooth, float update) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    output[i] = unary[i] + update * (w_app * appearance[i] + w_smooth * (blurred[i] / blurred_ones[i]));
+}
