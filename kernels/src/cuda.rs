@@ -15,7 +15,7 @@ use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 use crate::bilateral::{BilateralSigmas, GridLayout, PAD};
 use crate::blend::{Window, WindowShape};
 use crate::crf::{CrfParams, gaussian_taps};
-use crate::gmm::GaussianMixture;
+use crate::gmm::{GaussianMixture, Moments};
 use crate::overlap::ConfusionMatrix;
 use crate::resample::{AxisTaps, Order, direct_taps};
 
@@ -45,7 +45,9 @@ pub enum CudaError {
 }
 
 /// Compiles the kernels to PTX (needs NVRTC only, no GPU). Fused multiply-adds are off so the
-/// results match the CPU routines bit for bit where the arithmetic is the same.
+/// results match the CPU routines bit for bit where the arithmetic is the same. The target is
+/// compute 7.0 (Volta and later: double-precision atomics), which the driver compiles on for
+/// the GPU at hand.
 pub fn compile() -> Result<Ptx, CudaError> {
     // SAFETY: only probes whether the library can be loaded.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
@@ -53,6 +55,7 @@ pub fn compile() -> Result<Ptx, CudaError> {
     }
     let options = CompileOptions {
         fmad: Some(false),
+        arch: Some("compute_70"),
         name: Some("autoseg_kernels.cu".into()),
         ..CompileOptions::default()
     };
@@ -258,6 +261,55 @@ impl Gpu {
             .into_iter()
             .map(|b| b != 0)
             .collect())
+    }
+
+    /// [`GaussianMixture::fit`] with the E step on the GPU (up to 16 components).
+    pub fn gmm_fit(
+        &self,
+        values: &[f32],
+        k: usize,
+        max_iterations: usize,
+        tolerance: f64,
+    ) -> Result<GaussianMixture, CudaError> {
+        if k == 0 || k > 16 || values.len() < k {
+            return Err(CudaError::Unsupported(format!(
+                "{k} components for {} values: the GPU path takes 1 to 16",
+                values.len()
+            )));
+        }
+        let input = self.stream.clone_htod(values)?;
+        let f = self.function("gmm_estep")?;
+        let (n, k32) = (values.len() as u64, k as u32);
+        let config = LaunchConfig {
+            grid_dim: (n.div_ceil(BLOCK as u64 * 64).clamp(1, 1024) as u32, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        GaussianMixture::fit_with(values, k, max_iterations, tolerance, |model| {
+            let log_weights: Vec<f64> = model.weights.iter().map(|w| w.ln()).collect();
+            let lw = self.stream.clone_htod(&log_weights)?;
+            let means = self.stream.clone_htod(&model.means)?;
+            let variances = self.stream.clone_htod(&model.variances)?;
+            let mut stats = self.stream.alloc_zeros::<f64>(3 * k + 1)?;
+            let mut launch = self.stream.launch_builder(&f);
+            launch
+                .arg(&input)
+                .arg(&n)
+                .arg(&k32)
+                .arg(&lw)
+                .arg(&means)
+                .arg(&variances)
+                .arg(&mut stats);
+            // SAFETY: as above; `stats` holds 3k + 1 sums.
+            unsafe { launch.launch(config) }?;
+            let host = self.stream.clone_dtoh(&stats)?;
+            Ok::<_, CudaError>(Moments {
+                r: host[..k].to_vec(),
+                rx: host[k..2 * k].to_vec(),
+                rxx: host[2 * k..3 * k].to_vec(),
+                log_likelihood: host[3 * k],
+            })
+        })
     }
 
     /// [`GaussianMixture::classify`] on the GPU.

@@ -20,11 +20,11 @@ pub struct GaussianMixture {
 
 /// Sufficient statistics of one E step: per component Σr, Σr·x, Σr·x², and the log-likelihood.
 #[derive(Clone)]
-struct Moments {
-    r: Vec<f64>,
-    rx: Vec<f64>,
-    rxx: Vec<f64>,
-    log_likelihood: f64,
+pub(crate) struct Moments {
+    pub r: Vec<f64>,
+    pub rx: Vec<f64>,
+    pub rxx: Vec<f64>,
+    pub log_likelihood: f64,
 }
 
 impl Moments {
@@ -56,6 +56,22 @@ impl GaussianMixture {
     /// # Panics
     /// When `k` is 0 or there are fewer than `k` values.
     pub fn fit(values: &[f32], k: usize, max_iterations: usize, tolerance: f64) -> GaussianMixture {
+        let fitted = Self::fit_with(values, k, max_iterations, tolerance, |model| {
+            Ok::<_, std::convert::Infallible>(model.expectation(values))
+        });
+        match fitted {
+            Ok(model) => model,
+        }
+    }
+
+    /// [`GaussianMixture::fit`] with the E step given (the CUDA path runs it on the GPU).
+    pub(crate) fn fit_with<E>(
+        values: &[f32],
+        k: usize,
+        max_iterations: usize,
+        tolerance: f64,
+        mut expectation: impl FnMut(&GaussianMixture) -> Result<Moments, E>,
+    ) -> Result<GaussianMixture, E> {
         assert!(
             k > 0 && values.len() >= k,
             "need at least {k} values for {k} components"
@@ -83,7 +99,7 @@ impl GaussianMixture {
             iterations: 0,
         };
         for iteration in 1..=max_iterations {
-            let stats = model.expectation(values);
+            let stats = expectation(&model)?;
             let previous = model.log_likelihood;
             model.log_likelihood = stats.log_likelihood / n;
             model.iterations = iteration;
@@ -98,7 +114,7 @@ impl GaussianMixture {
             }
         }
         model.sort_by_mean();
-        model
+        Ok(model)
     }
 
     fn sort_by_mean(&mut self) {

@@ -88,6 +88,13 @@ fn every_kernel_agrees_with_the_cpu() {
     assert_eq!(gpu.surface(&blob, dims).unwrap(), surface(&blob, dims));
 
     let model = GaussianMixture::fit(&image, 3, 50, 1e-9);
+    let fitted_on_gpu = gpu.gmm_fit(&image, 3, 50, 1e-9).unwrap();
+    for (a, b) in model.means.iter().zip(&fitted_on_gpu.means) {
+        assert!(
+            (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+            "GMM means: cpu {a} gpu {b}"
+        );
+    }
     assert_eq!(
         gpu.gmm_classify(&model, &image).unwrap(),
         model.classify(&image)
