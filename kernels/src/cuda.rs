@@ -18,6 +18,7 @@ use crate::crf::{CrfParams, gaussian_taps};
 use crate::gmm::{GaussianMixture, Moments};
 use crate::overlap::ConfusionMatrix;
 use crate::resample::{AxisTaps, Order, direct_taps};
+use crate::surface::{SurfaceDistances, SurfaceEngine};
 
 /// The kernels' CUDA C source.
 pub const SOURCE: &str = include_str!("cuda/kernels.cu");
@@ -310,6 +311,21 @@ impl Gpu {
                 log_likelihood: host[3 * k],
             })
         })
+    }
+
+    /// [`SurfaceDistances::between`] with the surfaces and distance transforms on the GPU.
+    pub fn surface_distances(
+        &self,
+        pred: &[bool],
+        reference: &[bool],
+        dims: [usize; 3],
+        spacing: [f64; 3],
+    ) -> Result<SurfaceDistances, CudaError> {
+        let engine = SurfaceEngine {
+            surface: |m: &[bool], d| self.surface(m, d),
+            squared_distance_to: |m: &[bool], d, s| self.squared_distance_to(m, d, s),
+        };
+        SurfaceDistances::between_using(pred, reference, dims, spacing, &engine)
     }
 
     /// [`GaussianMixture::classify`] on the GPU.

@@ -58,20 +58,53 @@ impl SurfaceDistances {
         dims: [usize; 3],
         spacing: [f64; 3],
     ) -> SurfaceDistances {
+        let cpu = SurfaceEngine {
+            surface: |m: &[bool], d| Ok::<_, std::convert::Infallible>(surface(m, d)),
+            squared_distance_to: |m: &[bool], d, s| Ok(squared_distance_to(m, d, s)),
+        };
+        match SurfaceDistances::between_using(pred, reference, dims, spacing, &cpu) {
+            Ok(distances) => distances,
+        }
+    }
+
+    /// [`SurfaceDistances::between`] with the surface and distance-transform steps given (the
+    /// CUDA path runs them on the GPU; cropping and gathering stay here).
+    pub(crate) fn between_using<E, S, T>(
+        pred: &[bool],
+        reference: &[bool],
+        dims: [usize; 3],
+        spacing: [f64; 3],
+        engine: &SurfaceEngine<S, T>,
+    ) -> Result<SurfaceDistances, E>
+    where
+        S: Fn(&[bool], [usize; 3]) -> Result<Vec<bool>, E>,
+        T: Fn(&[bool], [usize; 3], [f64; 3]) -> Result<Vec<f64>, E>,
+    {
         assert_eq!(pred.len(), reference.len(), "masks of different sizes");
         let Some((lo, hi)) = union_box(pred, reference, dims) else {
-            return SurfaceDistances {
+            return Ok(SurfaceDistances {
                 pred_to_ref: Vec::new(),
                 ref_to_pred: Vec::new(),
-            };
+            });
         };
         let sub = std::array::from_fn(|a| hi[a] - lo[a]);
         let (p, r) = (crop(pred, dims, lo, sub), crop(reference, dims, lo, sub));
-        let (sp, sr) = (surface(&p, sub), surface(&r, sub));
-        SurfaceDistances {
-            pred_to_ref: distances_from(&sp, &sr, sub, spacing),
-            ref_to_pred: distances_from(&sr, &sp, sub, spacing),
-        }
+        let (sp, sr) = ((engine.surface)(&p, sub)?, (engine.surface)(&r, sub)?);
+        let from = |a: &[bool], b: &[bool]| -> Result<Vec<f64>, E> {
+            if !a.iter().any(|&v| v) {
+                return Ok(Vec::new());
+            }
+            let d2 = (engine.squared_distance_to)(b, sub, spacing)?;
+            Ok(a.iter()
+                .zip(d2)
+                .filter(|(f, _)| **f)
+                .map(|(_, d)| d.sqrt())
+                .collect())
+        };
+        Ok(SurfaceDistances {
+            pred_to_ref: from(&sp, &sr)?,
+            ref_to_pred: from(&sr, &sp)?,
+        })
     }
 
     /// The Hausdorff distance: the larger of the two directions' maximum, or their `percentile`
@@ -152,17 +185,10 @@ fn crop(mask: &[bool], dims: [usize; 3], lo: [usize; 3], sub: [usize; 3]) -> Vec
     out
 }
 
-/// Distances from each `from` voxel to the nearest `to` voxel (infinite when `to` is empty).
-fn distances_from(from: &[bool], to: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
-    if !from.iter().any(|&v| v) {
-        return Vec::new();
-    }
-    let d2 = squared_distance_to(to, dims, spacing);
-    from.iter()
-        .zip(d2)
-        .filter(|(f, _)| **f)
-        .map(|(_, d)| d.sqrt())
-        .collect()
+/// The two steps of a surface-distance computation that can run elsewhere (on a GPU).
+pub(crate) struct SurfaceEngine<S, T> {
+    pub surface: S,
+    pub squared_distance_to: T,
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 use autoseg_kernels::cuda::{CudaError, Gpu, compile};
 use autoseg_kernels::resample::{Order, resample};
 use autoseg_kernels::{
-    BilateralSigmas, ConfusionMatrix, CrfParams, GaussianMixture, Window, WindowAccumulator,
-    cross_bilateral_grid, dense_crf, gaussian_importance_map, squared_distance_to, surface,
+    BilateralSigmas, ConfusionMatrix, CrfParams, GaussianMixture, SurfaceDistances, Window,
+    WindowAccumulator, cross_bilateral_grid, dense_crf, gaussian_importance_map,
+    squared_distance_to, surface,
 };
 
 fn lcg(seed: u64) -> impl FnMut() -> f64 {
@@ -86,6 +87,13 @@ fn every_kernel_agrees_with_the_cpu() {
 
     let blob: Vec<bool> = (0..n).map(|_| rand() < 0.6).collect();
     assert_eq!(gpu.surface(&blob, dims).unwrap(), surface(&blob, dims));
+    let other: Vec<bool> = (0..n).map(|_| rand() < 0.3).collect();
+    let spacing = [0.8, 1.2, 2.5];
+    let cpu = SurfaceDistances::between(&blob, &other, dims, spacing);
+    let on_gpu = gpu.surface_distances(&blob, &other, dims, spacing).unwrap();
+    assert_eq!(cpu.pred_to_ref.len(), on_gpu.pred_to_ref.len());
+    assert!((cpu.hausdorff(Some(95.0)) - on_gpu.hausdorff(Some(95.0))).abs() < 1e-9);
+    assert!((cpu.average(true) - on_gpu.average(true)).abs() < 1e-9);
 
     let model = GaussianMixture::fit(&image, 3, 50, 1e-9);
     let fitted_on_gpu = gpu.gmm_fit(&image, 3, 50, 1e-9).unwrap();
