@@ -35,7 +35,7 @@ impl Component {
 
 /// The components of a label map, in raster order of their first voxel, and which voxel
 /// belongs to which (kept per run; [`Components::voxel_index`] spells it out per voxel).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Components {
     /// Every component of every class, background included.
     pub components: Vec<Component>,
@@ -45,6 +45,47 @@ pub struct Components {
 }
 
 impl Components {
+    /// The components from every voxel's root, the first voxel (in raster order) of its
+    /// component, as the CUDA path finds them; numbered as [`label_components`] numbers them.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn from_roots(labels: &[u16], dims: [usize; 3], roots: &[u32]) -> Components {
+        let [nx, ny, _] = dims;
+        let (runs, _) = find_runs(labels, nx);
+        let mut component_of_root: std::collections::HashMap<u32, u32> =
+            std::collections::HashMap::new();
+        let mut components: Vec<Component> = Vec::new();
+        let mut run_component = Vec::with_capacity(runs.len());
+        for run in &runs {
+            let first = run.row_offset + run.x0;
+            let root = roots[first];
+            let id = *component_of_root.entry(root).or_insert_with(|| {
+                components.push(Component {
+                    class: run.class,
+                    size: 0,
+                    bbox_min: [usize::MAX; 3],
+                    bbox_max: [0; 3],
+                });
+                components.len() as u32 - 1
+            });
+            run_component.push(id);
+            let (y, z) = ((first / nx) % ny, first / (nx * ny));
+            let c = &mut components[id as usize];
+            c.size += (run.x1 - run.x0) as u64;
+            for (a, (lo, hi)) in [(run.x0, run.x1 - 1), (y, y), (z, z)]
+                .into_iter()
+                .enumerate()
+            {
+                c.bbox_min[a] = c.bbox_min[a].min(lo);
+                c.bbox_max[a] = c.bbox_max[a].max(hi);
+            }
+        }
+        Components {
+            components,
+            runs,
+            run_component,
+        }
+    }
+
     /// Per voxel (x fastest), the index into `components`.
     pub fn voxel_index(&self) -> Vec<u32> {
         let mut index = Vec::with_capacity(self.runs.last().map_or(0, |r| r.row_offset + r.x1));
@@ -61,7 +102,7 @@ impl Components {
 }
 
 /// A maximal run of equal labels along x within one row.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Run {
     /// Linear index of the run's row start.
     row_offset: usize,
@@ -298,6 +339,27 @@ mod tests {
                     got.components.iter().map(|c| (c.class, c.size)).collect();
                 assert_eq!(got, flood_fill(&labels, dims, conn), "seed {seed} {conn:?}");
             }
+        }
+    }
+
+    #[test]
+    fn numbering_from_roots_equals_the_run_labelling() {
+        let dims = [11, 7, 5];
+        let labels = Lcg(4).labels(dims.iter().product(), 3);
+        for conn in [Connectivity::Six, Connectivity::TwentySix] {
+            let direct = label_components(&labels, dims, conn);
+            // Every voxel's root: the first voxel of its component (what the GPU computes).
+            let index = direct.voxel_index();
+            let mut first = vec![u32::MAX; direct.components.len()];
+            for (i, &c) in index.iter().enumerate() {
+                first[c as usize] = first[c as usize].min(i as u32);
+            }
+            let roots: Vec<u32> = index.iter().map(|&c| first[c as usize]).collect();
+            assert_eq!(
+                Components::from_roots(&labels, dims, &roots),
+                direct,
+                "{conn:?}"
+            );
         }
     }
 

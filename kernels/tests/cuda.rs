@@ -6,9 +6,9 @@
 use autoseg_kernels::cuda::{CudaError, Gpu, compile};
 use autoseg_kernels::resample::{Order, resample};
 use autoseg_kernels::{
-    BilateralSigmas, ConfusionMatrix, CrfParams, GaussianMixture, SurfaceDistances, Window,
-    WindowAccumulator, cross_bilateral_grid, dense_crf, gaussian_importance_map,
-    squared_distance_to, surface,
+    BilateralSigmas, ConfusionMatrix, Connectivity, CrfParams, GaussianMixture, SurfaceDistances,
+    Window, WindowAccumulator, cross_bilateral_grid, dense_crf, gaussian_importance_map,
+    label_components, squared_distance_to, surface,
 };
 
 fn lcg(seed: u64) -> impl FnMut() -> f64 {
@@ -53,6 +53,14 @@ fn every_kernel_agrees_with_the_cpu() {
     let n: usize = dims.iter().product();
 
     let pred: Vec<u16> = (0..n).map(|_| (rand() * 5.0) as u16).collect();
+    for connectivity in [Connectivity::Six, Connectivity::TwentySix] {
+        let cpu = label_components(&pred, dims, connectivity);
+        assert_eq!(
+            gpu.label_components(&pred, dims, connectivity).unwrap(),
+            cpu,
+            "{connectivity:?}"
+        );
+    }
     let reference: Vec<u16> = (0..n).map(|_| (rand() * 5.0) as u16).collect();
     assert_eq!(
         gpu.confusion_matrix(&pred, &reference, 5).unwrap(),

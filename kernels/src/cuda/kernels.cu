@@ -307,3 +307,55 @@ extern "C" __global__ void gmm_estep(const float* values, unsigned long long n, 
     __syncthreads();
     for (unsigned int j = threadIdx.x; j < 3 * k + 1; j += blockDim.x) atomicAdd(&stats[j], block_stats[j]);
 }
+
+// Connected components (components.rs): union-find over voxels. Every voxel starts as its own
+// root; each joins its already-visited neighbours of the same class (atomicMin keeps the
+// smallest index as the root, so a component's root is its first voxel in raster order, as on
+// the CPU); a last pass points every voxel at its root.
+__device__ unsigned int cc_find(const unsigned int* parent, unsigned int x) {
+    while (parent[x] != x) x = parent[x];
+    return x;
+}
+
+__device__ void cc_union(unsigned int* parent, unsigned int a, unsigned int b) {
+    for (;;) {
+        a = cc_find(parent, a);
+        b = cc_find(parent, b);
+        if (a == b) return;
+        if (a < b) { const unsigned int t = a; a = b; b = t; }
+        const unsigned int old = atomicMin(&parent[a], b);
+        if (old == a) return;
+        a = old;
+    }
+}
+
+extern "C" __global__ void cc_init(unsigned int* parent, unsigned long long n) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) parent[i] = (unsigned int)i;
+}
+
+extern "C" __global__ void cc_merge(const unsigned short* labels, unsigned int* parent, unsigned long long nx,
+                                    unsigned long long ny, unsigned long long nz, unsigned int full) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= nx * ny * nz) return;
+    const long long x = (long long)(i % nx), y = (long long)((i / nx) % ny), z = (long long)(i / (nx * ny));
+    for (long long dz = -1; dz <= 0; ++dz) {
+        for (long long dy = -1; dy <= 1; ++dy) {
+            for (long long dx = -1; dx <= 1; ++dx) {
+                // Already-visited neighbours only: earlier slice, or earlier row, or earlier voxel.
+                if (dz == 0 && (dy > 0 || (dy == 0 && dx >= 0))) continue;
+                const long long m = (dx != 0) + (dy != 0) + (dz != 0);
+                if (!full && m > 1) continue;
+                const long long a = x + dx, b = y + dy, c = z + dz;
+                if (a < 0 || b < 0 || c < 0 || a >= (long long)nx || b >= (long long)ny) continue;
+                const unsigned long long j = ((unsigned long long)c * ny + (unsigned long long)b) * nx + (unsigned long long)a;
+                if (labels[j] == labels[i]) cc_union(parent, (unsigned int)i, (unsigned int)j);
+            }
+        }
+    }
+}
+
+extern "C" __global__ void cc_flatten(unsigned int* parent, unsigned long long n) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) parent[i] = cc_find(parent, (unsigned int)i);
+}
