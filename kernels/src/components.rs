@@ -27,6 +27,28 @@ pub struct Component {
 }
 
 impl Component {
+    /// A component of `class` with no voxels yet.
+    fn empty(class: u16) -> Component {
+        Component {
+            class,
+            size: 0,
+            bbox_min: [usize::MAX; 3],
+            bbox_max: [0; 3],
+        }
+    }
+
+    /// Adds a run (in row y of slice z) to the component.
+    fn absorb(&mut self, run: &Run, y: usize, z: usize) {
+        self.size += (run.x1 - run.x0) as u64;
+        for (a, (lo, hi)) in [(run.x0, run.x1 - 1), (y, y), (z, z)]
+            .into_iter()
+            .enumerate()
+        {
+            self.bbox_min[a] = self.bbox_min[a].min(lo);
+            self.bbox_max[a] = self.bbox_max[a].max(hi);
+        }
+    }
+
     /// Bounding-box extent in voxels along x, y, z.
     pub fn bbox_shape(&self) -> [usize; 3] {
         std::array::from_fn(|a| self.bbox_max[a] - self.bbox_min[a] + 1)
@@ -58,26 +80,13 @@ impl Components {
         for run in &runs {
             let first = run.row_offset + run.x0;
             let root = roots[first];
+            let (y, z) = ((first / nx) % ny, first / (nx * ny));
             let id = *component_of_root.entry(root).or_insert_with(|| {
-                components.push(Component {
-                    class: run.class,
-                    size: 0,
-                    bbox_min: [usize::MAX; 3],
-                    bbox_max: [0; 3],
-                });
+                components.push(Component::empty(run.class));
                 components.len() as u32 - 1
             });
             run_component.push(id);
-            let (y, z) = ((first / nx) % ny, first / (nx * ny));
-            let c = &mut components[id as usize];
-            c.size += (run.x1 - run.x0) as u64;
-            for (a, (lo, hi)) in [(run.x0, run.x1 - 1), (y, y), (z, z)]
-                .into_iter()
-                .enumerate()
-            {
-                c.bbox_min[a] = c.bbox_min[a].min(lo);
-                c.bbox_max[a] = c.bbox_max[a].max(hi);
-            }
+            components[id as usize].absorb(run, y, z);
         }
         Components {
             components,
@@ -234,24 +243,11 @@ fn number_roots(
             let root = find(parent, i as u32) as usize;
             if component_of_root[root] == u32::MAX {
                 component_of_root[root] = components.len() as u32;
-                components.push(Component {
-                    class: run.class,
-                    size: 0,
-                    bbox_min: [run.x0, y, z],
-                    bbox_max: [run.x1 - 1, y, z],
-                });
+                components.push(Component::empty(run.class));
             }
             let id = component_of_root[root];
             run_component[i] = id;
-            let c = &mut components[id as usize];
-            c.size += (run.x1 - run.x0) as u64;
-            for (a, (lo, hi)) in [(run.x0, run.x1 - 1), (y, y), (z, z)]
-                .into_iter()
-                .enumerate()
-            {
-                c.bbox_min[a] = c.bbox_min[a].min(lo);
-                c.bbox_max[a] = c.bbox_max[a].max(hi);
-            }
+            components[id as usize].absorb(&run, y, z);
         }
     }
     Components {
