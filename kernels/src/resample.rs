@@ -73,33 +73,91 @@ pub fn resample(
     if !orders.contains(&Order::Cubic) {
         return resample_direct(data, dims, new_dims, orders);
     }
-    let mut values: Vec<f64> = data.iter().map(|&v| v as f64).collect();
+    let start: Vec<f64> = data.iter().map(|&v| v as f64).collect();
+    let cpu = separable(
+        data,
+        dims,
+        new_dims,
+        orders,
+        start,
+        |v, current, axis, m, order| {
+            Ok::<_, std::convert::Infallible>(resample_axis(&v, current, axis, m, order))
+        },
+        |mut v, current, axis, ranges| {
+            clip_slices(&mut v, current, axis, ranges);
+            Ok(v)
+        },
+    );
+    match cpu {
+        Ok((values, separate)) => finish_separable(values, data, separate),
+    }
+}
+
+/// The separable path's order of work, shared by the CPU and CUDA paths: the in-plane axes
+/// first and the separate (nearest) axis last, as nnU-Net resizes slice by slice; each slice
+/// clipped to its input slice's range before the last axis; axes whose size stays skipped.
+/// Returns the values and whether there was a separate axis.
+pub(crate) fn separable<V, E>(
+    data: &[f32],
+    dims: [usize; 3],
+    new_dims: [usize; 3],
+    orders: [Order; 3],
+    start: V,
+    mut pass: impl FnMut(V, [usize; 3], usize, usize, Order) -> Result<V, E>,
+    mut clip: impl FnMut(V, [usize; 3], usize, &[(f64, f64)]) -> Result<V, E>,
+) -> Result<(V, bool), E> {
+    let mut values = start;
     let mut current = dims;
     let separate = (0..3)
         .find(|&a| orders[a] == Order::Nearest && orders.iter().any(|&o| o != Order::Nearest));
-    // In-plane axes first, the separate axis last (nnU-Net: 2D resize per slice, then z).
     let mut axes: Vec<usize> = (0..3).filter(|&a| Some(a) != separate).collect();
     axes.extend(separate);
     for (step, &axis) in axes.iter().enumerate() {
         if separate.is_some() && step == 2 {
-            clip_slices(&mut values, current, axis, data, dims);
+            values = clip(values, current, axis, &slice_ranges(data, dims, axis))?;
         }
         if current[axis] != new_dims[axis] {
-            values = resample_axis(&values, current, axis, new_dims[axis], orders[axis]);
+            values = pass(values, current, axis, new_dims[axis], orders[axis])?;
             current[axis] = new_dims[axis];
         }
     }
+    Ok((values, separate.is_some()))
+}
+
+/// The separable path's result as f32, clipped to the input's range unless the slices were.
+pub(crate) fn finish_separable(values: Vec<f64>, data: &[f32], separate: bool) -> Vec<f32> {
     let (lo, hi) = range(data);
     values
         .into_iter()
         .map(|v| {
-            if separate.is_some() {
+            if separate {
                 v as f32
             } else {
                 v.clamp(lo, hi) as f32
             }
         })
         .collect()
+}
+
+/// Per slice across `axis`, the (min, max) of the input.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub(crate) fn slice_ranges(input: &[f32], dims: [usize; 3], axis: usize) -> Vec<(f64, f64)> {
+    let mut ranges = vec![(f64::INFINITY, f64::NEG_INFINITY); dims[axis]];
+    for (i, &v) in input.iter().enumerate() {
+        let r = &mut ranges[slice_of(i, dims, axis)];
+        *r = (r.0.min(v as f64), r.1.max(v as f64));
+    }
+    ranges
+}
+
+fn slice_of(i: usize, d: [usize; 3], axis: usize) -> usize {
+    [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])][axis]
+}
+
+/// The taps of a line of `n` samples resampled to `m` at `order` (see [`LinePlan`]).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub(crate) fn line_taps(n: usize, m: usize, order: Order) -> Vec<(isize, [f64; 4])> {
+    LinePlan::new(n, m, order).taps
 }
 
 /// Per axis and output coordinate: the two input indices and weights that nearest (one index
@@ -199,21 +257,9 @@ fn range(data: &[f32]) -> (f64, f64) {
 
 /// Clips each slice across `axis` of `values` (already resampled in-plane, `dims`) to the range
 /// of the same slice of the input.
-fn clip_slices(
-    values: &mut [f64],
-    dims: [usize; 3],
-    axis: usize,
-    input: &[f32],
-    input_dims: [usize; 3],
-) {
-    let slice_of = |i: usize, d: [usize; 3]| [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])][axis];
-    let mut ranges = vec![(f64::INFINITY, f64::NEG_INFINITY); input_dims[axis]];
-    for (i, &v) in input.iter().enumerate() {
-        let r = &mut ranges[slice_of(i, input_dims)];
-        *r = (r.0.min(v as f64), r.1.max(v as f64));
-    }
+fn clip_slices(values: &mut [f64], dims: [usize; 3], axis: usize, ranges: &[(f64, f64)]) {
     for (i, v) in values.iter_mut().enumerate() {
-        let (lo, hi) = ranges[slice_of(i, dims)];
+        let (lo, hi) = ranges[slice_of(i, dims, axis)];
         *v = v.clamp(lo, hi);
     }
 }

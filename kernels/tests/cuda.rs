@@ -84,6 +84,8 @@ fn every_kernel_agrees_with_the_cpu() {
         ([50, 20, 23], [Order::Linear; 3]),
         ([30, 40, 9], [Order::Linear, Order::Linear, Order::Nearest]),
         ([12, 29, 40], [Order::Nearest; 3]),
+        ([50, 20, 23], [Order::Cubic; 3]),
+        ([30, 40, 9], [Order::Cubic, Order::Cubic, Order::Nearest]),
     ] {
         let cpu = resample(&image, dims, new_dims, orders);
         assert_eq!(

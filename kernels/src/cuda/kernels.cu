@@ -359,3 +359,102 @@ extern "C" __global__ void cc_flatten(unsigned int* parent, unsigned long long n
     const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) parent[i] = cc_find(parent, (unsigned int)i);
 }
+
+// Separable resampling along one axis (resample.rs, the cubic path). Lines along `axis` of a
+// volume nx x ny x nz are numbered as in edt_lines; a line's start and stride:
+__device__ void line_of(unsigned long long line, unsigned int axis, unsigned long long nx, unsigned long long ny,
+                        unsigned long long* start, unsigned long long* stride) {
+    if (axis == 0) { *start = line * nx; *stride = 1; }
+    else if (axis == 1) { *start = (line / nx) * nx * ny + line % nx; *stride = nx; }
+    else { *start = line; *stride = nx * ny; }
+}
+
+// Cubic B-spline coefficients of every line (12 edge values padded each side, then the
+// mirror-boundary recursive filter), into coef[line * (n + 24) ...].
+extern "C" __global__ void spline_coefficients(const double* src, double* coef, unsigned long long lines,
+                                               unsigned long long nx, unsigned long long ny, unsigned int axis,
+                                               unsigned long long n) {
+    const unsigned long long line = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (line >= lines) return;
+    unsigned long long start, stride;
+    line_of(line, axis, nx, ny, &start, &stride);
+    const unsigned long long pad = 12, len = n + 2 * pad;
+    double* c = coef + line * len;
+    const double z = sqrt(3.0) - 2.0;
+    const double gain = (1.0 - z) * (1.0 - 1.0 / z);
+    for (unsigned long long k = 0; k < len; ++k) {
+        const unsigned long long at = k < pad ? 0 : (k - pad >= n ? n - 1 : k - pad);
+        c[k] = src[start + at * stride] * gain;
+    }
+    const double z_n_1 = pow(z, (double)(len - 1));
+    double z_i = z;
+    double c0 = c[0] + z_n_1 * c[len - 1];
+    for (unsigned long long i = 1; i < len - 1; ++i) {
+        c0 += z_i * (c[i] + z_n_1 * c[len - 1 - i]);
+        z_i *= z;
+    }
+    c[0] = c0 * (1.0 / (1.0 - z_n_1 * z_n_1));
+    for (unsigned long long i = 1; i < len; ++i) c[i] += z * c[i - 1];
+    c[len - 1] = (z * c[len - 2] + c[len - 1]) * (z / (z * z - 1.0));
+    for (long long i = (long long)len - 2; i >= 0; --i) c[i] = z * (c[i + 1] - c[i]);
+}
+
+__device__ long long mirror_index(long long i, long long n) {
+    if (n == 1) return 0;
+    const long long period = 2 * (n - 1);
+    long long r = i % period;
+    if (r < 0) r += period;
+    return r >= n ? period - r : r;
+}
+
+// One output value along `axis` (length n in, m out): order 0 reads the nearest input, 1 the
+// two linear taps, 3 the four spline taps of the line's coefficients (first[k], w[4k..4k+4]).
+extern "C" __global__ void axis_taps(const double* src, const double* coef, double* dst,
+                                     unsigned long long nx, unsigned long long ny, unsigned long long nz,
+                                     unsigned int axis, unsigned long long m, const long long* first,
+                                     const double* w, unsigned int order) {
+    unsigned long long out_dims[3] = {nx, ny, nz};
+    const unsigned long long n = out_dims[axis];
+    out_dims[axis] = m;
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= out_dims[0] * out_dims[1] * out_dims[2]) return;
+    const unsigned long long x = i % out_dims[0], y = (i / out_dims[0]) % out_dims[1],
+                             zz = i / (out_dims[0] * out_dims[1]);
+    const unsigned long long coords[3] = {x, y, zz};
+    const unsigned long long k = coords[axis];
+    unsigned long long line;
+    if (axis == 0) line = zz * ny + y;
+    else if (axis == 1) line = zz * nx + x;
+    else line = y * nx + x;
+    const long long f = first[k];
+    double v;
+    if (order == 3) {
+        const long long len = (long long)n + 24;
+        const double* c = coef + line * (unsigned long long)len;
+        v = 0.0;
+        for (int t = 0; t < 4; ++t) v += w[4 * k + t] * c[mirror_index(f + t, len)];
+    } else {
+        unsigned long long start, stride;
+        line_of(line, axis, nx, ny, &start, &stride);
+        const long long last = (long long)n - 1;
+        const long long a = f < 0 ? 0 : (f > last ? last : f);
+        if (order == 0) {
+            v = src[start + (unsigned long long)a * stride];
+        } else {
+            const long long b = f + 1 < 0 ? 0 : (f + 1 > last ? last : f + 1);
+            v = w[4 * k] * src[start + (unsigned long long)a * stride] + w[4 * k + 1] * src[start + (unsigned long long)b * stride];
+        }
+    }
+    dst[i] = v;
+}
+
+// Clips each slice across `axis` to its own range (lo[k], hi[k]).
+extern "C" __global__ void clip_slices(double* v, unsigned long long nx, unsigned long long ny,
+                                       unsigned long long nz, unsigned int axis, const double* lo,
+                                       const double* hi) {
+    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= nx * ny * nz) return;
+    const unsigned long long coords[3] = {i % nx, (i / nx) % ny, i / (nx * ny)};
+    const unsigned long long k = coords[axis];
+    v[i] = fmin(fmax(v[i], lo[k]), hi[k]);
+}
