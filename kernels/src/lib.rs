@@ -27,5 +27,7 @@ pub use crf::{CrfParams, dense_crf};
 pub use distance::squared_distance_to;
 pub use gmm::GaussianMixture;
 pub use overlap::ConfusionMatrix;
-pub use postprocess::{fill_holes, keep_largest, remove_small};
+pub use postprocess::{
+    fill_holes, fill_holes_in, keep_largest, keep_largest_in, remove_small, remove_small_in,
+};
 pub use surface::{SurfaceDistances, surface};

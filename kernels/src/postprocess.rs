@@ -1,12 +1,19 @@
 //! Clean-ups of label maps built on connected components: keep the largest component of a
-//! class, drop small components, fill holes.
+//! class, drop small components, fill holes. Each comes in two forms: one that labels the
+//! components itself (on the CPU), and an `_in` form that takes components found elsewhere
+//! (the CUDA path's `Gpu::label_components`), the labelling being the expensive part.
 
-use crate::components::{Connectivity, label_components};
+use crate::components::{Components, Connectivity, label_components};
 
 /// Sets every voxel of `class` outside its largest component to background (0). A class that
 /// is absent is left alone.
 pub fn keep_largest(labels: &mut [u16], dims: [usize; 3], class: u16, connectivity: Connectivity) {
     let components = label_components(labels, dims, connectivity);
+    keep_largest_in(labels, &components, class);
+}
+
+/// [`keep_largest`] with `labels`' components already found.
+pub fn keep_largest_in(labels: &mut [u16], components: &Components, class: u16) {
     let Some(largest) = components
         .components
         .iter()
@@ -33,6 +40,11 @@ pub fn remove_small(
     connectivity: Connectivity,
 ) -> usize {
     let components = label_components(labels, dims, connectivity);
+    remove_small_in(labels, &components, min_size)
+}
+
+/// [`remove_small`] with `labels`' components already found.
+pub fn remove_small_in(labels: &mut [u16], components: &Components, min_size: u64) -> usize {
     let small: Vec<bool> = components
         .components
         .iter()
@@ -51,6 +63,11 @@ pub fn remove_small(
 pub fn fill_holes(mask: &mut [bool], dims: [usize; 3]) {
     let labels: Vec<u16> = mask.iter().map(|&m| m as u16).collect();
     let components = label_components(&labels, dims, Connectivity::Six);
+    fill_holes_in(mask, dims, &components);
+}
+
+/// [`fill_holes`] with the components (6-connected, of the mask as 0/1 labels) already found.
+pub fn fill_holes_in(mask: &mut [bool], dims: [usize; 3], components: &Components) {
     let enclosed: Vec<bool> = components
         .components
         .iter()

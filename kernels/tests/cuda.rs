@@ -8,7 +8,7 @@ use autoseg_kernels::resample::{Order, resample};
 use autoseg_kernels::{
     BilateralSigmas, ConfusionMatrix, Connectivity, CrfParams, GaussianMixture, SurfaceDistances,
     Window, WindowAccumulator, cross_bilateral_grid, dense_crf, gaussian_importance_map,
-    label_components, squared_distance_to, surface,
+    keep_largest, keep_largest_in, label_components, squared_distance_to, surface,
 };
 
 fn lcg(seed: u64) -> impl FnMut() -> f64 {
@@ -55,11 +55,12 @@ fn every_kernel_agrees_with_the_cpu() {
     let pred: Vec<u16> = (0..n).map(|_| (rand() * 5.0) as u16).collect();
     for connectivity in [Connectivity::Six, Connectivity::TwentySix] {
         let cpu = label_components(&pred, dims, connectivity);
-        assert_eq!(
-            gpu.label_components(&pred, dims, connectivity).unwrap(),
-            cpu,
-            "{connectivity:?}"
-        );
+        let on_gpu = gpu.label_components(&pred, dims, connectivity).unwrap();
+        assert_eq!(on_gpu, cpu, "{connectivity:?}");
+        let (mut a, mut b) = (pred.clone(), pred.clone());
+        keep_largest(&mut a, dims, 3, connectivity);
+        keep_largest_in(&mut b, &on_gpu, 3);
+        assert_eq!(a, b, "keep largest, {connectivity:?}");
     }
     let reference: Vec<u16> = (0..n).map(|_| (rand() * 5.0) as u16).collect();
     assert_eq!(
