@@ -1,5 +1,6 @@
 //! GPU against CPU for the kernels with a CUDA path, on a BraTS-sized volume (240x240x155):
-//! confusion matrix (5 classes), exact EDT of a sparse mask, linear resampling to 1.5 mm,
+//! confusion matrix (5 classes), exact EDT of a sparse mask, linear and cubic resampling to
+//! 1.5 mm, components, the bilateral grid,
 //! and Gaussian blending of 48
 //! windows of 96^3 with 2 channels. Prints seconds and the CPU/GPU ratio of each (the GPU's
 //! include host-device copies; the GPU is warmed up first).
@@ -11,7 +12,8 @@ use std::time::Instant;
 use autoseg_kernels::cuda::Gpu;
 use autoseg_kernels::resample::{Order, resample};
 use autoseg_kernels::{
-    ConfusionMatrix, Window, WindowAccumulator, gaussian_importance_map, squared_distance_to,
+    BilateralSigmas, ConfusionMatrix, Connectivity, Window, WindowAccumulator, bilateral_grid,
+    gaussian_importance_map, label_components, squared_distance_to,
 };
 
 fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
@@ -73,6 +75,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .all(|(x, y)| (x - y).abs() <= 1e-5 * x.abs().max(1.0))
     );
     report("resample linear to 1.5 mm", cpu, on_gpu);
+
+    let (_, cpu) = time(|| resample(&image, dims, to, [Order::Cubic; 3]));
+    let (_, on_gpu) = time(|| gpu.resample(&image, dims, to, [Order::Cubic; 3]));
+    report("resample cubic to 1.5 mm", cpu, on_gpu);
+
+    let blobs: Vec<u16> = mask.iter().map(|&m| m as u16).collect();
+    let (a, cpu) = time(|| label_components(&blobs, dims, Connectivity::TwentySix));
+    let (b, on_gpu) = time(|| gpu.label_components(&blobs, dims, Connectivity::TwentySix));
+    assert_eq!(a, b?);
+    report("components, 26-connected", cpu, on_gpu);
+
+    let sigmas = BilateralSigmas {
+        spatial: 3.0,
+        range: 20.0,
+    };
+    let (_, cpu) = time(|| bilateral_grid(&image, dims, sigmas));
+    let (_, on_gpu) = time(|| gpu.cross_bilateral_grid(&image, &image, dims, sigmas));
+    report("bilateral grid", cpu, on_gpu);
 
     let window = [96, 96, 96];
     let importance = gaussian_importance_map(window, 1.0 / 8.0);
