@@ -1,9 +1,8 @@
 //! GPU against CPU for the kernels with a CUDA path, on a BraTS-sized volume (240x240x155):
 //! confusion matrix (5 classes), exact EDT of a sparse mask, linear and cubic resampling to
-//! 1.5 mm, components, the bilateral grid,
-//! and Gaussian blending of 48
-//! windows of 96^3 with 2 channels. Prints seconds and the CPU/GPU ratio of each (the GPU's
-//! include host-device copies; the GPU is warmed up first).
+//! 1.5 mm, components, the bilateral grid, and Gaussian blending of 48 windows of 96^3 with 2
+//! channels. Prints seconds and the CPU/GPU ratio of each (the GPU's include host-device
+//! copies; the GPU is warmed up first).
 //!
 //!   cargo run --release -p autoseg-kernels --features cuda --example bench_cuda
 
