@@ -312,6 +312,7 @@ fn finish(plan: &Plan, m: &Moments, slots: &mut [Slot]) -> SampleStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autoseg_datasets::rng::Rng;
 
     fn assert_close(a: &SampleStats, b: &SampleStats) {
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(1.0);
@@ -326,13 +327,10 @@ mod tests {
     }
 
     fn values(n: usize) -> Vec<f32> {
-        let mut state = 11u64;
+        let mut rng = Rng::new(11);
         (0..n)
             .map(|i| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (state >> 40) as f32 / (1u64 << 24) as f32;
+                let u = rng.uniform() as f32;
                 // A big constant background (one huge bucket, in runs), negatives, a spread.
                 if i % 3 == 0 || (i / 64) % 5 == 0 {
                     -0.7

@@ -95,16 +95,14 @@ impl OrderStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autoseg_datasets::rng::Rng;
 
     #[test]
     fn matches_a_full_sort() {
-        let mut state = 7u64;
+        let mut rng = Rng::new(7);
         for n in [1usize, 2, 3, 10, 201, 1000] {
             let values: Vec<f32> = (0..n)
-                .map(|_| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-                    ((state >> 40) % 500) as f32 * 0.37 - 20.0
-                })
+                .map(|_| rng.below(500) as f32 * 0.37 - 20.0)
                 .collect();
             let mut sorted = values.clone();
             sorted.sort_by(f32::total_cmp);

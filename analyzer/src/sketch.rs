@@ -332,6 +332,7 @@ fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autoseg_datasets::rng::Rng;
 
     fn numpy_percentile(sorted: &[f64], q: f64) -> (f64, f64) {
         (
@@ -341,13 +342,10 @@ mod tests {
     }
 
     fn sample(n: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed;
+        let mut rng = Rng::new(seed);
         (0..n)
             .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                let u = rng.uniform();
                 // Heavy-tailed, both signs, some exact zeros.
                 if u < 0.05 {
                     0.0
