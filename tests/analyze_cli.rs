@@ -64,7 +64,17 @@ fn the_files_have_monai_layout_and_our_extra_keys() {
     let dir = common::phantom_dataset(3);
     let data = dir.path().join("data");
     let work = dir.path().join("work");
-    let run = analyze(&data.join("dataset.json"), &work);
+    // Through the task config this time (MONAI's input.yaml keys), with a worker count.
+    let task = data.join("task.yaml");
+    let run = common::autoseg(&[
+        "analyze",
+        "--input",
+        task.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+        "--workers",
+        "1",
+    ]);
     assert!(run.status.success(), "{}", common::text(&run));
     let doc = read_yaml(&work.join("datastats.yaml"));
     let summary = &doc["stats_summary"];
