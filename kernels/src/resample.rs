@@ -502,6 +502,7 @@ fn cubic_coefficients(rows: &[&[f64]], cols: usize, c: &mut Vec<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Lcg;
 
     /// `fixtures/resample/scipy_zoom.json`, made by `make_scipy_fixture.py` beside it.
     fn fixture() -> serde_json::Value {
@@ -567,6 +568,72 @@ mod tests {
         let new_dims = triple(&case["new_shape"]);
         let got = resample(&input, dims, new_dims, image_orders(Order::Cubic, Some(2)));
         assert_close(&got, &floats(&case["out"]), "separate z");
+    }
+
+    /// Trilinear (or nearest) by its definition, one output voxel at a time: the input at
+    /// (i + 0.5) n / m - 0.5 per axis, neighbours clamped to the volume.
+    fn brute_force(data: &[f32], dims: [usize; 3], new_dims: [usize; 3], linear: bool) -> Vec<f64> {
+        let at = |x: isize, y: isize, z: isize| {
+            let c = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
+            data[(c(z, dims[2]) * dims[1] + c(y, dims[1])) * dims[0] + c(x, dims[0])] as f64
+        };
+        let mut out = Vec::new();
+        for k in 0..new_dims[2] {
+            for j in 0..new_dims[1] {
+                for i in 0..new_dims[0] {
+                    let p: [f64; 3] = std::array::from_fn(|a| {
+                        ([i, j, k][a] as f64 + 0.5) * dims[a] as f64 / new_dims[a] as f64 - 0.5
+                    });
+                    if !linear {
+                        let r = p.map(|v| (v + 0.5).floor() as isize);
+                        out.push(at(r[0], r[1], r[2]));
+                        continue;
+                    }
+                    let f = p.map(|v| v.floor());
+                    let mut v = 0.0;
+                    for corner in 0..8 {
+                        let mut w = 1.0;
+                        let mut q = [0isize; 3];
+                        for a in 0..3 {
+                            let up = corner >> a & 1 == 1;
+                            q[a] = f[a] as isize + up as isize;
+                            w *= if up { p[a] - f[a] } else { 1.0 - (p[a] - f[a]) };
+                        }
+                        v += w * at(q[0], q[1], q[2]);
+                    }
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn nearest_and_linear_match_their_definition_on_random_volumes() {
+        let mut state = 5u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        for _ in 0..6 {
+            let dims = [2 + next() % 9, 2 + next() % 9, 2 + next() % 9];
+            let new_dims = [1 + next() % 14, 1 + next() % 14, 1 + next() % 14];
+            let data: Vec<f32> = (0..dims.iter().product::<usize>())
+                .map(|_| (next() % 1000) as f32 / 7.0)
+                .collect();
+            for (order, linear) in [(Order::Nearest, false), (Order::Linear, true)] {
+                let got = resample(&data, dims, new_dims, [order; 3]);
+                let want = brute_force(&data, dims, new_dims, linear);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (*g as f64 - w).abs() <= 1e-4 * w.abs().max(1.0),
+                        "{order:?} {dims:?}->{new_dims:?}: {g} vs {w}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
