@@ -610,13 +610,8 @@ mod tests {
 
     #[test]
     fn nearest_and_linear_match_their_definition_on_random_volumes() {
-        let mut state = 5u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) as usize
-        };
+        let mut rng = Lcg(5);
+        let mut next = move || (rng.next_unit() * 1e6) as usize;
         for _ in 0..6 {
             let dims = [2 + next() % 9, 2 + next() % 9, 2 + next() % 9];
             let new_dims = [1 + next() % 14, 1 + next() % 14, 1 + next() % 14];
