@@ -78,8 +78,10 @@ pub struct Distribution {
 
 impl Distribution {
     fn of(values: &[f32]) -> Distribution {
-        let (_, moments, sketch) = sample_with_distribution(|| values.iter().copied());
-        Distribution { moments, sketch }
+        Distribution {
+            moments: Moments::of(values),
+            sketch: QuantileSketch::of(values),
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //! keeps its values, a large one counts its values by their low 16 bits. Either way the order
 //! statistics come out exact, equal to what a full sort gives.
 
+use autoseg_kernels::order::{from_ordered_bits, ordered_bits};
+
 use crate::sample::{PERCENTILES, SampleStats, linear_percentile};
 use crate::sketch::{Moments, QuantileSketch, SketchBuilder};
 use crate::window::Window;
@@ -17,19 +19,6 @@ const BUCKET_BITS: u32 = 16;
 const BUCKETS: usize = 1 << BUCKET_BITS;
 /// A target bucket holding more values than this is resolved by a second histogram.
 const GATHER_LIMIT: u32 = 1 << 14;
-
-fn ordered(v: f32) -> u32 {
-    let bits = v.to_bits();
-    if bits >> 31 == 1 {
-        !bits
-    } else {
-        bits | (1 << 31)
-    }
-}
-
-fn from_ordered(o: u32) -> f32 {
-    f32::from_bits(if o >> 31 == 1 { o & !(1 << 31) } else { !o })
-}
 
 /// Pass-1 sums of one sample, shifted by its first value.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +97,7 @@ impl Slot {
                         seen > offset
                     })
                     .expect("offset within the bucket");
-                from_ordered(((bucket as u32) << BUCKET_BITS) | low as u32) as f64
+                from_ordered_bits(((bucket as u32) << BUCKET_BITS) | low as u32) as f64
             }
         }
     }
@@ -156,7 +145,7 @@ pub fn grouped_stats(
     };
     let mut sums = vec![Sums::default(); groups];
     for (g, v, count) in runs(voxels()) {
-        *counts[g].cell((ordered(v) >> BUCKET_BITS) as usize) += count;
+        *counts[g].cell((ordered_bits(v) >> BUCKET_BITS) as usize) += count;
         sums[g].add(v, count);
     }
     let mut moments: Vec<Moments> = sums.iter().map(Sums::moments).collect();
@@ -223,7 +212,7 @@ fn resolve(
         }
     }
     for (g, v, count) in runs(voxels) {
-        let bucket = (ordered(v) >> BUCKET_BITS) as usize;
+        let bucket = (ordered_bits(v) >> BUCKET_BITS) as usize;
         if !targeted.get(bucket) {
             continue;
         }
@@ -232,7 +221,7 @@ fn resolve(
             if mark > 0 {
                 match &mut slots[mark as usize - 1] {
                     Slot::Values(list) => list.extend(std::iter::repeat_n(v, count as usize)),
-                    Slot::LowBits(low) => low[(ordered(v) & 0xffff) as usize] += count,
+                    Slot::LowBits(low) => low[(ordered_bits(v) & 0xffff) as usize] += count,
                 }
             }
         }

@@ -5,15 +5,7 @@ use serde::{Deserialize, Serialize};
 /// The percentiles MONAI reports: 0.5, 10, 90 and 99.5.
 pub const PERCENTILES: [f64; 4] = [0.5, 10.0, 90.0, 99.5];
 
-/// numpy's default (linear) percentile of a sample of size `n`, given its order statistics:
-/// `at(r)` is the value at 0-based rank r. Ranks are f64 so weighted samples can use it too.
-pub fn linear_percentile(n: f64, q: f64, mut at: impl FnMut(f64) -> f64) -> f64 {
-    let pos = q / 100.0 * (n - 1.0).max(0.0);
-    let k = pos.floor();
-    let lo = at(k);
-    let hi = at((k + 1.0).min((n - 1.0).max(0.0)));
-    lo + (hi - lo) * (pos - k)
-}
+pub use autoseg_kernels::linear_percentile;
 
 /// MONAI's per-sample intensity figures.
 ///

@@ -15,6 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use autoseg_kernels::order::{from_ordered_bits, ordered_bits};
+
 use crate::sample::linear_percentile;
 use crate::window::Window;
 
@@ -194,13 +196,7 @@ impl QuantileSketch {
     /// The value's bits made to order like the value, cut to sign, exponent and
     /// [`MANTISSA_BITS`] of mantissa.
     pub fn key(v: f32) -> u32 {
-        let bits = v.to_bits();
-        let ordered = if bits >> 31 == 1 {
-            !bits
-        } else {
-            bits | (1 << 31)
-        };
-        ordered >> (23 - MANTISSA_BITS)
+        ordered_bits(v) >> (23 - MANTISSA_BITS)
     }
 
     /// The bucket's representative: its midpoint, clamped into the values it saw.
@@ -212,28 +208,12 @@ impl QuantileSketch {
 
     /// The float whose ordered bits are `key` followed by `rest`.
     fn value_of_key(key: u32, rest: u32) -> f64 {
-        let ordered = (key << (23 - MANTISSA_BITS)) | rest;
-        let bits = if ordered >> 31 == 1 {
-            ordered & !(1 << 31)
-        } else {
-            !ordered
-        };
-        f32::from_bits(bits) as f64
+        from_ordered_bits((key << (23 - MANTISSA_BITS)) | rest) as f64
     }
 
     /// Total weight.
     pub fn weight(&self) -> f64 {
         self.buckets.iter().map(|b| b.weight).sum()
-    }
-
-    /// Occupied buckets (what the sketch costs in memory).
-    pub fn len(&self) -> usize {
-        self.buckets.len()
-    }
-
-    /// Whether nothing was added.
-    pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
     }
 
     /// Adds `other`'s buckets with their weights multiplied by `scale`.

@@ -13,6 +13,7 @@ pub mod cuda;
 pub mod distance;
 pub mod gmm;
 mod grid;
+pub mod order;
 pub mod overlap;
 pub mod postprocess;
 pub mod resample;
@@ -26,6 +27,7 @@ pub use components::{Component, Components, Connectivity, label_components};
 pub use crf::{CrfParams, dense_crf};
 pub use distance::squared_distance_to;
 pub use gmm::GaussianMixture;
+pub use order::linear_percentile;
 pub use overlap::ConfusionMatrix;
 pub use postprocess::{
     fill_holes, fill_holes_in, keep_largest, keep_largest_in, remove_small, remove_small_in,

@@ -9,6 +9,7 @@
 //! masks' union, widened by one voxel.
 
 use crate::distance::squared_distance_to;
+use crate::order::linear_percentile;
 
 /// Surface voxels of `mask` (x fastest, `dims` = [nx, ny, nz]).
 pub fn surface(mask: &[bool], dims: [usize; 3]) -> Vec<bool> {
@@ -113,7 +114,11 @@ impl SurfaceDistances {
         let one = |d: &[f64]| match percentile {
             _ if d.is_empty() => f64::NAN,
             None => d.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Some(q) => linear_percentile(d, q),
+            Some(q) => {
+                let mut sorted = d.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                linear_percentile(sorted.len() as f64, q, |r| sorted[r as usize])
+            }
         };
         one(&self.pred_to_ref).max(one(&self.ref_to_pred))
     }
@@ -139,16 +144,6 @@ impl SurfaceDistances {
         }
         (within(&self.pred_to_ref) + within(&self.ref_to_pred)) as f64 / n as f64
     }
-}
-
-/// numpy/torch linear percentile of unsorted values.
-fn linear_percentile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let pos = q / 100.0 * (sorted.len() - 1) as f64;
-    let k = pos.floor() as usize;
-    let hi = sorted[(k + 1).min(sorted.len() - 1)];
-    sorted[k] + (hi - sorted[k]) * (pos - k as f64)
 }
 
 /// The bounding box [lo, hi) of the union of two masks, one voxel wider on each side (within
