@@ -1,9 +1,13 @@
 //! Networks, algorithm templates, and the bundle format and runtime.
 //!
-//! So far: [`device`], the choice of burn backend every network runs on. The networks
-//! (SegResNetDS, a nnU-Net-style U-Net), the `Template` rules and bundles come next (see the
-//! project's issues).
+//! So far: [`device`] (the burn backend every network runs on), [`ops`] (volume operations
+//! burn lacks), [`networks`] (SegResNetDS, DynUNet and the benchmark U-Net) and [`weights`]
+//! (safetensors files with PyTorch parameter names). The `Template` rules and bundles come
+//! next (see the project's issues).
 
 pub mod device;
+pub mod networks;
+pub mod ops;
+pub mod weights;
 
 pub use device::{ComputeDevice, DeviceError};

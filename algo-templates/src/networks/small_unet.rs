@@ -1,0 +1,79 @@
+//! The peer's small 3D U-Net (`../shared/peer/peer_models.py`): the network the training and
+//! inference benchmarks time against PyTorch, layer for layer and name for name.
+
+use burn::module::Module;
+use burn::nn::InstanceNorm;
+use burn::nn::conv::{Conv3d, ConvTranspose3d};
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::{Device, Tensor};
+
+use super::layers::{conv_transpose3d, conv3d, instance_norm};
+
+/// Conv (bias) + InstanceNorm + LeakyReLU(0.01), twice; the first conv may stride.
+#[derive(Module, Debug)]
+pub struct Block {
+    c1: Conv3d,
+    n1: InstanceNorm,
+    c2: Conv3d,
+    n2: InstanceNorm,
+}
+
+impl Block {
+    fn new(input: usize, output: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            c1: conv3d([input, output], [3; 3], [stride; 3], [1; 3], true, device),
+            n1: instance_norm(output, device),
+            c2: conv3d([output, output], [3; 3], [1; 3], [1; 3], true, device),
+            n2: instance_norm(output, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let x = leaky_relu(self.n1.forward(self.c1.forward(x)), 0.01);
+        leaky_relu(self.n2.forward(self.c2.forward(x)), 0.01)
+    }
+}
+
+/// Three levels at 16/32/64 channels, transposed-conv upsampling, 1x1x1 head.
+#[derive(Module, Debug)]
+pub struct SmallUNet {
+    e1: Block,
+    e2: Block,
+    e3: Block,
+    u2: ConvTranspose3d,
+    d2: Block,
+    u1: ConvTranspose3d,
+    d1: Block,
+    head: Conv3d,
+}
+
+impl SmallUNet {
+    /// The peer's network: `SmallUNet(in_ch, classes)`.
+    pub fn new(in_channels: usize, classes: usize, device: &Device) -> Self {
+        let up = |i, o| conv_transpose3d([i, o], [2; 3], [2; 3], [0; 3], [0; 3], true, device);
+        Self {
+            e1: Block::new(in_channels, 16, 1, device),
+            e2: Block::new(16, 32, 2, device),
+            e3: Block::new(32, 64, 2, device),
+            u2: up(64, 32),
+            d2: Block::new(64, 32, 1, device),
+            u1: up(32, 16),
+            d1: Block::new(32, 16, 1, device),
+            head: conv3d([16, classes], [1; 3], [1; 3], [0; 3], true, device),
+        }
+    }
+
+    /// Class logits at the input's resolution (sizes must be multiples of 4).
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let s1 = self.e1.forward(x);
+        let s2 = self.e2.forward(s1.clone());
+        let b = self.e3.forward(s2.clone());
+        let y = self
+            .d2
+            .forward(Tensor::cat(vec![self.u2.forward(b), s2], 1));
+        self.head.forward(
+            self.d1
+                .forward(Tensor::cat(vec![self.u1.forward(y), s1], 1)),
+        )
+    }
+}

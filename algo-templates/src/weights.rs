@@ -1,0 +1,161 @@
+//! Network weights as safetensors files with PyTorch parameter names.
+//!
+//! burn names a norm's scale and shift `gamma`/`beta`; PyTorch names them `weight`/`bias`.
+//! The adapters of burn-store translate both ways, so a file written here loads into the
+//! MONAI/PyTorch network of the same architecture with `load_state_dict`, and a MONAI
+//! checkpoint converted to safetensors loads here. Files are written atomically: a crash
+//! never leaves a half-written weights file under the final name.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::{
+    BurnToPyTorchAdapter, ModuleAdapter, ModuleContext, ModuleSnapshot, PyTorchToBurnAdapter,
+    SafetensorsStore,
+};
+
+/// State-dict prefixes that PyTorch modules register twice under another name (MONAI's
+/// `DynUNet.skip_layers` holds the same blocks as `input_block`, `downsamples`, ...).
+/// Their tensors are aliases, so a file may carry them without them being loaded.
+pub const ALIAS_PREFIXES: &[&str] = &["skip_layers."];
+
+/// Why weights could not be saved or loaded; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// The file could not be written or renamed into place.
+    #[error("cannot write weights {path}: {reason}")]
+    Write {
+        /// The destination.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file is missing, unreadable, or not a safetensors file.
+    #[error("cannot read weights {path}: {reason}")]
+    Read {
+        /// The source.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file does not fit the network: tensors missing, left over, or of another shape.
+    #[error("weights {path} do not fit the network: {reason}")]
+    Mismatch {
+        /// The source.
+        path: PathBuf,
+        /// The parameters concerned.
+        reason: String,
+    },
+}
+
+/// Writes `module`'s parameters to `path` as safetensors with PyTorch names.
+pub fn save<M: Module>(module: &M, path: &Path) -> Result<(), WeightsError> {
+    let write_error = |reason: String| WeightsError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".partial");
+    let temporary = PathBuf::from(temporary);
+    let mut store = SafetensorsStore::from_file(&temporary)
+        .with_to_adapter(BurnToPyTorchAdapter.chain(InstanceNormNames { to_burn: false }))
+        .overwrite(true)
+        .metadata("format", "pt");
+    module
+        .save_into(&mut store)
+        .map_err(|e| write_error(e.to_string()))?;
+    std::fs::rename(&temporary, path).map_err(|e| write_error(e.to_string()))
+}
+
+/// Loads PyTorch-named safetensors weights into `module`, requiring every parameter to be
+/// present with its shape, and no unknown tensor besides [`ALIAS_PREFIXES`].
+pub fn load<M: Module>(mut module: M, path: &Path) -> Result<M, WeightsError> {
+    if !path.is_file() {
+        return Err(WeightsError::Read {
+            path: path.to_path_buf(),
+            reason: "no such file".into(),
+        });
+    }
+    let mismatch = |reason: String| WeightsError::Mismatch {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut store = SafetensorsStore::from_file(path)
+        .with_from_adapter(PyTorchToBurnAdapter.chain(InstanceNormNames { to_burn: true }))
+        .allow_partial(true);
+    let result = module
+        .load_from(&mut store)
+        .map_err(|e| WeightsError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if !result.errors.is_empty() {
+        let errors: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+        return Err(mismatch(errors.join("; ")));
+    }
+    if !result.missing.is_empty() {
+        let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+        return Err(mismatch(format!("missing {}", missing.join(", "))));
+    }
+    let unused: Vec<&str> = result
+        .unused
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !ALIAS_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .collect();
+    if !unused.is_empty() {
+        return Err(mismatch(format!("unknown tensors {}", unused.join(", "))));
+    }
+    Ok(module)
+}
+
+/// burn-store's PyTorch adapters rename batch, layer, group and RMS norm parameters but
+/// not instance norm's (burn 0.22.1); this adapter adds it: `weight`/`bias` in PyTorch,
+/// `gamma`/`beta` in burn.
+#[derive(Debug, Clone, Copy)]
+struct InstanceNormNames {
+    /// Direction: PyTorch names to burn names when true.
+    to_burn: bool,
+}
+
+const INSTANCE_NORM: &str = "Struct:InstanceNorm";
+
+impl InstanceNormNames {
+    /// The name a parameter has on the other side, if it is an instance norm's.
+    fn counterpart(&self, param: &str, from_burn: bool) -> Option<&'static str> {
+        match (param, from_burn) {
+            ("gamma", true) => Some("weight"),
+            ("beta", true) => Some("bias"),
+            ("weight", false) => Some("gamma"),
+            ("bias", false) => Some("beta"),
+            _ => None,
+        }
+    }
+}
+
+impl ModuleAdapter for InstanceNormNames {
+    fn adapt(&self, mut tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
+        if ctx.module_type() != Some(INSTANCE_NORM) {
+            return tensor;
+        }
+        let split = tensor.name.rfind('.').map_or(0, |i| i + 1);
+        if let Some(name) = self.counterpart(&tensor.name[split..], !self.to_burn) {
+            tensor.name.truncate(split);
+            tensor.name.push_str(name);
+        }
+        tensor
+    }
+
+    fn get_alternative_param_name(&self, param: &str, container_type: &str) -> Option<String> {
+        // Asked with the name this side uses, for the name the file holds.
+        (container_type == INSTANCE_NORM)
+            .then(|| self.counterpart(param, self.to_burn))
+            .flatten()
+            .map(str::to_string)
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(*self)
+    }
+}

@@ -1,0 +1,227 @@
+//! The networks against MONAI/PyTorch: the same weights (a MONAI state_dict saved as
+//! safetensors by `fixtures/networks/make_fixtures.py`) give the same outputs within 1e-4,
+//! and weights saved here carry the same PyTorch names and values.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use autoseg_templates::networks::{DynUNetConfig, SegResNetDsConfig, SmallUNet};
+use autoseg_templates::ops::{resize_linear, resize_nearest_exact};
+use autoseg_templates::weights;
+use burn::tensor::{Device, Tensor};
+
+/// A safetensors file's F32 tensors: name -> (shape, values).
+type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/networks")
+        .join(name)
+}
+
+fn read_safetensors(path: &Path) -> Tensors {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    let mut tensors = Tensors::new();
+    for (name, entry) in header.as_object().unwrap() {
+        if name == "__metadata__" {
+            continue;
+        }
+        assert_eq!(entry["dtype"], "F32", "{name}");
+        let shape = entry["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let offsets: Vec<usize> = entry["data_offsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let values = data[offsets[0]..offsets[1]]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        tensors.insert(name.clone(), (shape, values));
+    }
+    tensors
+}
+
+fn tensor(io: &Tensors, name: &str, device: &Device) -> Tensor<5> {
+    let (shape, values) = &io[name];
+    let shape: [usize; 5] = shape.as_slice().try_into().unwrap();
+    Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
+}
+
+/// Largest difference relative to the reference's largest magnitude.
+fn assert_close(got: Tensor<5>, io: &Tensors, name: &str, what: &str) {
+    let (shape, want) = &io[name];
+    assert_eq!(
+        got.dims().as_slice(),
+        shape.as_slice(),
+        "{what} {name}: shape"
+    );
+    let got = got.into_data().try_to_vec::<f32>().unwrap();
+    let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    let worst = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst / scale < 1e-4,
+        "{what} {name}: max difference {worst} (scale {scale})"
+    );
+}
+
+/// Our saved file holds the reference's tensors (aliases aside), same names, same values.
+fn assert_saved_like_reference<M: burn::module::Module>(net: &M, reference: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("net.safetensors");
+    weights::save(net, &ours).unwrap();
+    let ours = read_safetensors(&ours);
+    let mut theirs = read_safetensors(reference);
+    theirs.retain(|name, _| !weights::ALIAS_PREFIXES.iter().any(|p| name.starts_with(p)));
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    assert!(ours == theirs, "saved values differ from the loaded ones");
+}
+
+/// The configuration `make_fixtures.py` gives MONAI's SegResNetDS.
+fn fixture_segresnet() -> SegResNetDsConfig {
+    SegResNetDsConfig {
+        init_filters: 4,
+        blocks_down: vec![1, 2, 2],
+        dsdepth: 2,
+        ..SegResNetDsConfig::new(2, 3)
+    }
+}
+
+fn check_segresnet(name: &str, resolution: Option<[f64; 3]>) {
+    let device = Device::flex();
+    let config = SegResNetDsConfig {
+        resolution,
+        ..fixture_segresnet()
+    };
+    let path = fixture(&format!("{name}.weights.safetensors"));
+    let net = weights::load(config.init(&device).unwrap(), &path).unwrap();
+    let io = read_safetensors(&fixture(&format!("{name}.io.safetensors")));
+    let outputs = net.forward_deep(tensor(&io, "input", &device));
+    assert_eq!(outputs.len(), 2);
+    let mut outputs = outputs.into_iter();
+    assert_close(outputs.next().unwrap(), &io, "output", name);
+    assert_close(outputs.next().unwrap(), &io, "deep.0", name);
+    assert_close(
+        net.forward(tensor(&io, "input", &device)),
+        &io,
+        "output",
+        name,
+    );
+    assert_saved_like_reference(&net, &path);
+}
+
+#[test]
+fn segresnet_ds_matches_monai() {
+    check_segresnet("segresnet_ds", None);
+}
+
+#[test]
+fn anisotropic_segresnet_ds_matches_monai() {
+    check_segresnet("segresnet_ds_aniso", Some([1.0, 1.0, 3.0]));
+}
+
+#[test]
+fn dynunet_matches_monai_with_its_deep_supervision_heads() {
+    let device = Device::flex();
+    // The same as the unit tests' network: anisotropic third stage, two extra heads.
+    let config = DynUNetConfig {
+        kernel_sizes: vec![[3; 3], [3; 3], [3, 3, 1], [3; 3]],
+        strides: vec![[1; 3], [2; 3], [2, 2, 1], [2; 3]],
+        filters: Some(vec![4, 8, 16, 32]),
+        deep_supervision_heads: 2,
+        ..DynUNetConfig::new(1, 3)
+    };
+    let path = fixture("dynunet.weights.safetensors");
+    // MONAI's state_dict also holds every block a second time under `skip_layers.`.
+    assert!(
+        read_safetensors(&path)
+            .keys()
+            .any(|k| k.starts_with("skip_layers."))
+    );
+    let net = weights::load(config.init(&device).unwrap(), &path).unwrap();
+    let io = read_safetensors(&fixture("dynunet.io.safetensors"));
+    let outputs = net.forward_deep(tensor(&io, "input", &device));
+    for (output, name) in outputs.into_iter().zip(["output", "deep.0", "deep.1"]) {
+        assert_close(output, &io, name, "dynunet");
+    }
+    assert_saved_like_reference(&net, &path);
+}
+
+#[test]
+fn benchmark_unet_is_the_peers_network() {
+    let device = Device::flex();
+    let path = fixture("small_unet.weights.safetensors");
+    let net = weights::load(SmallUNet::new(1, 3, &device), &path).unwrap();
+    let io = read_safetensors(&fixture("small_unet.io.safetensors"));
+    assert_close(
+        net.forward(tensor(&io, "input", &device)),
+        &io,
+        "output",
+        "small_unet",
+    );
+}
+
+#[test]
+fn resizing_matches_torch_interpolate() {
+    let device = Device::flex();
+    let io = read_safetensors(&fixture("resize.io.safetensors"));
+    let x = tensor(&io, "input", &device);
+    assert_close(
+        resize_linear(x.clone(), [9, 4, 7]),
+        &io,
+        "linear",
+        "trilinear",
+    );
+    assert_close(
+        resize_nearest_exact(x, [3, 12, 4]),
+        &io,
+        "nearest_exact",
+        "nearest-exact",
+    );
+}
+
+#[test]
+fn weights_that_do_not_fit_are_refused_naming_the_file() {
+    let device = Device::flex();
+    let path = fixture("segresnet_ds.weights.safetensors");
+    let other = SegResNetDsConfig {
+        init_filters: 8,
+        ..fixture_segresnet()
+    };
+    let err = weights::load(other.init(&device).unwrap(), &path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("segresnet_ds.weights.safetensors"), "{err}");
+    let err = weights::load(SmallUNet::new(1, 3, &device), &path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("do not fit"), "{err}");
+    let missing = weights::load(
+        SmallUNet::new(1, 3, &device),
+        Path::new("/nonexistent/w.safetensors"),
+    );
+    assert!(missing.unwrap_err().to_string().contains("no such file"));
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a safetensors file").unwrap();
+    let err = weights::load(SmallUNet::new(1, 3, &device), &garbage)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("garbage.safetensors"), "{err}");
+}
