@@ -8,6 +8,7 @@
 pub mod device;
 pub mod networks;
 pub mod ops;
+pub mod strict;
 pub mod weights;
 
 pub use device::{ComputeDevice, DeviceError};

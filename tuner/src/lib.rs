@@ -1,2 +1,4 @@
-//! The training engine (losses, optimizers, loop, checkpoints, resume) and hyper-parameter
-//! search over bundles and folds. Empty until its issue lands.
+//! autoseg's training engine: losses (MONAI's definitions) and, next, optimisers, schedules
+//! and the training loop (see the project's issues).
+
+pub mod loss;
