@@ -1,4 +1,6 @@
-//! autoseg's training engine: losses (MONAI's definitions) and, next, optimisers, schedules
-//! and the training loop (see the project's issues).
+//! autoseg's training engine: losses (MONAI's definitions), optimisers and schedules
+//! (PyTorch's and MONAI's update rules); the training loop comes next (see the project's
+//! issues).
 
 pub mod loss;
+pub mod optim;
