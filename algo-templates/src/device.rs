@@ -70,6 +70,15 @@ impl ComputeDevice {
         devices
     }
 
+    /// The devices usable here: the CPU ones this build has, and the first CUDA GPU when
+    /// libtorch finds one. Tests run on each of them.
+    pub fn available() -> Vec<ComputeDevice> {
+        Self::compiled()
+            .into_iter()
+            .filter(|d| !matches!(d, ComputeDevice::TchCuda(_)) || d.smoke_test().is_ok())
+            .collect()
+    }
+
     /// What the device is, in words.
     pub fn describe(&self) -> &'static str {
         match self {

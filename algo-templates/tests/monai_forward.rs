@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use autoseg_templates::ComputeDevice;
 use autoseg_templates::networks::{DynUNetConfig, SegResNetDsConfig, SmallUNet};
 use autoseg_templates::ops::{resize_linear, resize_nearest_exact};
 use autoseg_templates::weights;
@@ -103,22 +104,29 @@ fn fixture_segresnet() -> SegResNetDsConfig {
     }
 }
 
-fn check_segresnet(name: &str, resolution: Option<[f64; 3]>) {
-    let device = Device::flex();
+/// Runs `check` on every device this build can use (flex; libtorch CPU and GPU with `tch`).
+fn on_every_device(check: impl Fn(&Device)) {
+    for device in ComputeDevice::available() {
+        eprintln!("on {device}");
+        check(&device.burn_device());
+    }
+}
+
+fn check_segresnet(name: &str, resolution: Option<[f64; 3]>, device: &Device) {
     let config = SegResNetDsConfig {
         resolution,
         ..fixture_segresnet()
     };
     let path = fixture(&format!("{name}.weights.safetensors"));
-    let net = weights::load(config.init(&device).unwrap(), &path).unwrap();
+    let net = weights::load(config.init(device).unwrap(), &path).unwrap();
     let io = read_safetensors(&fixture(&format!("{name}.io.safetensors")));
-    let outputs = net.forward_deep(tensor(&io, "input", &device));
+    let outputs = net.forward_deep(tensor(&io, "input", device));
     assert_eq!(outputs.len(), 2);
     let mut outputs = outputs.into_iter();
     assert_close(outputs.next().unwrap(), &io, "output", name);
     assert_close(outputs.next().unwrap(), &io, "deep.0", name);
     assert_close(
-        net.forward(tensor(&io, "input", &device)),
+        net.forward(tensor(&io, "input", device)),
         &io,
         "output",
         name,
@@ -128,72 +136,75 @@ fn check_segresnet(name: &str, resolution: Option<[f64; 3]>) {
 
 #[test]
 fn segresnet_ds_matches_monai() {
-    check_segresnet("segresnet_ds", None);
+    on_every_device(|device| check_segresnet("segresnet_ds", None, device));
 }
 
 #[test]
 fn anisotropic_segresnet_ds_matches_monai() {
-    check_segresnet("segresnet_ds_aniso", Some([1.0, 1.0, 3.0]));
+    on_every_device(|device| check_segresnet("segresnet_ds_aniso", Some([1.0, 1.0, 3.0]), device));
 }
 
 #[test]
 fn dynunet_matches_monai_with_its_deep_supervision_heads() {
-    let device = Device::flex();
-    // The same as the unit tests' network: anisotropic third stage, two extra heads.
-    let config = DynUNetConfig {
-        kernel_sizes: vec![[3; 3], [3; 3], [3, 3, 1], [3; 3]],
-        strides: vec![[1; 3], [2; 3], [2, 2, 1], [2; 3]],
-        filters: Some(vec![4, 8, 16, 32]),
-        deep_supervision_heads: 2,
-        ..DynUNetConfig::new(1, 3)
-    };
-    let path = fixture("dynunet.weights.safetensors");
-    // MONAI's state_dict also holds every block a second time under `skip_layers.`.
-    assert!(
-        read_safetensors(&path)
-            .keys()
-            .any(|k| k.starts_with("skip_layers."))
-    );
-    let net = weights::load(config.init(&device).unwrap(), &path).unwrap();
-    let io = read_safetensors(&fixture("dynunet.io.safetensors"));
-    let outputs = net.forward_deep(tensor(&io, "input", &device));
-    for (output, name) in outputs.into_iter().zip(["output", "deep.0", "deep.1"]) {
-        assert_close(output, &io, name, "dynunet");
-    }
-    assert_saved_like_reference(&net, &path);
+    on_every_device(|device| {
+        // The same as the unit tests' network: anisotropic third stage, two extra heads.
+        let config = DynUNetConfig {
+            kernel_sizes: vec![[3; 3], [3; 3], [3, 3, 1], [3; 3]],
+            strides: vec![[1; 3], [2; 3], [2, 2, 1], [2; 3]],
+            filters: Some(vec![4, 8, 16, 32]),
+            deep_supervision_heads: 2,
+            ..DynUNetConfig::new(1, 3)
+        };
+        let path = fixture("dynunet.weights.safetensors");
+        // MONAI's state_dict also holds every block a second time under `skip_layers.`.
+        assert!(
+            read_safetensors(&path)
+                .keys()
+                .any(|k| k.starts_with("skip_layers."))
+        );
+        let net = weights::load(config.init(device).unwrap(), &path).unwrap();
+        let io = read_safetensors(&fixture("dynunet.io.safetensors"));
+        let outputs = net.forward_deep(tensor(&io, "input", device));
+        for (output, name) in outputs.into_iter().zip(["output", "deep.0", "deep.1"]) {
+            assert_close(output, &io, name, "dynunet");
+        }
+        assert_saved_like_reference(&net, &path);
+    });
 }
 
 #[test]
 fn benchmark_unet_is_the_peers_network() {
-    let device = Device::flex();
-    let path = fixture("small_unet.weights.safetensors");
-    let net = weights::load(SmallUNet::new(1, 3, &device), &path).unwrap();
-    let io = read_safetensors(&fixture("small_unet.io.safetensors"));
-    assert_close(
-        net.forward(tensor(&io, "input", &device)),
-        &io,
-        "output",
-        "small_unet",
-    );
+    on_every_device(|device| {
+        let path = fixture("small_unet.weights.safetensors");
+        let net = weights::load(SmallUNet::new(1, 3, device), &path).unwrap();
+        let io = read_safetensors(&fixture("small_unet.io.safetensors"));
+        assert_close(
+            net.forward(tensor(&io, "input", device)),
+            &io,
+            "output",
+            "small_unet",
+        );
+    });
 }
 
 #[test]
 fn resizing_matches_torch_interpolate() {
-    let device = Device::flex();
-    let io = read_safetensors(&fixture("resize.io.safetensors"));
-    let x = tensor(&io, "input", &device);
-    assert_close(
-        resize_linear(x.clone(), [9, 4, 7]),
-        &io,
-        "linear",
-        "trilinear",
-    );
-    assert_close(
-        resize_nearest_exact(x, [3, 12, 4]),
-        &io,
-        "nearest_exact",
-        "nearest-exact",
-    );
+    on_every_device(|device| {
+        let io = read_safetensors(&fixture("resize.io.safetensors"));
+        let x = tensor(&io, "input", device);
+        assert_close(
+            resize_linear(x.clone(), [9, 4, 7]),
+            &io,
+            "linear",
+            "trilinear",
+        );
+        assert_close(
+            resize_nearest_exact(x, [3, 12, 4]),
+            &io,
+            "nearest_exact",
+            "nearest-exact",
+        );
+    });
 }
 
 #[test]

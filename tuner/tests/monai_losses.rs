@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use autoseg_templates::strict;
+use autoseg_templates::{ComputeDevice, strict};
 use autoseg_tuner::loss::{DeepSupervision, DeepSupervisionWeights, LossConfig, one_hot};
 use burn::tensor::{Device, Int, Tensor};
 use serde_json::{Map, Value, json};
@@ -49,13 +49,19 @@ fn our_config(kind: &str, monai: &Map<String, Value>) -> Value {
 
 #[test]
 fn losses_equal_monai_within_1e_5() {
-    let device = Device::flex();
+    for device in ComputeDevice::available() {
+        eprintln!("on {device}");
+        losses_equal_monai_on(&device.burn_device());
+    }
+}
+
+fn losses_equal_monai_on(device: &Device) {
     let data = fixture();
     let inputs = &data["inputs"];
-    let logits = tensor(&inputs["logits"], &device);
-    let labels = tensor(&inputs["labels"], &device).int();
+    let logits = tensor(&inputs["logits"], device);
+    let labels = tensor(&inputs["labels"], device).int();
     let one_hot_labels = one_hot(labels.clone(), 3);
-    let multilabel = tensor(&inputs["multilabel"], &device);
+    let multilabel = tensor(&inputs["multilabel"], device);
     let cases = data["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 22);
     let mut checked = 0;
@@ -76,7 +82,7 @@ fn losses_equal_monai_within_1e_5() {
                 loss: LossConfig::default(),
                 weights,
             };
-            let outputs = vec![logits.clone(), tensor(&inputs["logits_half"], &device)];
+            let outputs = vec![logits.clone(), tensor(&inputs["logits_half"], device)];
             ds.forward(outputs, target)
         } else {
             let config: LossConfig = strict::from_value(our_config(kind, monai))

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use autoseg_templates::ComputeDevice;
 use autoseg_tuner::optim::{Novograd, OptimizerConfig, Schedule};
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
@@ -63,15 +64,21 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
 }
 
 fn check(name: &str, config: OptimizerConfig) {
+    for device in ComputeDevice::available() {
+        eprintln!("on {device}");
+        check_on(name, &config, &device.training_device());
+    }
+}
+
+fn check_on(name: &str, config: &OptimizerConfig, device: &Device) {
     let data = fixture();
-    let device = Device::flex().autodiff();
     let (steps, base) = (
         data["steps"].as_u64().unwrap() as usize,
         data["base_lr"].as_f64().unwrap(),
     );
     let mut model = Quadratic {
-        p1: Param::from_tensor(vector(&data["init"]["p1"], &device)),
-        p2: Param::from_tensor(matrix(&data["init"]["p2"], &device)),
+        p1: Param::from_tensor(vector(&data["init"]["p1"], device)),
+        p2: Param::from_tensor(matrix(&data["init"]["p2"], device)),
     };
     let mut optimizer = config.init();
     let schedule = warmup_cosine();
@@ -82,7 +89,7 @@ fn check(name: &str, config: OptimizerConfig) {
         .enumerate()
     {
         let grads =
-            GradientsParams::from_grads(loss(&model, &data["coef"], &device).backward(), &model);
+            GradientsParams::from_grads(loss(&model, &data["coef"], device).backward(), &model);
         model = optimizer.step(schedule.lr(base, step, steps), model, grads);
         let p1 = model.p1.val().into_data().try_to_vec::<f32>().unwrap();
         let p2 = model.p2.val().into_data().try_to_vec::<f32>().unwrap();
