@@ -20,6 +20,39 @@ use burn::store::{
 /// Their tensors are aliases, so a file may carry them without them being loaded.
 pub const ALIAS_PREFIXES: &[&str] = &["skip_layers."];
 
+/// How convolution kernels are stored in the file.
+///
+/// autoseg's 2D networks are its 3D ones with a unit z axis (kernels `[.., k, k, 1]`), so
+/// they run on the same volumes; PyTorch's 2D networks store kernels `[.., k, k]`. The
+/// planar layout drops (on save) and restores (on load) that unit axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightsLayout {
+    /// Kernels as they are: a 3D network.
+    #[default]
+    Volumetric,
+    /// Kernels without their unit z axis: a 2D network.
+    Planar,
+}
+
+impl WeightsLayout {
+    /// The layout of a network with `spatial_dims` dimensions (2 or 3).
+    pub fn for_dims(spatial_dims: usize) -> Self {
+        if spatial_dims == 2 {
+            WeightsLayout::Planar
+        } else {
+            WeightsLayout::Volumetric
+        }
+    }
+}
+
+/// A network whose weights have a PyTorch twin: its parameter names are PyTorch's.
+pub trait PytorchWeights: Module {
+    /// How its kernels are stored in a PyTorch file.
+    fn layout(&self) -> WeightsLayout {
+        WeightsLayout::Volumetric
+    }
+}
+
 /// Why weights could not be saved or loaded; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -50,7 +83,8 @@ pub enum WeightsError {
 }
 
 /// Writes `module`'s parameters to `path` as safetensors with PyTorch names.
-pub fn save<M: Module>(module: &M, path: &Path) -> Result<(), WeightsError> {
+pub fn save<M: PytorchWeights>(module: &M, path: &Path) -> Result<(), WeightsError> {
+    let layout = module.layout();
     let write_error = |reason: String| WeightsError::Write {
         path: path.to_path_buf(),
         reason,
@@ -59,7 +93,14 @@ pub fn save<M: Module>(module: &M, path: &Path) -> Result<(), WeightsError> {
     temporary.push(".partial");
     let temporary = PathBuf::from(temporary);
     let mut store = SafetensorsStore::from_file(&temporary)
-        .with_to_adapter(BurnToPyTorchAdapter.chain(InstanceNormNames { to_burn: false }))
+        .with_to_adapter(
+            BurnToPyTorchAdapter
+                .chain(InstanceNormNames { to_burn: false })
+                .chain(PlanarKernels {
+                    layout,
+                    to_burn: false,
+                }),
+        )
         .overwrite(true)
         .metadata("format", "pt");
     module
@@ -70,7 +111,8 @@ pub fn save<M: Module>(module: &M, path: &Path) -> Result<(), WeightsError> {
 
 /// Loads PyTorch-named safetensors weights into `module`, requiring every parameter to be
 /// present with its shape, and no unknown tensor besides [`ALIAS_PREFIXES`].
-pub fn load<M: Module>(mut module: M, path: &Path) -> Result<M, WeightsError> {
+pub fn load<M: PytorchWeights>(mut module: M, path: &Path) -> Result<M, WeightsError> {
+    let layout = module.layout();
     if !path.is_file() {
         return Err(WeightsError::Read {
             path: path.to_path_buf(),
@@ -82,7 +124,14 @@ pub fn load<M: Module>(mut module: M, path: &Path) -> Result<M, WeightsError> {
         reason,
     };
     let mut store = SafetensorsStore::from_file(path)
-        .with_from_adapter(PyTorchToBurnAdapter.chain(InstanceNormNames { to_burn: true }))
+        .with_from_adapter(
+            PyTorchToBurnAdapter
+                .chain(InstanceNormNames { to_burn: true })
+                .chain(PlanarKernels {
+                    layout,
+                    to_burn: true,
+                }),
+        )
         .allow_partial(true);
     let result = module
         .load_from(&mut store)
@@ -153,6 +202,40 @@ impl ModuleAdapter for InstanceNormNames {
             .then(|| self.counterpart(param, self.to_burn))
             .flatten()
             .map(str::to_string)
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(*self)
+    }
+}
+
+/// Drops or restores the unit z axis of convolution kernels for [`WeightsLayout::Planar`].
+#[derive(Debug, Clone, Copy)]
+struct PlanarKernels {
+    layout: WeightsLayout,
+    /// Direction: file to burn when true.
+    to_burn: bool,
+}
+
+const CONVOLUTIONS: [&str; 2] = ["Struct:Conv3d", "Struct:ConvTranspose3d"];
+
+impl ModuleAdapter for PlanarKernels {
+    fn adapt(&self, mut tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
+        let is_kernel = tensor.name.ends_with(".weight")
+            && ctx.module_type().is_some_and(|t| CONVOLUTIONS.contains(&t));
+        if self.layout != WeightsLayout::Planar || !is_kernel {
+            return tensor;
+        }
+        // The bytes stay as they are: a trailing unit axis does not move any element.
+        let shape = &mut tensor.shape;
+        match (self.to_burn, shape.num_dims()) {
+            (true, 4) => shape.push(1),
+            (false, 5) if shape.as_slice()[4] == 1 => {
+                shape.remove(4);
+            }
+            _ => {}
+        }
+        tensor
     }
 
     fn clone_box(&self) -> Box<dyn ModuleAdapter> {

@@ -52,20 +52,26 @@ fn read_safetensors(path: &Path) -> Tensors {
     tensors
 }
 
+/// A fixture tensor as a volume: 2D `[n, c, x, y]` ones get a unit z axis, which is how
+/// autoseg runs its 2D networks.
+fn volume_shape(shape: &[usize]) -> [usize; 5] {
+    let mut shape = shape.to_vec();
+    if shape.len() == 4 {
+        shape.push(1);
+    }
+    shape.try_into().unwrap()
+}
+
 fn tensor(io: &Tensors, name: &str, device: &Device) -> Tensor<5> {
     let (shape, values) = &io[name];
-    let shape: [usize; 5] = shape.as_slice().try_into().unwrap();
+    let shape = volume_shape(shape);
     Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
 }
 
 /// Largest difference relative to the reference's largest magnitude.
 fn assert_close(got: Tensor<5>, io: &Tensors, name: &str, what: &str) {
     let (shape, want) = &io[name];
-    assert_eq!(
-        got.dims().as_slice(),
-        shape.as_slice(),
-        "{what} {name}: shape"
-    );
+    assert_eq!(got.dims(), volume_shape(shape), "{what} {name}: shape");
     let got = got.into_data().try_to_vec::<f32>().unwrap();
     let scale = want.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
     let worst = got
@@ -80,7 +86,7 @@ fn assert_close(got: Tensor<5>, io: &Tensors, name: &str, what: &str) {
 }
 
 /// Our saved file holds the reference's tensors (aliases aside), same names, same values.
-fn assert_saved_like_reference<M: burn::module::Module>(net: &M, reference: &Path) {
+fn assert_saved_like_reference<M: weights::PytorchWeights>(net: &M, reference: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let ours = dir.path().join("net.safetensors");
     weights::save(net, &ours).unwrap();
@@ -142,6 +148,47 @@ fn segresnet_ds_matches_monai() {
 #[test]
 fn anisotropic_segresnet_ds_matches_monai() {
     on_every_device(|device| check_segresnet("segresnet_ds_aniso", Some([1.0, 1.0, 3.0]), device));
+}
+
+#[test]
+fn planar_segresnet_ds_matches_monais_2d_network() {
+    on_every_device(|device| {
+        let config = SegResNetDsConfig {
+            in_channels: 1,
+            spatial_dims: 2,
+            ..fixture_segresnet()
+        };
+        let path = fixture("segresnet_ds_2d.weights.safetensors");
+        let net = weights::load(config.init(device).unwrap(), &path).unwrap();
+        let io = read_safetensors(&fixture("segresnet_ds_2d.io.safetensors"));
+        let outputs = net.forward_deep(tensor(&io, "input", device));
+        for (output, name) in outputs.into_iter().zip(["output", "deep.0"]) {
+            assert_close(output, &io, name, "segresnet_ds_2d");
+        }
+        assert_saved_like_reference(&net, &path);
+    });
+}
+
+#[test]
+fn planar_dynunet_matches_monais_2d_network() {
+    on_every_device(|device| {
+        let config = DynUNetConfig {
+            kernel_sizes: vec![[3, 3, 1]; 3],
+            strides: vec![[1; 3], [2, 2, 1], [2, 2, 1]],
+            filters: Some(vec![4, 8, 16]),
+            deep_supervision_heads: 1,
+            spatial_dims: 2,
+            ..DynUNetConfig::new(2, 3)
+        };
+        let path = fixture("dynunet_2d.weights.safetensors");
+        let net = weights::load(config.init(device).unwrap(), &path).unwrap();
+        let io = read_safetensors(&fixture("dynunet_2d.io.safetensors"));
+        let outputs = net.forward_deep(tensor(&io, "input", device));
+        for (output, name) in outputs.into_iter().zip(["output", "deep.0"]) {
+            assert_close(output, &io, name, "dynunet_2d");
+        }
+        assert_saved_like_reference(&net, &path);
+    });
 }
 
 #[test]

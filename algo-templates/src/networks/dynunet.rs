@@ -18,6 +18,7 @@ use super::NetworkError;
 use super::layers::{
     Triple, Wrapped, assert_divisible, conv_transpose3d, conv3d, instance_norm, product,
 };
+use crate::weights::{PytorchWeights, WeightsLayout};
 
 /// nnU-Net's LeakyReLU slope.
 const NEGATIVE_SLOPE: f64 = 0.01;
@@ -39,11 +40,21 @@ pub struct DynUNetConfig {
     /// Extra outputs from the decoder levels below the final one, for deep supervision.
     #[serde(default)]
     pub deep_supervision_heads: usize,
+    /// 3, or 2 for nnU-Net's 2D U-Net: kernels and strides must then be 1 along z, widths
+    /// are capped at 512 instead of 320, and the weights are those of MONAI's
+    /// `DynUNet(spatial_dims=2)`.
+    #[serde(default = "three")]
+    pub spatial_dims: usize,
 }
 
-/// nnU-Net's stage widths: `min(32 * 2^stage, 320)` in 3D.
-pub fn nnunet_filters(stages: usize) -> Vec<usize> {
-    (0..stages).map(|i| (32usize << i).min(320)).collect()
+fn three() -> usize {
+    3
+}
+
+/// nnU-Net's stage widths: `min(32 * 2^stage, 320)` in 3D, capped at 512 in 2D.
+pub fn nnunet_filters(stages: usize, spatial_dims: usize) -> Vec<usize> {
+    let cap = if spatial_dims == 2 { 512 } else { 320 };
+    (0..stages).map(|i| (32usize << i).min(cap)).collect()
 }
 
 /// Two convolutions, each followed by instance norm and LeakyReLU (MONAI's `UnetBasicBlock`).
@@ -122,6 +133,8 @@ pub struct DynUNet {
     deep_supervision_heads: Vec<OutBlock>,
     #[module(skip)]
     shape_factor: Triple,
+    #[module(skip)]
+    layout: WeightsLayout,
 }
 
 impl DynUNetConfig {
@@ -137,6 +150,7 @@ impl DynUNetConfig {
             strides,
             filters: None,
             deep_supervision_heads: 0,
+            spatial_dims: 3,
         }
     }
 
@@ -195,6 +209,7 @@ impl DynUNetConfig {
             output_block,
             deep_supervision_heads,
             shape_factor,
+            layout: WeightsLayout::for_dims(self.spatial_dims),
         })
     }
 
@@ -224,6 +239,16 @@ impl DynUNetConfig {
                 return invalid(format!("stride {s:?} is larger than kernel {k:?} + 1"));
             }
         }
+        match self.spatial_dims {
+            3 => {}
+            2 if self
+                .kernel_sizes
+                .iter()
+                .chain(&self.strides)
+                .all(|t| t[2] == 1) => {}
+            2 => return invalid("a 2D network needs kernels and strides of 1 along z".into()),
+            d => return invalid(format!("spatial_dims must be 2 or 3, not {d}")),
+        }
         if self.deep_supervision_heads >= stages - 1 {
             return invalid(format!(
                 "deep_supervision_heads {} must be below the {} decoder levels",
@@ -234,13 +259,20 @@ impl DynUNetConfig {
         let filters = self
             .filters
             .clone()
-            .unwrap_or_else(|| nnunet_filters(stages));
+            .unwrap_or_else(|| nnunet_filters(stages, self.spatial_dims));
         if filters.len() < stages || filters.contains(&0) {
             return invalid(format!(
                 "filters {filters:?} must give a positive width for each of the {stages} stages"
             ));
         }
         Ok(filters[..stages].to_vec())
+    }
+}
+
+impl PytorchWeights for DynUNet {
+    /// Planar for the 2D variant.
+    fn layout(&self) -> WeightsLayout {
+        self.layout
     }
 }
 
@@ -328,7 +360,8 @@ mod tests {
 
     #[test]
     fn widths_default_to_nnunet_and_bad_configs_say_why() {
-        assert_eq!(nnunet_filters(7), vec![32, 64, 128, 256, 320, 320, 320]);
+        assert_eq!(nnunet_filters(7, 3), vec![32, 64, 128, 256, 320, 320, 320]);
+        assert_eq!(nnunet_filters(6, 2), vec![32, 64, 128, 256, 512, 512]);
         let mut bad = config();
         bad.strides.pop();
         let err = bad.init(&Device::flex()).unwrap_err().to_string();

@@ -16,6 +16,7 @@ use super::NetworkError;
 use super::layers::{
     Triple, assert_divisible, conv_transpose3d, conv3d, conv3d_same, instance_norm, product,
 };
+use crate::weights::{PytorchWeights, WeightsLayout};
 
 /// The hyper-parameters of a SegResNetDS, as a bundle's `network.yaml` holds them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,15 @@ pub struct SegResNetDsConfig {
     /// `resolution` argument); when absent every level is isotropic.
     #[serde(default)]
     pub resolution: Option<[f64; 3]>,
+    /// 3, or 2 for the planar variant (`segresnet2d`): every kernel and stride is 1 along z,
+    /// so each z-slice of a `[n, c, x, y, z]` input is segmented on its own, and the weights
+    /// are those of MONAI's `SegResNetDS(spatial_dims=2)`.
+    #[serde(default = "three")]
+    pub spatial_dims: usize,
+}
+
+fn three() -> usize {
+    3
 }
 
 fn default_init_filters() -> usize {
@@ -136,6 +146,8 @@ pub struct SegResNetDs {
     up_layers: Vec<DecoderLevel>,
     #[module(skip)]
     shape_factor: Triple,
+    #[module(skip)]
+    layout: WeightsLayout,
 }
 
 impl SegResNetDsConfig {
@@ -150,6 +162,7 @@ impl SegResNetDsConfig {
             blocks_up: None,
             dsdepth: default_dsdepth(),
             resolution: None,
+            spatial_dims: 3,
         }
     }
 
@@ -157,11 +170,13 @@ impl SegResNetDsConfig {
     pub fn init(&self, device: &Device) -> Result<SegResNetDs, NetworkError> {
         self.validate()?;
         let levels = self.blocks_down.len();
-        let scales: Vec<Triple> = match self.resolution {
-            Some(resolution) => scales_for_resolution(resolution, levels),
-            None => vec![[2; 3]; levels],
+        let scales: Vec<Triple> = match (self.resolution, self.spatial_dims) {
+            (_, 2) => vec![[2, 2, 1]; levels],
+            (Some(resolution), _) => scales_for_resolution(resolution, levels),
+            (None, _) => vec![[2; 3]; levels],
         };
-        let aniso = self.resolution.is_some();
+        // Planar networks are anisotropic ones that never scale z.
+        let aniso = self.resolution.is_some() || self.spatial_dims == 2;
         let kernel = |level: usize| {
             if aniso {
                 kernel_for_scale(scales[level])
@@ -226,12 +241,18 @@ impl SegResNetDsConfig {
             encoder: SegResEncoder { conv_init, layers },
             up_layers,
             shape_factor,
+            layout: WeightsLayout::for_dims(self.spatial_dims),
         })
     }
 
     fn validate(&self) -> Result<(), NetworkError> {
         let invalid =
             |why: String| Err(NetworkError::InvalidConfig(format!("segresnet_ds: {why}")));
+        match (self.spatial_dims, self.resolution) {
+            (3, _) | (2, None) => {}
+            (2, Some(_)) => return invalid("resolution applies to 3D networks only".into()),
+            (d, _) => return invalid(format!("spatial_dims must be 2 or 3, not {d}")),
+        }
         if self.in_channels == 0 || self.out_channels == 0 || self.init_filters == 0 {
             return invalid("channel counts must be positive".into());
         }
@@ -260,6 +281,13 @@ impl SegResNetDsConfig {
             return invalid(format!("resolution {r:?} must be positive"));
         }
         Ok(())
+    }
+}
+
+impl PytorchWeights for SegResNetDs {
+    /// Planar for the 2D variant.
+    fn layout(&self) -> WeightsLayout {
+        self.layout
     }
 }
 

@@ -47,6 +47,8 @@ pub struct SmallUNet {
     head: Conv3d,
 }
 
+impl crate::weights::PytorchWeights for SmallUNet {}
+
 impl SmallUNet {
     /// The peer's network: `SmallUNet(in_ch, classes)`.
     pub fn new(in_channels: usize, classes: usize, device: &Device) -> Self {
