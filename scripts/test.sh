@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every test: the workspace on the default CPU build, then the kernels' CUDA paths with NVRTC
+# Every test: the workspace on the default CPU build; the kernels' CUDA paths with NVRTC
 # from PyPI (nvidia-cuda-nvrtc-cu12, no GPU needed): the CUDA sources must compile to PTX, and
-# where a GPU is present every kernel must agree with its CPU twin. .ci/run calls this.
+# where a GPU is present every kernel must agree with its CPU twin; then the networks, losses
+# and optimisers again on libtorch (PyPI's torch 2.9.0, scripts/setup-torch.sh), in a target
+# dir of its own since the tch feature rebuilds burn. .ci/run calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}"
@@ -14,3 +16,7 @@ if ! "$venv/bin/python" -c "import nvidia.cuda_nvrtc" 2>/dev/null; then
 fi
 nvrtc_lib=$("$venv/bin/python" -c "import nvidia.cuda_nvrtc, os; print(os.path.join(list(nvidia.cuda_nvrtc.__path__)[0], 'lib'))")
 LD_LIBRARY_PATH="$nvrtc_lib:${LD_LIBRARY_PATH:-}" cargo test --release -p autoseg-kernels --features cuda
+
+eval "$(scripts/setup-torch.sh)"
+CARGO_TARGET_DIR="${TCH_TARGET_DIR:-$HOME/.cache/autoseg/target-tch}" \
+  cargo test --release -p autoseg-templates -p autoseg-tuner --features tch

@@ -1,7 +1,7 @@
 //! Times one training step and one inference of the peer's small U-Net in autoseg, for
 //! `bench/unet_step.sh` (which runs `../shared/peer/unet_step.py` in the same run).
 //!
-//!   cargo run --release --example bench_unet -- [--device cpu|tch|cuda:0] [--size 64] [--batch 2] [--steps 6]
+//!   cargo run --release -p autoseg-tuner --example bench_unet [--features tch] -- [--device cpu|tch|cuda:0] [--size 64] [--batch 2] [--steps 6]
 //!
 //! The same computation as the peer: softmax Dice (batch-pooled, smooth 1e-5) + cross-entropy,
 //! Adam at 1e-3, input `batch x 1 x size^3`, labels `(7 i) mod 3`. Prints one JSON object with
