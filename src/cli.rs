@@ -25,6 +25,8 @@ pub enum Command {
     /// Gather dataset statistics into WORK_DIR/datastats.yaml and datastats_by_case.yaml
     /// (MONAI's keys, exact per-channel figures, nnU-Net's fingerprint).
     Analyze(AnalyzeArgs),
+    /// Train one bundle on its fold (configs/hyper_parameters.yaml); resumable.
+    Train(TrainArgs),
     /// Write a synthetic phantom dataset (NIfTI images, labels, dataset.json, task.yaml).
     Phantom(PhantomArgs),
     /// List the compute devices this build can use and test each one.
@@ -70,6 +72,20 @@ pub struct AnalyzeArgs {
     /// Analyze every case again instead of reusing cached per-case results.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The bundle folder: its configs/hyper_parameters.yaml says what to train; weights,
+    /// checkpoints, progress.yaml and metrics.csv are written into it.
+    #[arg(long, short = 'b')]
+    pub bundle: PathBuf,
+    /// Continue an interrupted run from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -118,7 +118,7 @@ fn every_broken_case_is_listed_with_its_file_and_the_rest_analyzed() {
     assert_eq!(doc["stats_summary"]["n_cases"], Value::from(3));
     let failed = doc["failed_cases"].as_sequence().unwrap();
     let reason = |locator: &str| -> String {
-        let case = failed.iter().find(|f| f["locator"] == Value::from(locator));
+        let case = failed.iter().find(|f| f["locator"] == locator);
         let case = case.unwrap_or_else(|| panic!("{locator} not in failed_cases: {failed:?}"));
         case["reason"].as_str().unwrap().to_string()
     };

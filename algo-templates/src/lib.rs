@@ -6,6 +6,7 @@
 //! next (see the project's issues).
 
 pub mod device;
+pub mod inference;
 pub mod networks;
 pub mod ops;
 pub mod strict;

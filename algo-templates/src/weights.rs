@@ -89,6 +89,9 @@ pub fn save<M: PytorchWeights>(module: &M, path: &Path) -> Result<(), WeightsErr
         path: path.to_path_buf(),
         reason,
     };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| write_error(e.to_string()))?;
+    }
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".partial");
     let temporary = PathBuf::from(temporary);
@@ -102,6 +105,7 @@ pub fn save<M: PytorchWeights>(module: &M, path: &Path) -> Result<(), WeightsErr
                 }),
         )
         .overwrite(true)
+        .skip_enum_variants(true)
         .metadata("format", "pt");
     module
         .save_into(&mut store)
@@ -132,6 +136,7 @@ pub fn load<M: PytorchWeights>(mut module: M, path: &Path) -> Result<M, WeightsE
                     to_burn: true,
                 }),
         )
+        .skip_enum_variants(true)
         .allow_partial(true);
     let result = module
         .load_from(&mut store)

@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod devices;
 mod phantom;
+mod train;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Analyze(args) => analyze::run(&args),
+        Command::Train(args) => train::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),
     }

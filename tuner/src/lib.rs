@@ -2,5 +2,7 @@
 //! (PyTorch's and MONAI's update rules); the training loop comes next (see the project's
 //! issues).
 
+pub mod data;
 pub mod loss;
 pub mod optim;
+pub mod train;

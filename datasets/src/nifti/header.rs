@@ -334,7 +334,8 @@ impl NiftiHeader {
             NiftiVersion::One => NIFTI1_SIZE,
             NiftiVersion::Two => NIFTI2_SIZE,
         };
-        let extensions_ok = !header.extensions.is_empty() && header.extensions.len() % 16 == 0;
+        let extensions_ok =
+            !header.extensions.is_empty() && header.extensions.len().is_multiple_of(16);
         let ext_len = if extensions_ok {
             header.extensions.len()
         } else {

@@ -1,0 +1,199 @@
+//! Sliding-window inference: a volume too large for one pass is covered by overlapping
+//! windows of the network's patch size, each window's class probabilities weighted by
+//! nnU-Net's Gaussian importance map and averaged.
+//!
+//! Volumes are `[channel, x, y, z]`, z fastest (see the tuner's preprocessing); the kernels'
+//! accumulator, which counts its first axis as the fastest, is given the axes reversed.
+
+use autoseg_kernels::blend::{Window, WindowAccumulator, gaussian_importance_map};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+
+/// How windows cover the volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlidingWindow {
+    /// Window size, x, y, z.
+    pub roi: [usize; 3],
+    /// Fraction of the window two neighbours share (nnU-Net and MONAI: 0.5).
+    pub overlap: f64,
+    /// Windows per forward pass.
+    pub batch: usize,
+}
+
+/// nnU-Net's window starts along one axis: as few as cover `size` with at most
+/// `1 - overlap` of a window between starts, spread evenly, first at 0, last flush with
+/// the end.
+pub fn window_starts(size: usize, window: usize, overlap: f64) -> Vec<usize> {
+    if size <= window {
+        return vec![0];
+    }
+    let step = (window as f64 * (1.0 - overlap)).max(1.0);
+    let steps = ((size - window) as f64 / step).ceil() as usize + 1;
+    let stride = (size - window) as f64 / (steps - 1) as f64;
+    (0..steps)
+        .map(|i| (i as f64 * stride).round_ties_even() as usize)
+        .collect()
+}
+
+impl SlidingWindow {
+    /// Class probabilities `[classes, x, y, z]` for `image` (`channels` x `dims`), from
+    /// `forward`, which maps `[n, channels, roi]` to `[n, classes, roi]` logits.
+    /// Volumes smaller than the window are zero-padded and cropped back.
+    pub fn predict(
+        &self,
+        image: &[f32],
+        channels: usize,
+        dims: [usize; 3],
+        classes: usize,
+        device: &Device,
+        forward: impl Fn(Tensor<5>) -> Tensor<5>,
+    ) -> Vec<f32> {
+        let padded: [usize; 3] = std::array::from_fn(|a| dims[a].max(self.roi[a]));
+        let source = if padded == dims {
+            image.to_vec()
+        } else {
+            pad(image, channels, dims, padded)
+        };
+        let starts: Vec<Vec<usize>> = (0..3)
+            .map(|a| window_starts(padded[a], self.roi[a], self.overlap))
+            .collect();
+        let mut origins = Vec::new();
+        for &x in &starts[0] {
+            for &y in &starts[1] {
+                for &z in &starts[2] {
+                    origins.push([x, y, z]);
+                }
+            }
+        }
+        let reversed = |t: [usize; 3]| [t[2], t[1], t[0]];
+        let importance = gaussian_importance_map(reversed(self.roi), 0.125);
+        let mut accumulator = WindowAccumulator::new(reversed(padded), classes);
+        let n_window: usize = self.roi.iter().product();
+        for group in origins.chunks(self.batch.max(1)) {
+            let mut batch = Vec::with_capacity(group.len() * channels * n_window);
+            for origin in group {
+                batch.extend(crop(&source, channels, padded, *origin, self.roi));
+            }
+            let [rx, ry, rz] = self.roi;
+            let x = Tensor::<1>::from_floats(batch.as_slice(), device).reshape([
+                group.len(),
+                channels,
+                rx,
+                ry,
+                rz,
+            ]);
+            let probabilities = softmax(forward(x), 1)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 probabilities");
+            for (i, origin) in group.iter().enumerate() {
+                let values = &probabilities[i * classes * n_window..(i + 1) * classes * n_window];
+                accumulator.add(&Window {
+                    origin: reversed(*origin),
+                    size: reversed(self.roi),
+                    values,
+                    importance: &importance,
+                });
+            }
+        }
+        let full = accumulator.finish();
+        if padded == dims {
+            full
+        } else {
+            crop(&full, classes, padded, [0; 3], dims)
+        }
+    }
+}
+
+/// The `size` block at `origin` of a `[c, x, y, z]` z-fastest volume of `dims`.
+fn crop(
+    data: &[f32],
+    channels: usize,
+    dims: [usize; 3],
+    origin: [usize; 3],
+    size: [usize; 3],
+) -> Vec<f32> {
+    let volume: usize = dims.iter().product();
+    let mut out = Vec::with_capacity(channels * size.iter().product::<usize>());
+    for c in 0..channels {
+        for x in origin[0]..origin[0] + size[0] {
+            for y in origin[1]..origin[1] + size[1] {
+                let row = c * volume + (x * dims[1] + y) * dims[2] + origin[2];
+                out.extend_from_slice(&data[row..row + size[2]]);
+            }
+        }
+    }
+    out
+}
+
+/// Zero-pads a volume to `padded`, keeping it at the origin.
+fn pad(data: &[f32], channels: usize, dims: [usize; 3], padded: [usize; 3]) -> Vec<f32> {
+    let volume: usize = dims.iter().product();
+    let mut out = vec![0.0; channels * padded.iter().product::<usize>()];
+    let new_volume: usize = padded.iter().product();
+    for c in 0..channels {
+        for x in 0..dims[0] {
+            for y in 0..dims[1] {
+                let from = c * volume + (x * dims[1] + y) * dims[2];
+                let to = c * new_volume + (x * padded[1] + y) * padded[2];
+                out[to..to + dims[2]].copy_from_slice(&data[from..from + dims[2]]);
+            }
+        }
+    }
+    out
+}
+
+/// The most probable class per voxel of `[classes, x, y, z]` probabilities.
+pub fn argmax(probabilities: &[f32], classes: usize) -> Vec<u16> {
+    let n = probabilities.len() / classes;
+    (0..n)
+        .map(|i| {
+            (0..classes)
+                .max_by(|&a, &b| probabilities[a * n + i].total_cmp(&probabilities[b * n + i]))
+                .unwrap_or(0) as u16
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_cover_the_axis_evenly_as_nnunet_does() {
+        assert_eq!(window_starts(10, 16, 0.5), vec![0]);
+        assert_eq!(window_starts(16, 16, 0.5), vec![0]);
+        // nnU-Net: compute_steps_for_sliding_window((40,), (16,), 0.5) -> [0, 8, 16, 24]
+        assert_eq!(window_starts(40, 16, 0.5), vec![0, 8, 16, 24]);
+        // numpy rounds 12.5 to even, as here.
+        assert_eq!(window_starts(41, 16, 0.5), vec![0, 6, 12, 19, 25]);
+    }
+
+    #[test]
+    fn an_identity_network_is_stitched_back_exactly() {
+        // Two "classes": the logits are the image and its negation; softmax then gives a
+        // smooth function of the voxel, which the blend must return unchanged.
+        let dims = [7, 9, 5];
+        let n: usize = dims.iter().product();
+        let image: Vec<f32> = (0..n).map(|i| ((i * 37) % 11) as f32 / 11.0).collect();
+        let window = SlidingWindow {
+            roi: [4, 4, 8],
+            overlap: 0.5,
+            batch: 3,
+        };
+        let device = Device::flex();
+        let got = window.predict(&image, 1, dims, 2, &device, |x| {
+            Tensor::cat(vec![x.clone(), x.neg()], 1)
+        });
+        for (i, &v) in image.iter().enumerate() {
+            let want = 1.0 / (1.0 + (-2.0 * v).exp());
+            assert!(
+                (got[i] - want).abs() < 1e-5,
+                "voxel {i}: {} vs {want}",
+                got[i]
+            );
+        }
+        assert_eq!(argmax(&got, 2).len(), n);
+    }
+}

@@ -1,0 +1,99 @@
+//! `autoseg train --bundle`: a run killed with SIGKILL mid-epoch leaves only complete files
+//! behind, and `--resume` finishes it with the configured number of epochs.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use autoseg_templates::networks::Network;
+use autoseg_templates::weights;
+use autoseg_tuner::train::checkpoint::{RunState, best_weights, folder};
+use autoseg_tuner::train::{TrainConfig, phantom_config};
+use common::{autoseg, phantom_dataset, text};
+
+const EPOCHS: usize = 8;
+
+fn epochs_done(bundle: &Path) -> usize {
+    std::fs::read_to_string(bundle.join("progress.yaml"))
+        .ok()
+        .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
+        .and_then(|v| v["epochs_done"].as_u64())
+        .unwrap_or(0) as usize
+}
+
+/// Every file the run leaves is whole: the state parses, the weights load, the CSV has one
+/// row per finished epoch.
+fn assert_complete(bundle: &Path, config: &TrainConfig) -> RunState {
+    let state: RunState =
+        serde_json::from_slice(&std::fs::read(folder(bundle).join("state.json")).unwrap()).unwrap();
+    let device = burn::tensor::Device::flex();
+    let fresh = || -> Network { config.network.init(&device).unwrap() };
+    weights::load(fresh(), &folder(bundle).join("model.safetensors")).unwrap();
+    weights::load(fresh(), &best_weights(bundle)).unwrap();
+    let csv = std::fs::read_to_string(bundle.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + state.epochs_done, "{csv}");
+    let epochs: Vec<usize> = state.history.iter().map(|r| r.epoch).collect();
+    assert_eq!(epochs, (1..=state.epochs_done).collect::<Vec<_>>());
+    state
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_number_of_epochs() {
+    let data = phantom_dataset(6);
+    let bundle = data.path().join("bundle");
+    let mut config = phantom_config("../data/dataset.json".into());
+    config.num_epochs = EPOCHS;
+    config.iterations_per_epoch = 6;
+    config.patch_size = [16, 16, 16];
+    config.data.num_folds = 3;
+    config.time_budget_seconds = None;
+    config.validation.every = 1;
+    config.write(&bundle).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_autoseg"))
+        .args(["train", "--bundle", bundle.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while epochs_done(&bundle) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(240), "no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Mid-epoch: a third of an epoch after the second checkpoint.
+    std::thread::sleep(Duration::from_millis(400));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed = assert_complete(&bundle, &config);
+    assert!(
+        killed.epochs_done >= 2 && killed.epochs_done < EPOCHS,
+        "{}",
+        killed.epochs_done
+    );
+
+    let refused = autoseg(&["train", "--bundle", bundle.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused).contains("--resume"), "{}", text(&refused));
+
+    let resumed = autoseg(&["train", "--bundle", bundle.to_str().unwrap(), "--resume"]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(
+        text(&resumed).contains(&format!("{EPOCHS} epochs")),
+        "{}",
+        text(&resumed)
+    );
+    let finished = assert_complete(&bundle, &config);
+    assert_eq!(finished.epochs_done, EPOCHS);
+    let losses = |s: &RunState| s.history.iter().map(|r| r.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&finished)[..killed.epochs_done], losses(&killed)[..]);
+    let leftovers: Vec<_> = std::fs::read_dir(bundle.join("model"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}"); // last/ and best.safetensors
+}

@@ -1,0 +1,46 @@
+//! The training data pipeline: preprocessing cached on disk, patch sampling, augmentation
+//! and batches made ahead of the model.
+
+pub mod augment;
+pub mod loader;
+pub mod preprocess;
+pub mod sampler;
+
+use std::path::PathBuf;
+
+use autoseg_datasets::DatasetError;
+
+/// Why a case could not be prepared or read; each names the file or case.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Reading the case's NIfTI files failed.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    /// The label map is not on the image's grid.
+    #[error("{path}: label does not fit the image: {reason}")]
+    Geometry {
+        /// The label file.
+        path: PathBuf,
+        /// The mismatch.
+        reason: String,
+    },
+    /// A label id the plan does not list.
+    #[error("{path}: label id {id} is not among the dataset's classes")]
+    UnknownLabel {
+        /// The label file.
+        path: PathBuf,
+        /// The id.
+        id: u16,
+    },
+    /// A training case without a label.
+    #[error("{0}: no label")]
+    Unlabelled(String),
+    /// A preprocessed file that cannot be written or read.
+    #[error("preprocessed case {path}: {reason}")]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}

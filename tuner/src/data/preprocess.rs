@@ -1,0 +1,360 @@
+//! Preprocessing, once per dataset plan, cached on disk: reorient to RAS, crop to the
+//! non-zero box, resample to the target spacing, normalise by modality, remap labels to
+//! contiguous ids, and store raw little-endian arrays that training memory-maps, so a patch
+//! is read without decompressing anything.
+//!
+//! Arrays are `[channel, x, y, z]` with z fastest: PyTorch's (and MONAI's) layout, in which
+//! network axes 2, 3, 4 are x, y, z and a 2D network's unit axis is z.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::{Case, LabelVolume, Volume};
+use autoseg_kernels::resample::{
+    Order, image_orders, resample, resample_labels, separate_axis, target_shape,
+};
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+
+use super::DataError;
+
+/// How intensities are normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Normalization {
+    /// Per image and channel: z-score over the non-zero voxels (MRI and other modalities).
+    ZScoreNonzero,
+    /// CT: clip to the dataset's foreground percentiles, then z-score with the dataset's
+    /// foreground mean and stdev (nnU-Net's `CTNormalization`).
+    Ct {
+        /// Foreground 0.5th percentile.
+        lower: f32,
+        /// Foreground 99.5th percentile.
+        upper: f32,
+        /// Foreground mean.
+        mean: f32,
+        /// Foreground standard deviation.
+        std: f32,
+    },
+    /// Intensities as they are.
+    None,
+}
+
+/// What preprocessing does to every case of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessPlan {
+    /// Voxel size to resample to (x, y, z in mm); `None` keeps each case's own.
+    pub target_spacing: Option<[f64; 3]>,
+    /// Intensity normalisation.
+    pub normalization: Normalization,
+    /// The dataset's label ids in training order: id `labels[k]` becomes class `k`.
+    pub labels: Vec<u16>,
+}
+
+impl PreprocessPlan {
+    /// A short stable name for the plan, naming its cache folder: any change to the plan
+    /// gets a folder of its own.
+    pub fn id(&self) -> String {
+        let text = serde_json::to_string(self).expect("plans serialise");
+        let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        format!("{hash:016x}")
+    }
+}
+
+/// A preprocessed case's description, stored in front of its arrays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseHeader {
+    /// The case's id in the dataset.
+    pub id: String,
+    /// Voxels along x, y, z after cropping and resampling.
+    pub dims: [usize; 3],
+    /// Image channels.
+    pub channels: usize,
+    /// Voxel size after resampling.
+    pub spacing: [f64; 3],
+    /// The crop in the RAS grid before resampling: start and end voxel per axis.
+    pub crop: [[usize; 2]; 3],
+    /// Voxels of the RAS grid before cropping.
+    pub ras_dims: [usize; 3],
+    /// Voxels of each class (index = class), for class-balanced sampling and weights.
+    pub class_voxels: Vec<u64>,
+}
+
+/// A preprocessed case on disk, memory-mapped: image and label arrays read in place.
+pub struct PreparedCase {
+    /// What the arrays hold.
+    pub header: CaseHeader,
+    map: Mmap,
+    image_offset: usize,
+}
+
+const MAGIC: &[u8; 8] = b"ASEGPRE1";
+
+impl PreparedCase {
+    /// Voxels per channel.
+    pub fn voxels(&self) -> usize {
+        self.header.dims.iter().product()
+    }
+
+    /// The image, `[channel, x, y, z]`, z fastest.
+    pub fn image(&self) -> &[f32] {
+        let bytes = &self.map
+            [self.image_offset..self.image_offset + 4 * self.header.channels * self.voxels()];
+        // The writer aligns the image to 8 bytes; the map is page-aligned.
+        bytemuck_f32(bytes)
+    }
+
+    /// Class ids `[x, y, z]`, z fastest.
+    pub fn label(&self) -> &[u8] {
+        let start = self.image_offset + 4 * self.header.channels * self.voxels();
+        &self.map[start..start + self.voxels()]
+    }
+
+    /// Opens a stored case.
+    pub fn open(path: &Path) -> Result<PreparedCase, DataError> {
+        let bad = |reason: String| DataError::Cache {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = File::open(path).map_err(|e| bad(e.to_string()))?;
+        // SAFETY: cache files are written once by rename and never modified in place.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| bad(e.to_string()))?;
+        if map.len() < 16 || &map[..8] != MAGIC {
+            return Err(bad("not a preprocessed case".into()));
+        }
+        let header_len = u64::from_le_bytes(map[8..16].try_into().expect("8 bytes")) as usize;
+        let header_end = 16 + header_len;
+        let header: CaseHeader = map
+            .get(16..header_end)
+            .ok_or_else(|| bad("truncated header".into()))
+            .and_then(|h| serde_json::from_slice(h).map_err(|e| bad(e.to_string())))?;
+        let image_offset = header_end.next_multiple_of(8);
+        let voxels: usize = header.dims.iter().product();
+        if map.len() != image_offset + voxels * (4 * header.channels + 1) {
+            return Err(bad(format!(
+                "{} bytes, expected {}",
+                map.len(),
+                image_offset + voxels * (4 * header.channels + 1)
+            )));
+        }
+        Ok(PreparedCase {
+            header,
+            map,
+            image_offset,
+        })
+    }
+}
+
+fn bytemuck_f32(bytes: &[u8]) -> &[f32] {
+    assert!(bytes.as_ptr().align_offset(4) == 0 && bytes.len().is_multiple_of(4));
+    // SAFETY: aligned, sized to whole f32s, and every bit pattern is a valid f32.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
+}
+
+/// Writes a case atomically (temporary file, then rename).
+fn store(path: &Path, header: &CaseHeader, image: &[f32], label: &[u8]) -> Result<(), DataError> {
+    let bad = |e: std::io::Error| DataError::Cache {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let dir = path.parent().expect("cache files live in a folder");
+    std::fs::create_dir_all(dir).map_err(bad)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(bad)?;
+    let text = serde_json::to_vec(header).expect("headers serialise");
+    let mut head = Vec::with_capacity(16 + text.len() + 8);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    head.extend_from_slice(&text);
+    head.resize(head.len().next_multiple_of(8), 0);
+    let file = tmp.as_file_mut();
+    file.write_all(&head).map_err(bad)?;
+    let mut bytes = Vec::with_capacity(image.len() * 4);
+    image
+        .iter()
+        .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    file.write_all(&bytes).map_err(bad)?;
+    file.write_all(label).map_err(bad)?;
+    tmp.persist(path).map_err(|e| bad(e.error))?;
+    Ok(())
+}
+
+/// The cache file of `case` under a plan's folder.
+pub fn cache_path(folder: &Path, case: &Case) -> PathBuf {
+    folder.join(format!("{}.bin", case.id))
+}
+
+/// Preprocesses one labelled case into `folder` (skipped when already there) and opens it.
+pub fn prepare(
+    case: &Case,
+    plan: &PreprocessPlan,
+    folder: &Path,
+) -> Result<PreparedCase, DataError> {
+    let path = cache_path(folder, case);
+    if let Ok(prepared) = PreparedCase::open(&path) {
+        return Ok(prepared);
+    }
+    let (header, image, label) = preprocess(case, plan)?;
+    store(&path, &header, &image, &label)?;
+    PreparedCase::open(&path)
+}
+
+/// The bounding box of voxels non-zero in any channel (x fastest data), or the whole grid.
+fn nonzero_box(image: &Volume) -> [[usize; 2]; 3] {
+    let [nx, ny, nz] = image.dims();
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    for c in 0..image.channels() {
+        for (i, &v) in image.channel(c).iter().enumerate() {
+            if v != 0.0 {
+                let p = [i % nx, (i / nx) % ny, i / (nx * ny)];
+                for a in 0..3 {
+                    lo[a] = lo[a].min(p[a]);
+                    hi[a] = hi[a].max(p[a] + 1);
+                }
+            }
+        }
+    }
+    if lo[0] == usize::MAX {
+        return [[0, nx], [0, ny], [0, nz]];
+    }
+    [[lo[0], hi[0]], [lo[1], hi[1]], [lo[2], hi[2]]]
+}
+
+/// Copies the `crop` of an x-fastest channel.
+fn crop_channel<T: Copy>(data: &[T], dims: [usize; 3], crop: [[usize; 2]; 3]) -> Vec<T> {
+    let mut out = Vec::with_capacity((0..3).map(|a| crop[a][1] - crop[a][0]).product());
+    for z in crop[2][0]..crop[2][1] {
+        for y in crop[1][0]..crop[1][1] {
+            let row = (z * dims[1] + y) * dims[0];
+            out.extend_from_slice(&data[row + crop[0][0]..row + crop[0][1]]);
+        }
+    }
+    out
+}
+
+/// x-fastest `[x, y, z]` to z-fastest.
+fn to_z_fastest<T: Copy + Default>(data: &[T], dims: [usize; 3]) -> Vec<T> {
+    let [nx, ny, nz] = dims;
+    let mut out = vec![T::default(); data.len()];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                out[(x * ny + y) * nz + z] = data[(z * ny + y) * nx + x];
+            }
+        }
+    }
+    out
+}
+
+fn normalize(channel: &mut [f32], normalization: &Normalization) {
+    match normalization {
+        Normalization::None => {}
+        Normalization::Ct {
+            lower,
+            upper,
+            mean,
+            std,
+        } => {
+            let std = std.max(1e-8);
+            channel
+                .iter_mut()
+                .for_each(|v| *v = (v.clamp(*lower, *upper) - mean) / std);
+        }
+        Normalization::ZScoreNonzero => {
+            let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+            for &v in channel.iter().filter(|v| **v != 0.0) {
+                n += 1.0;
+                sum += v as f64;
+                sq += (v as f64) * (v as f64);
+            }
+            if n == 0.0 {
+                return;
+            }
+            let mean = sum / n;
+            let std = ((sq / n - mean * mean).max(0.0)).sqrt().max(1e-8);
+            // nnU-Net's ZScore with use_mask_for_norm: only non-zero voxels change.
+            channel
+                .iter_mut()
+                .filter(|v| **v != 0.0)
+                .for_each(|v| *v = ((*v as f64 - mean) / std) as f32);
+        }
+    }
+}
+
+/// Reads and preprocesses a case: header, image `[c, x, y, z]` and labels, z fastest.
+pub fn preprocess(
+    case: &Case,
+    plan: &PreprocessPlan,
+) -> Result<(CaseHeader, Vec<f32>, Vec<u8>), DataError> {
+    let image = Volume::read_channels(&case.images)?.into_ras();
+    let label_path = case
+        .label
+        .as_ref()
+        .ok_or_else(|| DataError::Unlabelled(case.locator()))?;
+    let label = LabelVolume::read(label_path)?
+        .into_onto(image.geometry())
+        .map_err(|m| DataError::Geometry {
+            path: label_path.clone(),
+            reason: m.to_string(),
+        })?;
+    let ras_dims = image.dims();
+    let crop = nonzero_box(&image);
+    let cropped: [usize; 3] = std::array::from_fn(|a| crop[a][1] - crop[a][0]);
+    let spacing = image.spacing();
+    let (new_spacing, new_dims) = match plan.target_spacing {
+        Some(target) => (target, target_shape(cropped, spacing, target)),
+        None => (spacing, cropped),
+    };
+    let separate = separate_axis(spacing, new_spacing);
+    let mut data = Vec::with_capacity(image.channels() * new_dims.iter().product::<usize>());
+    for c in 0..image.channels() {
+        let mut channel = crop_channel(image.channel(c), ras_dims, crop);
+        if new_dims != cropped {
+            channel = resample(
+                &channel,
+                cropped,
+                new_dims,
+                image_orders(Order::Cubic, separate),
+            );
+        }
+        normalize(&mut channel, &plan.normalization);
+        data.extend(to_z_fastest(&channel, new_dims));
+    }
+    let mut ids = crop_channel(label.data(), ras_dims, crop);
+    if new_dims != cropped {
+        ids = resample_labels(
+            &ids,
+            cropped,
+            new_dims,
+            image_orders(Order::Linear, separate),
+        );
+    }
+    let mut class_voxels = vec![0u64; plan.labels.len()];
+    let classes: Vec<u8> = ids
+        .iter()
+        .map(|&id| {
+            let class = plan.labels.iter().position(|&l| l == id).ok_or(id);
+            class.map(|k| {
+                class_voxels[k] += 1;
+                k as u8
+            })
+        })
+        .collect::<Result<_, u16>>()
+        .map_err(|id| DataError::UnknownLabel {
+            path: label_path.clone(),
+            id,
+        })?;
+    let header = CaseHeader {
+        id: case.id.clone(),
+        dims: new_dims,
+        channels: image.channels(),
+        spacing: new_spacing,
+        crop,
+        ras_dims,
+        class_voxels,
+    };
+    Ok((header, data, to_z_fastest(&classes, new_dims)))
+}

@@ -1,0 +1,165 @@
+//! Checkpoints a run can resume from: the weights, the optimiser's state and the run's
+//! progress, written together into a fresh folder that replaces the previous one by
+//! rename, so a run killed at any instant leaves a complete checkpoint behind.
+
+use std::path::{Path, PathBuf};
+
+use autoseg_templates::networks::Network;
+use autoseg_templates::weights;
+use burn::optim::ModuleOptimizer;
+use serde::{Deserialize, Serialize};
+
+use super::TrainError;
+
+/// Where a run stands after a finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunState {
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Best mean validation Dice so far.
+    pub best_dice: Option<f64>,
+    /// The epoch (1-based) that reached it.
+    pub best_epoch: Option<usize>,
+    /// Validations since the best one.
+    pub since_best: usize,
+    /// Seconds spent training so far, over all sessions of the run.
+    pub seconds: f64,
+    /// One row per finished epoch.
+    pub history: Vec<EpochRecord>,
+}
+
+/// What one epoch measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Learning rate at the epoch's start.
+    pub learning_rate: f64,
+    /// Validation Dice per foreground class (NaN: the class is in no validation case).
+    pub dice: Option<Vec<f64>>,
+    /// Seconds the epoch took, validation included.
+    pub seconds: f64,
+    /// Seconds the model waited for batches.
+    pub data_wait_seconds: f64,
+}
+
+/// The checkpoint folder of a bundle.
+pub fn folder(bundle: &Path) -> PathBuf {
+    bundle.join("model").join("last")
+}
+
+/// The weights with the best validation Dice.
+pub fn best_weights(bundle: &Path) -> PathBuf {
+    bundle.join("model").join("best.safetensors")
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes a checkpoint (weights, optimiser, state) in place of the previous one.
+pub fn save(
+    bundle: &Path,
+    net: &Network,
+    optimizer: &ModuleOptimizer,
+    state: &RunState,
+) -> Result<(), TrainError> {
+    let last = folder(bundle);
+    let parent = last.parent().expect("model folder");
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let fresh = parent.join(format!("last.partial-{}", std::process::id()));
+    if fresh.exists() {
+        std::fs::remove_dir_all(&fresh).map_err(io(&fresh))?;
+    }
+    std::fs::create_dir(&fresh).map_err(io(&fresh))?;
+    weights::save(net, &fresh.join("model.safetensors"))?;
+    let optimizer_path = fresh.join("optimizer.bpk");
+    optimizer
+        .save(&optimizer_path)
+        .map_err(|e| TrainError::Checkpoint {
+            path: optimizer_path.clone(),
+            reason: format!("{e:?}"),
+        })?;
+    super::atomic_write(
+        &fresh.join("state.json"),
+        &serde_json::to_vec_pretty(state).expect("state serialises"),
+    )?;
+    // Swap: the old checkpoint stays readable as `last.old` until the new one is in place.
+    let old = parent.join("last.old");
+    if last.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        std::fs::rename(&last, &old).map_err(io(&last))?;
+    }
+    std::fs::rename(&fresh, &last).map_err(io(&fresh))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// Removes what a killed run left half-written: checkpoint folders and temporary files
+/// (never read: only finished ones are renamed into place).
+pub fn remove_partials(bundle: &Path) -> Result<(), TrainError> {
+    for dir in [bundle.to_path_buf(), bundle.join("model")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with(super::PARTIAL_PREFIX)
+                || name.starts_with("last.partial-")
+                || name.contains(".partial"))
+            {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(io(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// The latest complete checkpoint: `last`, or `last.old` if a crash fell between the two
+/// renames of [`save`]; `None` for a fresh run.
+pub fn latest(bundle: &Path) -> Option<PathBuf> {
+    let last = folder(bundle);
+    let old = last.with_file_name("last.old");
+    [last, old]
+        .into_iter()
+        .find(|f| f.join("state.json").is_file())
+}
+
+/// Restores weights, optimiser and state from a checkpoint folder.
+pub fn load(
+    checkpoint: &Path,
+    net: Network,
+    optimizer: ModuleOptimizer,
+) -> Result<(Network, ModuleOptimizer, RunState), TrainError> {
+    let state_path = checkpoint.join("state.json");
+    let text = std::fs::read(&state_path).map_err(io(&state_path))?;
+    let state: RunState = serde_json::from_slice(&text).map_err(|e| TrainError::Checkpoint {
+        path: state_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let net = weights::load(net, &checkpoint.join("model.safetensors"))?;
+    let optimizer_path = checkpoint.join("optimizer.bpk");
+    let optimizer = optimizer
+        .load(&optimizer_path)
+        .map_err(|e| TrainError::Checkpoint {
+            path: optimizer_path.clone(),
+            reason: format!("{e:?}"),
+        })?;
+    Ok((net, optimizer, state))
+}

@@ -1,0 +1,374 @@
+//! Training one bundle on one fold: the loop of epochs x iterations on batches made ahead,
+//! validation by sliding-window inference on the fold's validation cases, checkpoints after
+//! every epoch, and resumption from the last one.
+
+pub mod checkpoint;
+pub mod config;
+mod phantom;
+mod progress;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use autoseg_datasets::Dataset;
+use autoseg_datasets::folds::{FoldOptions, Folds};
+use autoseg_templates::ComputeDevice;
+use autoseg_templates::networks::NetworkError;
+use autoseg_templates::weights::{self, WeightsError};
+use burn::grad_clipping::GradientClipping;
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor};
+use rayon::prelude::*;
+
+use crate::data::DataError;
+use crate::data::loader::{Batch, Prefetcher, TrainingSet};
+use crate::data::preprocess::{PreparedCase, prepare};
+use crate::loss::one_hot;
+use checkpoint::{EpochRecord, RunState};
+pub use config::TrainConfig;
+pub use phantom::phantom_config;
+
+/// Why a run could not start or go on; each names the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The bundle's configuration is missing or wrong.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The dataset or a case could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The datalist could not be opened or split.
+    #[error(transparent)]
+    Dataset(#[from] autoseg_datasets::DatasetError),
+    /// The network configuration is invalid.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// Weights could not be written or read.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// A checkpoint file could not be written or read.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The fold has no training or no validation case.
+    #[error("fold {fold}: {reason}")]
+    Fold {
+        /// The fold.
+        fold: usize,
+        /// What is missing.
+        reason: String,
+    },
+}
+
+/// How a run is started.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Where the network trains.
+    pub device: ComputeDevice,
+    /// Continue from the last checkpoint (else an existing one is an error, so no work is
+    /// overwritten by accident).
+    pub resume: bool,
+    /// Draw progress bars.
+    pub progress_bars: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    /// Epochs finished, over all sessions.
+    pub epochs_done: usize,
+    /// Best mean validation Dice.
+    pub best_dice: Option<f64>,
+    /// Per-epoch records.
+    pub history: Vec<EpochRecord>,
+    /// Why the run stopped.
+    pub stopped_because: String,
+}
+
+/// How temporary files of [`atomic_write`] begin, so a resumed run can clear those a kill
+/// left behind.
+const PARTIAL_PREFIX: &str = ".autoseg-partial-";
+
+/// Writes a file atomically: a temporary file beside it, then rename.
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let io = |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().expect("files live in a folder");
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(PARTIAL_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// The mean of the classes' Dice that are defined (NaN: class absent everywhere).
+pub(crate) fn mean_dice(dice: &[f64]) -> Option<f64> {
+    let defined: Vec<f64> = dice.iter().copied().filter(|d| !d.is_nan()).collect();
+    (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64)
+}
+
+/// The fold's training and validation cases, preprocessed (cached under the plan's id).
+fn prepare_fold(
+    bundle: &Path,
+    config: &TrainConfig,
+) -> Result<(Vec<PreparedCase>, Vec<PreparedCase>), TrainError> {
+    let data = &config.data;
+    let dataset = Dataset::open(
+        &bundle.join(&data.datalist),
+        data.dataroot.as_ref().map(|r| bundle.join(r)).as_deref(),
+        false,
+    )?;
+    let folds = Folds::plan(
+        &dataset,
+        &FoldOptions {
+            num_folds: data.num_folds,
+            seed: config.seed,
+            group_key: None,
+        },
+    )?;
+    let cache = bundle.join(&data.cache_dir).join(data.plan.id());
+    let load = |indices: Vec<usize>| -> Result<Vec<PreparedCase>, TrainError> {
+        indices
+            .into_par_iter()
+            .map(|i| prepare(&dataset.cases[i], &data.plan, &cache).map_err(TrainError::from))
+            .collect()
+    };
+    let (training, validation) = (folds.training(data.fold), folds.validation(data.fold));
+    if training.is_empty() || validation.is_empty() {
+        return Err(TrainError::Fold {
+            fold: data.fold,
+            reason: format!(
+                "{} training and {} validation cases",
+                training.len(),
+                validation.len()
+            ),
+        });
+    }
+    Ok((load(training)?, load(validation)?))
+}
+
+/// The batch as tensors: images and one-hot targets.
+fn tensors(batch: &Batch, classes: usize, device: &burn::tensor::Device) -> (Tensor<5>, Tensor<5>) {
+    let [x, y, z] = batch.patch;
+    let image = Tensor::<1>::from_floats(batch.image.as_slice(), device).reshape([
+        batch.size,
+        batch.channels,
+        x,
+        y,
+        z,
+    ]);
+    let labels: Vec<i64> = batch.label.iter().map(|&l| l as i64).collect();
+    let labels =
+        Tensor::<1, Int>::from_ints(labels.as_slice(), device).reshape([batch.size, 1, x, y, z]);
+    (image, one_hot(labels, classes))
+}
+
+/// Trains the bundle in `bundle` as its configuration says.
+pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, TrainError> {
+    let config = TrainConfig::read(bundle)?;
+    let device = options.device.training_device();
+    let classes = config.network.out_channels();
+    let mut net = seeded_init(&config, &device)?;
+    let mut optimizer = config.optimizer.init();
+    if let Some(norm) = config.grad_clip_norm {
+        optimizer = optimizer.with_grad_clipping(GradientClipping::Norm(norm));
+    }
+    let mut state = RunState::default();
+    checkpoint::remove_partials(bundle)?;
+    if let Some(found) = checkpoint::latest(bundle) {
+        if !options.resume {
+            return Err(TrainError::Checkpoint {
+                path: found,
+                reason: "a previous run left this checkpoint: pass --resume to continue it, or delete the model folder".into(),
+            });
+        }
+        (net, optimizer, state) = checkpoint::load(&found, net, optimizer)?;
+    }
+    let (training, validation) = prepare_fold(bundle, &config)?;
+    let mut set = TrainingSet::new(training, config.patch_size, config.batch_size, config.seed);
+    set.sampling = config.sampling.clone();
+    set.augment = config.augment.clone();
+    set.planar = config.network.spatial_dims() == 2;
+    let set = Arc::new(set);
+    let total_iterations = config.num_epochs * config.iterations_per_epoch;
+    let mut stopped_because = "all epochs done".to_string();
+    while state.epochs_done < config.num_epochs {
+        let epoch = state.epochs_done;
+        let started = Instant::now();
+        let first = (epoch * config.iterations_per_epoch) as u64;
+        let mut batches = Prefetcher::start(
+            set.clone(),
+            first,
+            config.iterations_per_epoch as u64,
+            config.prefetch,
+        );
+        let bar = progress_bar(
+            options.progress_bars,
+            config.iterations_per_epoch,
+            epoch + 1,
+            config.num_epochs,
+        );
+        let (mut loss_sum, mut waited) = (0.0, 0.0);
+        let lr0 = config.schedule.lr(
+            config.learning_rate,
+            epoch * config.iterations_per_epoch,
+            total_iterations,
+        );
+        for it in 0..config.iterations_per_epoch {
+            let wait = Instant::now();
+            let batch = batches
+                .next_batch()
+                .expect("the prefetcher makes every batch of the epoch");
+            waited += wait.elapsed().as_secs_f64();
+            let (image, target) = tensors(&batch, classes, &device);
+            let loss = config.loss.forward(net.forward_deep(image), target);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let step = epoch * config.iterations_per_epoch + it;
+            net = optimizer.step(
+                config
+                    .schedule
+                    .lr(config.learning_rate, step, total_iterations),
+                net,
+                grads,
+            );
+            let value = loss.into_scalar::<f32>() as f64;
+            loss_sum += value;
+            bar.set_message(format!("loss {value:.4}"));
+            bar.inc(1);
+        }
+        drop(batches);
+        let last_epoch = epoch + 1 == config.num_epochs;
+        let dice = ((epoch + 1) % config.validation.every.max(1) == 0 || last_epoch).then(|| {
+            validate::dice(
+                &net.valid(),
+                &validation,
+                &config,
+                &options.device.burn_device(),
+            )
+        });
+        bar.finish_and_clear();
+        state.epochs_done += 1;
+        state.seconds += started.elapsed().as_secs_f64();
+        let mean = dice.as_deref().and_then(mean_dice);
+        if let Some(mean) = mean {
+            if state.best_dice.is_none_or(|best| mean > best) {
+                state.best_dice = Some(mean);
+                state.best_epoch = Some(epoch + 1);
+                state.since_best = 0;
+                weights::save(&net, &checkpoint::best_weights(bundle))?;
+            } else {
+                state.since_best += 1;
+            }
+        }
+        state.history.push(EpochRecord {
+            epoch: epoch + 1,
+            loss: loss_sum / config.iterations_per_epoch as f64,
+            learning_rate: lr0,
+            dice,
+            seconds: started.elapsed().as_secs_f64(),
+            data_wait_seconds: waited,
+        });
+        checkpoint::save(bundle, &net, &optimizer, &state)?;
+        let stop = if config
+            .early_stop_patience
+            .is_some_and(|p| state.since_best >= p)
+        {
+            Some(format!(
+                "no better validation Dice in {} validations",
+                state.since_best
+            ))
+        } else if config
+            .time_budget_seconds
+            .is_some_and(|b| state.seconds >= b)
+        {
+            Some(format!(
+                "time budget of {} s spent",
+                config.time_budget_seconds.unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        let status = if stop.is_some() || state.epochs_done == config.num_epochs {
+            "finished"
+        } else {
+            "training"
+        };
+        progress::write(bundle, &state, config.num_epochs, status)?;
+        if let Some(reason) = stop {
+            stopped_because = reason;
+            break;
+        }
+    }
+    Ok(TrainSummary {
+        epochs_done: state.epochs_done,
+        best_dice: state.best_dice,
+        history: state.history,
+        stopped_because,
+    })
+}
+
+/// The backend's random generator is one per process: seeding it and drawing the initial
+/// weights happen under one lock, so runs side by side in a process (trials, tests) each
+/// get the weights of their own seed.
+fn seeded_init(
+    config: &TrainConfig,
+    device: &burn::tensor::Device,
+) -> Result<autoseg_templates::networks::Network, TrainError> {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(config.seed);
+    let net = config.network.init(device)?;
+    // burn draws parameters lazily, at first use: draw them all now, under the lock.
+    struct Materialize;
+    impl burn::module::ModuleVisitor for Materialize {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    net.visit(&mut Materialize);
+    Ok(net)
+}
+
+fn progress_bar(
+    visible: bool,
+    iterations: usize,
+    epoch: usize,
+    epochs: usize,
+) -> indicatif::ProgressBar {
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(iterations as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
+    bar
+}

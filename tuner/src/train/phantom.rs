@@ -1,0 +1,59 @@
+//! The training configuration for the embedded phantom dataset: a small nnU-Net-style
+//! U-Net that learns the phantoms in a couple of minutes on the CPU. The demo and the
+//! training tests use it.
+
+use std::path::PathBuf;
+
+use autoseg_templates::networks::{DynUNetConfig, NetworkConfig};
+
+use super::TrainConfig;
+use super::config::{DataConfig, ValidationConfig};
+use crate::data::augment::AugmentConfig;
+use crate::data::preprocess::{Normalization, PreprocessPlan};
+use crate::optim::{OptimizerConfig, Schedule};
+
+/// A bundle configuration for 32^3 MRI phantoms listed in `datalist` (a path relative to
+/// the bundle), fold 0 of 4, 60 epochs of 10 iterations, stopped after 150 s of training.
+pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
+    let network = DynUNetConfig {
+        kernel_sizes: vec![[3; 3]; 4],
+        strides: vec![[1; 3], [2; 3], [2; 3], [2; 3]],
+        filters: Some(vec![8, 16, 32, 64]),
+        deep_supervision_heads: 2,
+        ..DynUNetConfig::new(1, 3)
+    };
+    TrainConfig {
+        data: DataConfig {
+            datalist,
+            dataroot: None,
+            fold: 0,
+            num_folds: 4,
+            cache_dir: "../preprocessed".into(),
+            plan: PreprocessPlan {
+                target_spacing: None,
+                normalization: Normalization::ZScoreNonzero,
+                labels: vec![0, 1, 2],
+            },
+        },
+        network: NetworkConfig::Dynunet(network),
+        loss: Default::default(),
+        optimizer: OptimizerConfig::default(),
+        schedule: Schedule::Constant,
+        learning_rate: 3e-3,
+        num_epochs: 60,
+        iterations_per_epoch: 10,
+        batch_size: 2,
+        patch_size: [32, 32, 32],
+        grad_clip_norm: Some(12.0),
+        early_stop_patience: None,
+        time_budget_seconds: Some(150.0),
+        seed: 0,
+        augment: AugmentConfig::default(),
+        sampling: Default::default(),
+        validation: ValidationConfig {
+            every: 2,
+            ..ValidationConfig::default()
+        },
+        prefetch: 4,
+    }
+}

@@ -1,0 +1,70 @@
+//! What a run reports as it goes: `progress.yaml` (where it stands) and `metrics.csv` (one
+//! row per epoch), both rewritten whole and atomically after every epoch.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::TrainError;
+use super::checkpoint::RunState;
+
+#[derive(Serialize)]
+struct Progress<'a> {
+    status: &'a str,
+    epochs_done: usize,
+    num_epochs: usize,
+    best_dice: Option<f64>,
+    best_epoch: Option<usize>,
+    seconds: f64,
+    last_loss: Option<f64>,
+    last_dice: Option<&'a [f64]>,
+}
+
+/// Writes `progress.yaml` and `metrics.csv` for `state`.
+pub fn write(
+    bundle: &Path,
+    state: &RunState,
+    num_epochs: usize,
+    status: &str,
+) -> Result<(), TrainError> {
+    let last = state.history.last();
+    let progress = Progress {
+        status,
+        epochs_done: state.epochs_done,
+        num_epochs,
+        best_dice: state.best_dice,
+        best_epoch: state.best_epoch,
+        seconds: state.seconds,
+        last_loss: last.map(|r| r.loss),
+        last_dice: last.and_then(|r| r.dice.as_deref()),
+    };
+    let yaml = serde_yaml::to_string(&progress).expect("progress serialises");
+    super::atomic_write(&bundle.join("progress.yaml"), yaml.as_bytes())?;
+    let classes = state
+        .history
+        .iter()
+        .filter_map(|r| r.dice.as_ref().map(Vec::len))
+        .max()
+        .unwrap_or(0);
+    let mut csv = String::from("epoch,loss,learning_rate,seconds,data_wait_seconds,mean_dice");
+    (1..=classes).for_each(|k| csv.push_str(&format!(",dice_{k}")));
+    csv.push('\n');
+    for r in &state.history {
+        let dice = r.dice.as_deref().unwrap_or(&[]);
+        let mean = super::mean_dice(dice)
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{},{},{:.3},{:.3},{mean}",
+            r.epoch, r.loss, r.learning_rate, r.seconds, r.data_wait_seconds
+        ));
+        (0..classes).for_each(|k| {
+            csv.push_str(&format!(
+                ",{}",
+                dice.get(k).map(|d| d.to_string()).unwrap_or_default()
+            ))
+        });
+        csv.push('\n');
+    }
+    super::atomic_write(&bundle.join("metrics.csv"), csv.as_bytes())
+}

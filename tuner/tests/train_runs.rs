@@ -1,0 +1,76 @@
+//! Training runs are reproducible and refuse to overwrite a previous run.
+
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::phantom::{PhantomSpec, write_dataset};
+use autoseg_templates::ComputeDevice;
+use autoseg_tuner::train::{TrainOptions, phantom_config, train};
+
+/// A phantom dataset and a short bundle on it.
+fn short_bundle(root: &Path) -> PathBuf {
+    write_dataset(
+        &PhantomSpec {
+            cases: 6,
+            test_cases: 0,
+            ..PhantomSpec::default()
+        },
+        &root.join("data"),
+    )
+    .unwrap();
+    let bundle = root.join("bundle");
+    let mut config = phantom_config("../data/dataset.json".into());
+    config.num_epochs = 1;
+    config.iterations_per_epoch = 3;
+    config.patch_size = [16, 16, 16];
+    config.data.num_folds = 3;
+    config.write(&bundle).unwrap();
+    bundle
+}
+
+fn options(resume: bool) -> TrainOptions {
+    TrainOptions {
+        device: ComputeDevice::Flex,
+        resume,
+        progress_bars: false,
+    }
+}
+
+#[test]
+fn two_runs_with_one_seed_give_identical_first_epoch_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = short_bundle(dir.path());
+    let first = train(&bundle, &options(false)).unwrap();
+    std::fs::remove_dir_all(bundle.join("model")).unwrap();
+    let second = train(&bundle, &options(false)).unwrap();
+    assert_eq!(first.history[0].loss, second.history[0].loss);
+    assert!(first.history[0].loss.is_finite());
+}
+
+#[test]
+fn an_existing_run_is_continued_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = short_bundle(dir.path());
+    train(&bundle, &options(false)).unwrap();
+    let err = train(&bundle, &options(false)).unwrap_err().to_string();
+    assert!(err.contains("--resume") && err.contains("model"), "{err}");
+    // Resuming a finished run has nothing left to do.
+    let again = train(&bundle, &options(true)).unwrap();
+    assert_eq!(again.epochs_done, 1);
+    assert_eq!(again.history.len(), 1);
+}
+
+#[test]
+fn a_misspelt_configuration_key_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = short_bundle(dir.path());
+    let path = bundle.join("configs/hyper_parameters.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("num_epochs:", "num_epoch:");
+    std::fs::write(&path, text).unwrap();
+    let err = train(&bundle, &options(false)).unwrap_err().to_string();
+    assert!(
+        err.contains("hyper_parameters.yaml") && err.contains("num_epoch"),
+        "{err}"
+    );
+}
