@@ -10,6 +10,7 @@ pub mod inference;
 pub mod networks;
 pub mod ops;
 pub mod strict;
+pub mod templates;
 pub mod weights;
 
 pub use device::{ComputeDevice, DeviceError};

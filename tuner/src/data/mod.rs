@@ -13,9 +13,9 @@ use autoseg_datasets::DatasetError;
 /// Why a case could not be prepared or read; each names the file or case.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// Reading the case's NIfTI files failed.
+    /// Reading the case's NIfTI files failed (boxed: the dataset error is large).
     #[error(transparent)]
-    Dataset(#[from] DatasetError),
+    Dataset(Box<DatasetError>),
     /// The label map is not on the image's grid.
     #[error("{path}: label does not fit the image: {reason}")]
     Geometry {
@@ -43,4 +43,10 @@ pub enum DataError {
         /// What went wrong.
         reason: String,
     },
+}
+
+impl From<DatasetError> for DataError {
+    fn from(error: DatasetError) -> Self {
+        DataError::Dataset(Box::new(error))
+    }
 }

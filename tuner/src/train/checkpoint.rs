@@ -41,6 +41,9 @@ pub struct EpochRecord {
     pub dice: Option<Vec<f64>>,
     /// Seconds the epoch took, validation included.
     pub seconds: f64,
+    /// Seconds of those spent validating.
+    #[serde(default)]
+    pub validation_seconds: f64,
     /// Seconds the model waited for batches.
     pub data_wait_seconds: f64,
 }

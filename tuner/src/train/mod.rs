@@ -45,9 +45,9 @@ pub enum TrainError {
     /// The dataset or a case could not be read.
     #[error(transparent)]
     Data(#[from] DataError),
-    /// The datalist could not be opened or split.
+    /// The datalist could not be opened or split (boxed: the dataset error is large).
     #[error(transparent)]
-    Dataset(#[from] autoseg_datasets::DatasetError),
+    Dataset(Box<autoseg_datasets::DatasetError>),
     /// The network configuration is invalid.
     #[error(transparent)]
     Network(#[from] NetworkError),
@@ -78,6 +78,12 @@ pub enum TrainError {
         /// What is missing.
         reason: String,
     },
+}
+
+impl From<autoseg_datasets::DatasetError> for TrainError {
+    fn from(error: autoseg_datasets::DatasetError) -> Self {
+        TrainError::Dataset(Box::new(error))
+    }
 }
 
 /// How a run is started.
@@ -133,7 +139,7 @@ pub(crate) fn mean_dice(dice: &[f64]) -> Option<f64> {
 }
 
 /// The fold's training and validation cases, preprocessed (cached under the plan's id).
-fn prepare_fold(
+pub fn prepare_fold(
     bundle: &Path,
     config: &TrainConfig,
 ) -> Result<(Vec<PreparedCase>, Vec<PreparedCase>), TrainError> {
@@ -170,6 +176,15 @@ fn prepare_fold(
         });
     }
     Ok((load(training)?, load(validation)?))
+}
+
+/// The training patches and batches a configuration asks for.
+pub fn training_set(config: &TrainConfig, cases: Vec<PreparedCase>) -> TrainingSet {
+    let mut set = TrainingSet::new(cases, config.patch_size, config.batch_size, config.seed);
+    set.sampling = config.sampling.clone();
+    set.augment = config.augment.clone();
+    set.planar = config.network.spatial_dims() == 2;
+    set
 }
 
 /// The batch as tensors: images and one-hot targets.
@@ -210,11 +225,7 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         (net, optimizer, state) = checkpoint::load(&found, net, optimizer)?;
     }
     let (training, validation) = prepare_fold(bundle, &config)?;
-    let mut set = TrainingSet::new(training, config.patch_size, config.batch_size, config.seed);
-    set.sampling = config.sampling.clone();
-    set.augment = config.augment.clone();
-    set.planar = config.network.spatial_dims() == 2;
-    let set = Arc::new(set);
+    let set = Arc::new(training_set(&config, training));
     let total_iterations = config.num_epochs * config.iterations_per_epoch;
     let mut stopped_because = "all epochs done".to_string();
     while state.epochs_done < config.num_epochs {
@@ -263,6 +274,7 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         }
         drop(batches);
         let last_epoch = epoch + 1 == config.num_epochs;
+        let validating = Instant::now();
         let dice = ((epoch + 1) % config.validation.every.max(1) == 0 || last_epoch).then(|| {
             validate::dice(
                 &net.valid(),
@@ -271,6 +283,7 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
                 &options.device.burn_device(),
             )
         });
+        let validation_seconds = validating.elapsed().as_secs_f64();
         bar.finish_and_clear();
         state.epochs_done += 1;
         state.seconds += started.elapsed().as_secs_f64();
@@ -291,6 +304,7 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             learning_rate: lr0,
             dice,
             seconds: started.elapsed().as_secs_f64(),
+            validation_seconds,
             data_wait_seconds: waited,
         });
         checkpoint::save(bundle, &net, &optimizer, &state)?;

@@ -46,7 +46,9 @@ pub fn write(
         .filter_map(|r| r.dice.as_ref().map(Vec::len))
         .max()
         .unwrap_or(0);
-    let mut csv = String::from("epoch,loss,learning_rate,seconds,data_wait_seconds,mean_dice");
+    let mut csv = String::from(
+        "epoch,loss,learning_rate,seconds,validation_seconds,data_wait_seconds,mean_dice",
+    );
     (1..=classes).for_each(|k| csv.push_str(&format!(",dice_{k}")));
     csv.push('\n');
     for r in &state.history {
