@@ -130,6 +130,12 @@ pub struct DemoArgs {
     /// Random seed for the phantoms.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Seconds of training (the phantoms reach a validation Dice of 0.9 in about 90 s).
+    #[arg(long, default_value_t = 150.0)]
+    pub time_budget: f64,
+    /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 fn parse_triple<T: std::str::FromStr + Copy>(text: &str) -> Result<[T; 3], String> {

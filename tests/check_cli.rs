@@ -156,23 +156,38 @@ fn broken_configs_stop_with_the_file_named_and_exit_2() {
 fn demo_runs_and_phantoms_are_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    let out = common::autoseg(&["demo", "--dir", demo.to_str().unwrap()]);
+    let out = common::autoseg(&[
+        "demo",
+        "--dir",
+        demo.to_str().unwrap(),
+        "--time-budget",
+        "1",
+    ]);
     assert!(out.status.success(), "{}", common::text(&out));
     assert!(
-        common::text(&out).contains("checked 14 cases") && common::text(&out).contains("0 errors"),
+        common::text(&out).contains("checked 14 cases")
+            && common::text(&out).contains("0 errors")
+            && common::text(&out).contains("best validation Dice"),
         "{}",
         common::text(&out)
     );
     let again = dir.path().join("again");
     assert!(
-        common::autoseg(&["demo", "--dir", again.to_str().unwrap()])
-            .status
-            .success()
+        common::autoseg(&[
+            "demo",
+            "--dir",
+            again.to_str().unwrap(),
+            "--time-budget",
+            "1"
+        ])
+        .status
+        .success()
     );
     for file in [
         "imagesTr/phantom_003.nii.gz",
         "labelsTr/phantom_003.nii.gz",
         "dataset.json",
+        "work_dir/dynunet_0/configs/hyper_parameters.yaml",
     ] {
         assert_eq!(
             std::fs::read(demo.join(file)).unwrap(),
