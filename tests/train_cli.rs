@@ -34,6 +34,9 @@ fn assert_complete(bundle: &Path, config: &TrainConfig) -> RunState {
     weights::load(fresh(), &best_weights(bundle)).unwrap();
     let csv = std::fs::read_to_string(bundle.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + state.epochs_done, "{csv}");
+    let columns = |line: &str| line.split(',').count();
+    let header = csv.lines().next().unwrap();
+    assert!(csv.lines().all(|l| columns(l) == columns(header)), "{csv}");
     let epochs: Vec<usize> = state.history.iter().map(|r| r.epoch).collect();
     assert_eq!(epochs, (1..=state.epochs_done).collect::<Vec<_>>());
     state

@@ -89,6 +89,8 @@ impl ComputeDevice {
     }
 
     /// The burn device for inference.
+    // burn 0.22 deprecates its libtorch backend (see README); it is pinned and kept on purpose.
+    #[allow(deprecated)]
     pub fn burn_device(&self) -> Device {
         match self {
             ComputeDevice::Flex => Device::flex(),

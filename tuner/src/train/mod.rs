@@ -6,7 +6,7 @@ pub mod checkpoint;
 pub mod config;
 mod phantom;
 mod progress;
-mod validate;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -307,6 +307,15 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             validation_seconds,
             data_wait_seconds: waited,
         });
+        if options.progress_bars {
+            eprintln!(
+                "{}",
+                epoch_line(
+                    state.history.last().expect("just pushed"),
+                    config.num_epochs
+                )
+            );
+        }
         checkpoint::save(bundle, &net, &optimizer, &state)?;
         let stop = if config
             .early_stop_patience
@@ -366,6 +375,22 @@ fn seeded_init(
     }
     net.visit(&mut Materialize);
     Ok(net)
+}
+
+/// One finished epoch in words, for the terminal.
+fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+    let dice = match r.dice.as_deref() {
+        Some(d) => {
+            let each: Vec<String> = d.iter().map(|v| format!("{v:.3}")).collect();
+            let mean = mean_dice(d).map_or("-".into(), |m| format!("{m:.3}"));
+            format!(", Dice {mean} ({})", each.join(" "))
+        }
+        None => String::new(),
+    };
+    format!(
+        "epoch {}/{epochs}: loss {:.4}{dice}, {:.1} s",
+        r.epoch, r.loss, r.seconds
+    )
 }
 
 fn progress_bar(

@@ -57,8 +57,8 @@ pub fn write(
             .map(|m| m.to_string())
             .unwrap_or_default();
         csv.push_str(&format!(
-            "{},{},{},{:.3},{:.3},{mean}",
-            r.epoch, r.loss, r.learning_rate, r.seconds, r.data_wait_seconds
+            "{},{},{},{:.3},{:.3},{:.3},{mean}",
+            r.epoch, r.loss, r.learning_rate, r.seconds, r.validation_seconds, r.data_wait_seconds
         ));
         (0..classes).for_each(|k| {
             csv.push_str(&format!(

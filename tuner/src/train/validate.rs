@@ -1,5 +1,7 @@
-//! Validation: full sliding-window inference on each validation case, Dice per foreground
-//! class from the summed confusion over the cases (classes absent everywhere: NaN).
+//! Validation: full sliding-window inference on each validation case, then Dice per
+//! foreground class as MONAI's `DiceMetric` and nnU-Net report it: per case, then the mean
+//! over the cases whose reference holds the class (an absent class is NaN for that case and
+//! left out).
 
 use autoseg_kernels::overlap::ConfusionMatrix;
 use autoseg_templates::inference::argmax;
@@ -9,8 +11,7 @@ use burn::tensor::Device;
 use super::TrainConfig;
 use crate::data::preprocess::PreparedCase;
 
-/// Dice per foreground class over the validation cases (nnU-Net's per-case mean is close;
-/// the pooled figure is steadier on small folds).
+/// Mean Dice per foreground class over `cases`; NaN for a class in no reference.
 pub fn dice(
     net: &Network,
     cases: &[PreparedCase],
@@ -19,7 +20,7 @@ pub fn dice(
 ) -> Vec<f64> {
     let classes = config.network.out_channels();
     let window = config.sliding_window();
-    let mut counts = vec![(0u64, 0u64, 0u64); classes];
+    let mut sums = vec![(0.0f64, 0usize); classes - 1];
     for case in cases {
         let h = &case.header;
         let probabilities =
@@ -29,20 +30,15 @@ pub fn dice(
         let predicted = argmax(&probabilities, classes);
         let reference: Vec<u16> = case.label().iter().map(|&l| l as u16).collect();
         let confusion = ConfusionMatrix::of(&predicted, &reference, classes);
-        for (k, c) in counts.iter_mut().enumerate() {
-            let (tp, fp, fn_) = confusion.outcomes(k);
-            *c = (c.0 + tp, c.1 + fp, c.2 + fn_);
+        for (k, sum) in sums.iter_mut().enumerate() {
+            let (tp, _, fn_) = confusion.outcomes(k + 1);
+            if tp + fn_ > 0 {
+                sum.0 += confusion.dice(k + 1);
+                sum.1 += 1;
+            }
         }
     }
-    counts[1..]
-        .iter()
-        .map(|&(tp, fp, fn_)| {
-            let denominator = 2 * tp + fp + fn_;
-            if denominator == 0 {
-                f64::NAN
-            } else {
-                2.0 * tp as f64 / denominator as f64
-            }
-        })
+    sums.into_iter()
+        .map(|(s, n)| if n == 0 { f64::NAN } else { s / n as f64 })
         .collect()
 }
