@@ -1,5 +1,7 @@
 //! Training on generated phantoms reaches a validation Dice of 0.9 within 3 minutes on the
-//! CPU (flex). Alone in its test binary, so no other test competes for the cores.
+//! CPU: on flex, and on libtorch in the `tch` build (where the flex run has already been
+//! made by the default build). Alone in its test binary, so no other test competes for the
+//! cores.
 
 use std::time::Instant;
 
@@ -23,8 +25,14 @@ fn a_small_unet_reaches_dice_0_9_on_phantoms_within_3_minutes() {
         .write(&bundle)
         .unwrap();
     let started = Instant::now();
+    let device = if cfg!(feature = "tch") {
+        ComputeDevice::TchCpu
+    } else {
+        ComputeDevice::Flex
+    };
+    eprintln!("training on {device}");
     let options = TrainOptions {
-        device: ComputeDevice::Flex,
+        device,
         resume: false,
         progress_bars: false,
     };
