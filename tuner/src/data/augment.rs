@@ -183,16 +183,13 @@ fn at(size: [usize; 3], p: [usize; 3]) -> usize {
 fn mirror(patch: &mut Patch, axis: usize) {
     let size = patch.size;
     let n: usize = size.iter().product();
-    let flip = |data: &mut [f32]| flip_axis(data, size, axis);
     for c in 0..patch.channels {
-        flip(&mut patch.image[c * n..(c + 1) * n]);
+        flip_axis(&mut patch.image[c * n..(c + 1) * n], size, axis);
     }
-    let mut labels: Vec<f32> = patch.label.iter().map(|&l| l as f32).collect();
-    flip(&mut labels);
-    patch.label = labels.into_iter().map(|l| l as u8).collect();
+    flip_axis(&mut patch.label, size, axis);
 }
 
-fn flip_axis(data: &mut [f32], size: [usize; 3], axis: usize) {
+fn flip_axis<T>(data: &mut [T], size: [usize; 3], axis: usize) {
     for x in 0..size[0] {
         for y in 0..size[1] {
             for z in 0..size[2] {

@@ -151,10 +151,11 @@ pub fn prepare_fold(
     )?;
     let folds = Folds::plan(
         &dataset,
+        // The split has a seed of its own (FoldOptions' default), not the run's: bundles
+        // trained with other seeds must validate on the same cases to be compared.
         &FoldOptions {
             num_folds: data.num_folds,
-            seed: config.seed,
-            group_key: None,
+            ..FoldOptions::default()
         },
     )?;
     let cache = bundle.join(&data.cache_dir).join(data.plan.id());
