@@ -74,3 +74,37 @@ fn a_misspelt_configuration_key_is_refused_naming_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn early_stopping_and_the_time_budget_end_a_run_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = short_bundle(dir.path());
+    let mut config = autoseg_tuner::train::TrainConfig::read(&bundle).unwrap();
+    config.num_epochs = 6;
+    config.iterations_per_epoch = 1;
+    config.learning_rate = 1e-12; // nothing changes, so no validation improves on the first
+    config.early_stop_patience = Some(1);
+    config.validation.every = 1;
+    config.write(&bundle).unwrap();
+    let stopped = train(&bundle, &options(false)).unwrap();
+    assert_eq!(stopped.epochs_done, 2, "{}", stopped.stopped_because);
+    assert!(
+        stopped
+            .stopped_because
+            .contains("no better validation Dice"),
+        "{}",
+        stopped.stopped_because
+    );
+
+    std::fs::remove_dir_all(bundle.join("model")).unwrap();
+    config.early_stop_patience = None;
+    config.time_budget_seconds = Some(1e-3);
+    config.write(&bundle).unwrap();
+    let spent = train(&bundle, &options(false)).unwrap();
+    assert_eq!(spent.epochs_done, 1);
+    assert!(
+        spent.stopped_because.contains("time budget"),
+        "{}",
+        spent.stopped_because
+    );
+}
