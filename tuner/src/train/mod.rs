@@ -239,6 +239,13 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             config.iterations_per_epoch as u64,
             config.prefetch,
         );
+        // The bar shows the last validation's mean Dice beside the running loss.
+        let dice_so_far = state
+            .history
+            .iter()
+            .rev()
+            .find_map(|r| r.dice.as_deref().and_then(mean_dice))
+            .map_or(String::new(), |d| format!(", Dice {d:.3}"));
         let bar = progress_bar(
             options.progress_bars,
             config.iterations_per_epoch,
@@ -270,7 +277,7 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             );
             let value = loss.into_scalar::<f32>() as f64;
             loss_sum += value;
-            bar.set_message(format!("loss {value:.4}"));
+            bar.set_message(format!("loss {value:.4}{dice_so_far}"));
             bar.inc(1);
         }
         drop(batches);
