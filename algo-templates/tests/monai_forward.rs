@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::networks::{DynUNetConfig, SegResNetDsConfig, SmallUNet};
+use autoseg_templates::networks::{DynUNetConfig, NetworkConfig, SegResNetDsConfig, SmallUNet};
 use autoseg_templates::ops::{resize_linear, resize_nearest_exact};
 use autoseg_templates::weights;
 use burn::tensor::{Device, Tensor};
@@ -216,6 +216,16 @@ fn dynunet_matches_monai_with_its_deep_supervision_heads() {
             assert_close(output, &io, name, "dynunet");
         }
         assert_saved_like_reference(&net, &path);
+        // Behind the `Network` enum the names are the same: no variant name in the paths.
+        let wrapped = NetworkConfig::Dynunet(config.clone()).init(device).unwrap();
+        let wrapped = weights::load(wrapped, &path).unwrap();
+        assert_close(
+            wrapped.forward(tensor(&io, "input", device)),
+            &io,
+            "output",
+            "dynunet",
+        );
+        assert_saved_like_reference(&wrapped, &path);
     });
 }
 
