@@ -142,7 +142,7 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
         sizemm: std::array::from_fn(|a| dims[a] as f64 * spacing[a]),
         intensity,
         label,
-        nonzero_crop_shape: nonzero_crop_shape(&image),
+        nonzero_crop_shape: image.nonzero_box().map(|[lo, hi]| hi - lo),
     };
     let dists = CaseDistributions {
         image: image_dist,
@@ -205,35 +205,6 @@ fn monai_crop(channel: &[f32], dims: [usize; 3]) -> ([usize; 3], Vec<&[f32]>) {
         [nx, y1 - y0 + 1, z1 - z0 + 1],
         rows.map(|(y, z)| row(y, z)).collect(),
     )
-}
-
-/// nnU-Net's crop: the bounding box of voxels != 0 in any channel (the whole image if none).
-fn nonzero_crop_shape(image: &Volume) -> [usize; 3] {
-    let [nx, ny, nz] = image.dims();
-    let mut lo = [usize::MAX; 3];
-    let mut hi = [0usize; 3];
-    for z in 0..nz {
-        for y in 0..ny {
-            let start = (z * ny + y) * nx;
-            for c in 0..image.channels() {
-                let row = &image.channel(c)[start..start + nx];
-                let (Some(first), Some(last)) = (
-                    row.iter().position(|&v| v != 0.0),
-                    row.iter().rposition(|&v| v != 0.0),
-                ) else {
-                    continue;
-                };
-                for (a, (l, h)) in [(first, last), (y, y), (z, z)].into_iter().enumerate() {
-                    lo[a] = lo[a].min(l);
-                    hi[a] = hi[a].max(h);
-                }
-            }
-        }
-    }
-    if lo[0] == usize::MAX {
-        return [nx, ny, nz];
-    }
-    std::array::from_fn(|a| hi[a] - lo[a] + 1)
 }
 
 /// Foreground and per-class figures, plus the foreground distributions.

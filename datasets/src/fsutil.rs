@@ -37,6 +37,10 @@ pub fn replace_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// How the temporary files of this module's writers begin: a run that was killed may leave
+/// some behind, and whoever resumes it can recognise and remove them.
+pub const TEMP_PREFIX: &str = ".autoseg-tmp-";
+
 /// A temporary file in `path`'s folder (created as needed), so the final rename stays on one
 /// file system.
 fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
@@ -46,7 +50,7 @@ fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
     };
     std::fs::create_dir_all(parent)?;
     tempfile::Builder::new()
-        .prefix(".autoseg-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(parent)
 }
 

@@ -288,6 +288,36 @@ impl<T: Copy> Image<T> {
 }
 
 impl Volume {
+    /// nnU-Net's crop: `[start, end)` per axis of the voxels non-zero in any channel (the
+    /// whole grid when there are none). The analyzer reports its shape; training crops to it.
+    pub fn nonzero_box(&self) -> [[usize; 2]; 3] {
+        let [nx, ny, nz] = self.dims();
+        let mut lo = [usize::MAX; 3];
+        let mut hi = [0usize; 3];
+        for z in 0..nz {
+            for y in 0..ny {
+                let start = (z * ny + y) * nx;
+                for c in 0..self.channels() {
+                    let row = &self.channel(c)[start..start + nx];
+                    let (Some(first), Some(last)) = (
+                        row.iter().position(|&v| v != 0.0),
+                        row.iter().rposition(|&v| v != 0.0),
+                    ) else {
+                        continue;
+                    };
+                    for (a, (l, h)) in [(first, last), (y, y), (z, z)].into_iter().enumerate() {
+                        lo[a] = lo[a].min(l);
+                        hi[a] = hi[a].max(h + 1);
+                    }
+                }
+            }
+        }
+        if lo[0] == usize::MAX {
+            return [[0, nx], [0, ny], [0, nz]];
+        }
+        std::array::from_fn(|a| [lo[a], hi[a]])
+    }
+
     /// Reads a 3D or 4D NIfTI file; a 4th dimension (or a 5th, when the 4th is 1, as vector
     /// images store it) becomes the channels.
     pub fn read(path: &Path) -> Result<Volume, DatasetError> {

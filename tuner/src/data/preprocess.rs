@@ -7,9 +7,9 @@
 //! network axes 2, 3, 4 are x, y, z and a 2D network's unit axis is z.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use autoseg_datasets::fsutil;
 use autoseg_datasets::{Case, LabelVolume, Volume};
 use autoseg_kernels::resample::{
     Order, image_orders, resample, resample_labels, separate_axis, target_shape,
@@ -156,29 +156,23 @@ fn bytemuck_f32(bytes: &[u8]) -> &[f32] {
 
 /// Writes a case atomically (temporary file, then rename).
 fn store(path: &Path, header: &CaseHeader, image: &[f32], label: &[u8]) -> Result<(), DataError> {
-    let bad = |e: std::io::Error| DataError::Cache {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let dir = path.parent().expect("cache files live in a folder");
-    std::fs::create_dir_all(dir).map_err(bad)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(bad)?;
     let text = serde_json::to_vec(header).expect("headers serialise");
     let mut head = Vec::with_capacity(16 + text.len() + 8);
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&(text.len() as u64).to_le_bytes());
     head.extend_from_slice(&text);
     head.resize(head.len().next_multiple_of(8), 0);
-    let file = tmp.as_file_mut();
-    file.write_all(&head).map_err(bad)?;
-    let mut bytes = Vec::with_capacity(image.len() * 4);
-    image
-        .iter()
-        .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-    file.write_all(&bytes).map_err(bad)?;
-    file.write_all(label).map_err(bad)?;
-    tmp.persist(path).map_err(|e| bad(e.error))?;
-    Ok(())
+    fsutil::write_atomic(path, |file| {
+        file.write_all(&head)?;
+        image
+            .iter()
+            .try_for_each(|v| file.write_all(&v.to_le_bytes()))?;
+        file.write_all(label)
+    })
+    .map_err(|e| DataError::Cache {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// The cache file of `case` under a plan's folder.
@@ -199,28 +193,6 @@ pub fn prepare(
     let (header, image, label) = preprocess(case, plan)?;
     store(&path, &header, &image, &label)?;
     PreparedCase::open(&path)
-}
-
-/// The bounding box of voxels non-zero in any channel (x fastest data), or the whole grid.
-fn nonzero_box(image: &Volume) -> [[usize; 2]; 3] {
-    let [nx, ny, nz] = image.dims();
-    let mut lo = [usize::MAX; 3];
-    let mut hi = [0usize; 3];
-    for c in 0..image.channels() {
-        for (i, &v) in image.channel(c).iter().enumerate() {
-            if v != 0.0 {
-                let p = [i % nx, (i / nx) % ny, i / (nx * ny)];
-                for a in 0..3 {
-                    lo[a] = lo[a].min(p[a]);
-                    hi[a] = hi[a].max(p[a] + 1);
-                }
-            }
-        }
-    }
-    if lo[0] == usize::MAX {
-        return [[0, nx], [0, ny], [0, nz]];
-    }
-    [[lo[0], hi[0]], [lo[1], hi[1]], [lo[2], hi[2]]]
 }
 
 /// Copies the `crop` of an x-fastest channel.
@@ -301,7 +273,7 @@ pub fn preprocess(
             reason: m.to_string(),
         })?;
     let ras_dims = image.dims();
-    let crop = nonzero_box(&image);
+    let crop = image.nonzero_box();
     let cropped: [usize; 3] = std::array::from_fn(|a| crop[a][1] - crop[a][0]);
     let spacing = image.spacing();
     let (new_spacing, new_dims) = match plan.target_spacing {

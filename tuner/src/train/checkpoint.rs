@@ -116,7 +116,7 @@ pub fn remove_partials(bundle: &Path) -> Result<(), TrainError> {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !(name.starts_with(super::PARTIAL_PREFIX)
+            if !(name.starts_with(autoseg_datasets::fsutil::TEMP_PREFIX)
                 || name.starts_with("last.partial-")
                 || name.contains(".partial"))
             {

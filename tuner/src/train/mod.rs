@@ -111,25 +111,12 @@ pub struct TrainSummary {
     pub stopped_because: String,
 }
 
-/// How temporary files of [`atomic_write`] begin, so a resumed run can clear those a kill
-/// left behind.
-const PARTIAL_PREFIX: &str = ".autoseg-partial-";
-
-/// Writes a file atomically: a temporary file beside it, then rename.
+/// Writes a file atomically (synced temporary file, then rename).
 pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let io = |source| TrainError::Io {
+    autoseg_datasets::fsutil::write_bytes_atomic(path, bytes).map_err(|source| TrainError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().expect("files live in a folder");
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(PARTIAL_PREFIX)
-        .tempfile_in(dir)
-        .map_err(io)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 /// The mean of the classes' Dice that are defined (NaN: class absent everywhere).
