@@ -18,15 +18,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate the phantom dataset and run every finished stage on it (now: check, analyze).
+    /// Generate the phantom dataset and run every finished stage on it: check, analyze,
+    /// generate, train (one bundle), predict the testing cases.
     Demo(DemoArgs),
     /// Verify a dataset: files exist and read, grids agree, labels are class ids.
     Check(CheckArgs),
     /// Gather dataset statistics into WORK_DIR/datastats.yaml and datastats_by_case.yaml
     /// (MONAI's keys, exact per-channel figures, nnU-Net's fingerprint).
     Analyze(AnalyzeArgs),
-    /// Train one bundle on its fold (configs/hyper_parameters.yaml); resumable.
+    /// Write one bundle per algorithm template and fold into WORK_DIR/bundles, from the
+    /// statistics `analyze` wrote; every value's rule is recorded in the bundle.
+    Generate(GenerateArgs),
+    /// Show a bundle (or every bundle of a work dir): configuration, why each value is what
+    /// it is, training status, parameters and memory per step.
+    Inspect(InspectArgs),
+    /// Train one bundle on its fold (configs/*.yaml); resumable.
     Train(TrainArgs),
+    /// Predict label maps with one trained bundle, in each input image's own geometry.
+    Predict(PredictArgs),
     /// Write a synthetic phantom dataset (NIfTI images, labels, dataset.json, task.yaml).
     Phantom(PhantomArgs),
     /// List the compute devices this build can use and test each one.
@@ -72,6 +81,63 @@ pub struct AnalyzeArgs {
     /// Analyze every case again instead of reusing cached per-case results.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The work dir: reads datastats.yaml and input.yaml (both written by `analyze`),
+    /// writes bundles/<algo>_<fold>/.
+    #[arg(long, short = 'w', default_value = "work_dir")]
+    pub work_dir: PathBuf,
+    /// Task config to use instead of the one `analyze` recorded in the work dir.
+    #[arg(long, short = 'i')]
+    pub input: Option<PathBuf>,
+    /// Templates to generate [default: all]: dynunet, segresnet, segresnet2d.
+    #[arg(long, value_delimiter = ',')]
+    pub algos: Vec<String>,
+    /// Folds to generate [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub folds: Vec<usize>,
+    /// Override a generated value: KEY=VALUE, the key a dotted path into configs/*.yaml
+    /// (num_epochs=50, optimizer.weight_decay=1e-4, patch_size=[64,64,32]), prefixed by
+    /// TEMPLATE: to touch only that template's bundles (dynunet:network.filters=[16,32,64]);
+    /// repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// GPU memory to plan patch and batch for, in GB [default: nnU-Net's 8].
+    #[arg(long)]
+    pub gpu_memory: Option<f64>,
+    /// Seconds of training per bundle (written as time_budget_seconds).
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+    /// Rewrite bundles that already hold a trained model.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A bundle folder, or a work dir (every bundle in its bundles/).
+    pub dir: PathBuf,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The trained bundle.
+    #[arg(long, short = 'b')]
+    pub bundle: PathBuf,
+    /// A folder of NIfTI images (one channel each), or a datalist JSON (its `testing` cases).
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Folder for the label maps (<case>.nii.gz, uint8).
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Where to run: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Debug, Args)]

@@ -187,7 +187,8 @@ fn demo_runs_and_phantoms_are_deterministic() {
         "imagesTr/phantom_003.nii.gz",
         "labelsTr/phantom_003.nii.gz",
         "dataset.json",
-        "work_dir/dynunet_0/configs/hyper_parameters.yaml",
+        "work_dir/bundles/dynunet_0/configs/hyper_parameters.yaml",
+        "work_dir/bundles/dynunet_0/configs/network.yaml",
     ] {
         assert_eq!(
             std::fs::read(demo.join(file)).unwrap(),

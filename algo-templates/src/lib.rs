@@ -5,7 +5,9 @@
 //! (safetensors files with PyTorch parameter names). The `Template` rules and bundles come
 //! next (see the project's issues).
 
+pub mod bundle;
 pub mod device;
+pub mod generate;
 pub mod inference;
 pub mod networks;
 pub mod ops;

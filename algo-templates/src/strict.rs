@@ -13,10 +13,7 @@ use serde_json::Value;
 /// Deserialises `value` into `T`, refusing keys `T` does not know, named by their path
 /// (`loss.smoth_nr`).
 pub fn from_value<T: DeserializeOwned + Serialize>(value: Value) -> Result<T, String> {
-    let parsed: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
-    let known = serde_json::to_value(&parsed).map_err(|e| e.to_string())?;
-    let mut unknown = Vec::new();
-    unknown_keys(&value, &known, "", &mut unknown);
+    let (parsed, unknown) = parse_reporting_unknown(value)?;
     if unknown.is_empty() {
         Ok(parsed)
     } else {
@@ -26,6 +23,18 @@ pub fn from_value<T: DeserializeOwned + Serialize>(value: Value) -> Result<T, St
             unknown.join(", ")
         ))
     }
+}
+
+/// Deserialises `value` into `T` and lists the key paths of `value` that `T` does not
+/// know, for callers that say where each key came from.
+pub fn parse_reporting_unknown<T: DeserializeOwned + Serialize>(
+    value: Value,
+) -> Result<(T, Vec<String>), String> {
+    let parsed: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    let known = serde_json::to_value(&parsed).map_err(|e| e.to_string())?;
+    let mut unknown = Vec::new();
+    unknown_keys(&value, &known, "", &mut unknown);
+    Ok((parsed, unknown))
 }
 
 fn unknown_keys(input: &Value, known: &Value, path: &str, out: &mut Vec<String>) {

@@ -1,7 +1,7 @@
 //! Writing files so that a crash never leaves a half-written result behind.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// Writes `path` atomically: the bytes go to a temporary file in the same folder, which is
 /// synced and then renamed over `path`. Readers see the old file or the new one, never a part.
@@ -54,6 +54,25 @@ fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
         .tempfile_in(parent)
 }
 
+/// `to` relative to the folder `from` (both absolute and normalised, as `canonicalize`
+/// gives them), so that files can refer to each other by paths that survive moving both.
+pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +90,20 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temporary file left behind");
+    }
+
+    #[test]
+    fn relative_paths_climb_to_the_common_folder() {
+        let p = relative_path(
+            Path::new("/w/bundles/dynunet_0"),
+            Path::new("/data/t/list.json"),
+        );
+        assert_eq!(p, PathBuf::from("../../../data/t/list.json"));
+        let p = relative_path(Path::new("/a/w/bundles/x"), Path::new("/a/dataset.json"));
+        assert_eq!(p, PathBuf::from("../../../dataset.json"));
+        assert_eq!(
+            relative_path(Path::new("/a"), Path::new("/a")),
+            PathBuf::from(".")
+        );
     }
 }

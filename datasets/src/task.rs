@@ -172,9 +172,62 @@ impl TaskConfig {
         })
     }
 
+    /// The task as YAML with `datalist` and `dataroot` relative to the folder `dir` (which
+    /// must exist): what `autoseg analyze` records in a work dir, so later stages find the
+    /// data, and the work dir and data can move together.
+    pub fn to_yaml_relative_to(&self, dir: &Path) -> Result<String, DatasetError> {
+        let absolute = |p: &Path| {
+            std::fs::canonicalize(p).map_err(|source| DatasetError::Io {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let dir = absolute(dir)?;
+        let relative = |p: &Path| -> Result<Value, DatasetError> {
+            let path = crate::fsutil::relative_path(&dir, &absolute(p)?);
+            Ok(Value::String(path.display().to_string()))
+        };
+        let mut map = serde_yaml::Mapping::new();
+        let mut put = |k: &str, v: Value| {
+            map.insert(Value::String(k.into()), v);
+        };
+        if let Some(name) = &self.name {
+            put("name", Value::String(name.clone()));
+        }
+        put("modality", Value::String(self.modality.to_string()));
+        put("datalist", relative(&self.datalist)?);
+        put("dataroot", relative(&self.dataroot)?);
+        if let Some(classes) = &self.class_names {
+            put(
+                "class_names",
+                Value::Sequence(classes.iter().map(class_value).collect()),
+            );
+        }
+        if let Some(n) = self.num_fold {
+            put("num_fold", Value::Number(n.into()));
+        }
+        for (k, v) in &self.extra {
+            put(k, v.clone());
+        }
+        Ok(serde_yaml::to_string(&map).expect("task configs serialise"))
+    }
+
     /// The keys autoseg does not use (yet), for reporting.
     pub fn unused_keys(&self) -> Vec<&str> {
         self.extra.keys().map(String::as_str).collect()
+    }
+}
+
+fn class_value(class: &ClassSpec) -> Value {
+    match class {
+        ClassSpec::Name(name) => Value::String(name.clone()),
+        ClassSpec::Region { name, index } => {
+            let mut m = serde_yaml::Mapping::new();
+            m.insert("name".into(), Value::String(name.clone()));
+            let ids = index.iter().map(|&i| Value::Number(i.into())).collect();
+            m.insert("index".into(), Value::Sequence(ids));
+            Value::Mapping(m)
+        }
     }
 }
 

@@ -5,14 +5,17 @@ use std::time::Instant;
 
 use anyhow::Context;
 use autoseg_analyzer::{Analysis, AnalyzeOptions, analyze, write_datastats};
-use autoseg_datasets::Dataset;
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::task::Modality;
+use autoseg_datasets::{Dataset, TaskConfig};
 
 use super::check;
 use crate::cli::AnalyzeArgs;
 use crate::progress;
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let (dataset, _task) = check::open(&args.dataset)?;
+    let (dataset, task) = check::open(&args.dataset)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(workers) = args.workers {
         pool = pool.num_threads(workers.max(1));
@@ -23,11 +26,48 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         use_cache: !args.no_cache,
     };
     let analysis = pool.install(|| run_analysis(&dataset, &options))?;
+    let task = task.unwrap_or_else(|| task_of_datalist(&dataset));
+    let recorded = record_task(&task, &args.work_dir)?;
+    println!("  wrote {}", recorded.display());
     Ok(if analysis.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A task for a datalist given without one: its modality is the datalist's first channel
+/// name (MSD's `modality` map), else unknown (normalised like MRI).
+fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
+    let modality = dataset
+        .datalist
+        .channel_names()
+        .and_then(|names| names.first().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    TaskConfig {
+        path: dataset.datalist.path.clone(),
+        name: None,
+        modality: Modality::parse(&modality),
+        datalist: dataset.datalist.path.clone(),
+        dataroot: dataset.root.clone(),
+        class_names: None,
+        num_fold: None,
+        extra: Default::default(),
+    }
+}
+
+/// Records the task in the work dir (`input.yaml`, data paths relative to it), where
+/// `autoseg generate` finds it.
+pub fn record_task(task: &TaskConfig, work_dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = super::generate::recorded_task(work_dir);
+    let text = task
+        .to_yaml_relative_to(work_dir)
+        .context("recording the task in the work dir")?;
+    let text =
+        format!("# The task as `autoseg analyze` read it; `autoseg generate` reads it.\n{text}");
+    autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// Analyzes with a progress bar, writes the files and prints what was found.

@@ -4,7 +4,10 @@ mod analyze;
 mod check;
 mod demo;
 mod devices;
+mod generate;
+mod inspect;
 mod phantom;
+mod predict;
 mod train;
 
 use std::process::ExitCode;
@@ -17,7 +20,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Analyze(args) => analyze::run(&args),
+        Command::Generate(args) => generate::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),
     }

@@ -213,7 +213,8 @@ impl DynUNetConfig {
         })
     }
 
-    fn validate(&self) -> Result<Vec<usize>, NetworkError> {
+    /// Checks the configuration without building the network.
+    pub fn validate(&self) -> Result<Vec<usize>, NetworkError> {
         let invalid = |why: String| Err(NetworkError::InvalidConfig(format!("dynunet: {why}")));
         let stages = self.strides.len();
         if stages < 3 || self.kernel_sizes.len() != stages {

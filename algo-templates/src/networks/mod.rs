@@ -44,6 +44,19 @@ impl NetworkConfig {
         })
     }
 
+    /// Checks the configuration without building the network.
+    pub fn validate(&self) -> Result<(), NetworkError> {
+        match self {
+            NetworkConfig::SegresnetDs(c) => c.validate(),
+            NetworkConfig::Dynunet(c) => c.validate().map(|_| ()),
+        }
+    }
+
+    /// Trainable parameters, counted on a network built on the CPU.
+    pub fn parameter_count(&self) -> Result<usize, NetworkError> {
+        Ok(self.init(&Device::flex())?.num_params())
+    }
+
     /// Output channels (classes, background included).
     pub fn out_channels(&self) -> usize {
         match self {

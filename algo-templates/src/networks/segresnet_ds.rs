@@ -245,7 +245,8 @@ impl SegResNetDsConfig {
         })
     }
 
-    fn validate(&self) -> Result<(), NetworkError> {
+    /// Checks the configuration without building the network.
+    pub fn validate(&self) -> Result<(), NetworkError> {
         let invalid =
             |why: String| Err(NetworkError::InvalidConfig(format!("segresnet_ds: {why}")));
         match (self.spatial_dims, self.resolution) {

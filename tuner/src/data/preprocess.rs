@@ -11,58 +11,16 @@ use std::path::{Path, PathBuf};
 
 use autoseg_datasets::fsutil;
 use autoseg_datasets::{Case, LabelVolume, Volume};
-use autoseg_kernels::resample::{
-    Order, image_orders, resample, resample_labels, separate_axis, target_shape,
+use autoseg_kernels::resample::{Order, image_orders, resample_labels, separate_axis};
+use autoseg_templates::bundle::preprocess::{
+    PreparedGrid, crop_channel, prepare_image, to_z_fastest,
 };
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
 use super::DataError;
 
-/// How intensities are normalised.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum Normalization {
-    /// Per image and channel: z-score over the non-zero voxels (MRI and other modalities).
-    ZScoreNonzero,
-    /// CT: clip to the dataset's foreground percentiles, then z-score with the dataset's
-    /// foreground mean and stdev (nnU-Net's `CTNormalization`).
-    Ct {
-        /// Foreground 0.5th percentile.
-        lower: f32,
-        /// Foreground 99.5th percentile.
-        upper: f32,
-        /// Foreground mean.
-        mean: f32,
-        /// Foreground standard deviation.
-        std: f32,
-    },
-    /// Intensities as they are.
-    None,
-}
-
-/// What preprocessing does to every case of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PreprocessPlan {
-    /// Voxel size to resample to (x, y, z in mm); `None` keeps each case's own.
-    pub target_spacing: Option<[f64; 3]>,
-    /// Intensity normalisation.
-    pub normalization: Normalization,
-    /// The dataset's label ids in training order: id `labels[k]` becomes class `k`.
-    pub labels: Vec<u16>,
-}
-
-impl PreprocessPlan {
-    /// A short stable name for the plan, naming its cache folder: any change to the plan
-    /// gets a folder of its own.
-    pub fn id(&self) -> String {
-        let text = serde_json::to_string(self).expect("plans serialise");
-        let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
-        format!("{hash:016x}")
-    }
-}
+pub use autoseg_templates::bundle::preprocess::{Normalization, PreprocessPlan};
 
 /// A preprocessed case's description, stored in front of its arrays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,67 +153,6 @@ pub fn prepare(
     PreparedCase::open(&path)
 }
 
-/// Copies the `crop` of an x-fastest channel.
-fn crop_channel<T: Copy>(data: &[T], dims: [usize; 3], crop: [[usize; 2]; 3]) -> Vec<T> {
-    let mut out = Vec::with_capacity((0..3).map(|a| crop[a][1] - crop[a][0]).product());
-    for z in crop[2][0]..crop[2][1] {
-        for y in crop[1][0]..crop[1][1] {
-            let row = (z * dims[1] + y) * dims[0];
-            out.extend_from_slice(&data[row + crop[0][0]..row + crop[0][1]]);
-        }
-    }
-    out
-}
-
-/// x-fastest `[x, y, z]` to z-fastest.
-fn to_z_fastest<T: Copy + Default>(data: &[T], dims: [usize; 3]) -> Vec<T> {
-    let [nx, ny, nz] = dims;
-    let mut out = vec![T::default(); data.len()];
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                out[(x * ny + y) * nz + z] = data[(z * ny + y) * nx + x];
-            }
-        }
-    }
-    out
-}
-
-fn normalize(channel: &mut [f32], normalization: &Normalization) {
-    match normalization {
-        Normalization::None => {}
-        Normalization::Ct {
-            lower,
-            upper,
-            mean,
-            std,
-        } => {
-            let std = std.max(1e-8);
-            channel
-                .iter_mut()
-                .for_each(|v| *v = (v.clamp(*lower, *upper) - mean) / std);
-        }
-        Normalization::ZScoreNonzero => {
-            let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
-            for &v in channel.iter().filter(|v| **v != 0.0) {
-                n += 1.0;
-                sum += v as f64;
-                sq += (v as f64) * (v as f64);
-            }
-            if n == 0.0 {
-                return;
-            }
-            let mean = sum / n;
-            let std = ((sq / n - mean * mean).max(0.0)).sqrt().max(1e-8);
-            // nnU-Net's ZScore with use_mask_for_norm: only non-zero voxels change.
-            channel
-                .iter_mut()
-                .filter(|v| **v != 0.0)
-                .for_each(|v| *v = ((*v as f64 - mean) / std) as f32);
-        }
-    }
-}
-
 /// Reads and preprocesses a case: header, image `[c, x, y, z]` and labels, z fastest.
 pub fn preprocess(
     case: &Case,
@@ -272,29 +169,17 @@ pub fn preprocess(
             path: label_path.clone(),
             reason: m.to_string(),
         })?;
-    let ras_dims = image.dims();
-    let crop = image.nonzero_box();
-    let cropped: [usize; 3] = std::array::from_fn(|a| crop[a][1] - crop[a][0]);
-    let spacing = image.spacing();
-    let (new_spacing, new_dims) = match plan.target_spacing {
-        Some(target) => (target, target_shape(cropped, spacing, target)),
-        None => (spacing, cropped),
-    };
+    let prepared = prepare_image(&image, plan);
+    let PreparedGrid {
+        dims: new_dims,
+        spacing: new_spacing,
+        crop,
+        ras_dims,
+        ras_spacing: spacing,
+    } = prepared.grid;
+    let cropped = prepared.grid.cropped_dims();
     let separate = separate_axis(spacing, new_spacing);
-    let mut data = Vec::with_capacity(image.channels() * new_dims.iter().product::<usize>());
-    for c in 0..image.channels() {
-        let mut channel = crop_channel(image.channel(c), ras_dims, crop);
-        if new_dims != cropped {
-            channel = resample(
-                &channel,
-                cropped,
-                new_dims,
-                image_orders(Order::Cubic, separate),
-            );
-        }
-        normalize(&mut channel, &plan.normalization);
-        data.extend(to_z_fastest(&channel, new_dims));
-    }
+    let data = prepared.data;
     let mut ids = crop_channel(label.data(), ras_dims, crop);
     if new_dims != cropped {
         ids = resample_labels(

@@ -1,9 +1,11 @@
-//! A bundle's training configuration, `configs/hyper_parameters.yaml`: every choice the
-//! training run makes, as data. Paths are relative to the bundle, so a bundle copied
-//! elsewhere (with its data beside it) still runs.
+//! A bundle's training configuration, `configs/*.yaml` merged (see
+//! [`autoseg_templates::bundle::files`]): every choice the training run makes, as data.
+//! Paths are relative to the bundle, so a bundle copied elsewhere (with its data beside
+//! it) still runs.
 
 use std::path::{Path, PathBuf};
 
+use autoseg_templates::bundle::{self, InferenceConfig};
 use autoseg_templates::inference::SlidingWindow;
 use autoseg_templates::networks::NetworkConfig;
 use serde::{Deserialize, Serialize};
@@ -32,8 +34,6 @@ pub struct DataConfig {
     /// Where preprocessed cases are cached (shared by the bundles of a work dir).
     #[serde(default = "preprocessed")]
     pub cache_dir: PathBuf,
-    /// What preprocessing does.
-    pub plan: PreprocessPlan,
 }
 
 fn five() -> usize {
@@ -68,8 +68,10 @@ impl Default for ValidationConfig {
 /// Everything a training run of one bundle on one fold needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Data, fold and preprocessing.
+    /// Data and fold.
     pub data: DataConfig,
+    /// What preprocessing does (training, validation and inference alike).
+    pub preprocessing: PreprocessPlan,
     /// The network.
     pub network: NetworkConfig,
     /// The loss over the deep-supervision outputs.
@@ -113,6 +115,9 @@ pub struct TrainConfig {
     /// Validation.
     #[serde(default)]
     pub validation: ValidationConfig,
+    /// Inference on whole images (`autoseg predict`).
+    #[serde(default)]
+    pub inference: InferenceConfig,
     /// Batches made ahead of the model.
     #[serde(default = "prefetch")]
     pub prefetch: usize,
@@ -133,54 +138,110 @@ fn prefetch() -> usize {
     4
 }
 
-/// The configuration file of a bundle.
+/// The main configuration file of a bundle.
 pub fn config_path(bundle: &Path) -> PathBuf {
-    bundle.join("configs").join("hyper_parameters.yaml")
+    bundle::files::configs_dir(bundle).join("hyper_parameters.yaml")
 }
 
 impl TrainConfig {
-    /// Reads a bundle's configuration, refusing unknown keys.
+    /// Reads a bundle's configuration (every `configs/*.yaml`), refusing unknown keys and
+    /// naming the file that holds them.
     pub fn read(bundle: &Path) -> Result<TrainConfig, TrainError> {
-        let path = config_path(bundle);
-        let invalid = |reason: String| TrainError::Config {
-            path: path.clone(),
-            reason,
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
-        let value: serde_json::Value =
-            serde_yaml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        let config: TrainConfig = autoseg_templates::strict::from_value(value).map_err(invalid)?;
-        config.validate().map_err(invalid)?;
+        let merged = bundle::read_config(bundle)?;
+        let value = serde_json::Value::Object(merged.values.clone());
+        let invalid = |path: PathBuf, reason: String| TrainError::Config { path, reason };
+        let (config, unknown) = autoseg_templates::strict::parse_reporting_unknown::<TrainConfig>(
+            value,
+        )
+        .map_err(|reason| {
+            // A misspelt required key reads as a missing one: name the stray key too.
+            let known = super::phantom_config(PathBuf::new()).to_map();
+            let stray: Vec<&str> = merged
+                .values
+                .keys()
+                .filter(|k| !known.contains_key(*k))
+                .map(String::as_str)
+                .collect();
+            match stray.first() {
+                Some(first) => invalid(
+                    merged.file_of(bundle, first),
+                    format!("{reason}; unknown key {}", stray.join(", ")),
+                ),
+                None => invalid(bundle::files::configs_dir(bundle), reason),
+            }
+        })?;
+        if let Some(first) = unknown.first() {
+            let file = merged.file_of(bundle, first);
+            let keys = unknown.join(", ");
+            return Err(invalid(file, format!("unknown key {keys}")));
+        }
+        let file = |key: &str| merged.file_of(bundle, key);
+        config
+            .validate()
+            .map_err(|(key, reason)| invalid(file(key), reason))?;
         Ok(config)
     }
 
-    /// Writes the configuration into a bundle (atomically).
+    /// Writes the configuration into a bundle's `configs/`, each file atomically.
     pub fn write(&self, bundle: &Path) -> Result<(), TrainError> {
-        let text = serde_yaml::to_string(self).expect("configurations serialise");
-        super::atomic_write(&config_path(bundle), text.as_bytes())
+        Ok(bundle::write_config(bundle, &self.to_map())?)
     }
 
-    fn validate(&self) -> Result<(), String> {
-        if self.num_epochs == 0 || self.iterations_per_epoch == 0 || self.batch_size == 0 {
-            return Err("num_epochs, iterations_per_epoch and batch_size must be positive".into());
+    /// The configuration as a mapping, every default written out.
+    pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self).expect("configurations serialise") {
+            serde_json::Value::Object(values) => values,
+            _ => unreachable!("a configuration is a mapping"),
+        }
+    }
+
+    /// Checks a configuration mapping as [`Self::read`] does and returns it with every
+    /// default written out: how `autoseg generate` checks a bundle before writing it.
+    pub fn complete(
+        values: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let config: TrainConfig =
+            autoseg_templates::strict::from_value(serde_json::Value::Object(values))?;
+        config
+            .validate()
+            .map_err(|(key, reason)| format!("{key}: {reason}"))?;
+        Ok(config.to_map())
+    }
+
+    /// Checks values serde cannot; an error names the key it is about.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, value) in [
+            ("num_epochs", self.num_epochs),
+            ("iterations_per_epoch", self.iterations_per_epoch),
+            ("batch_size", self.batch_size),
+        ] {
+            if value == 0 {
+                return Err((key, format!("{key} must be positive")));
+            }
         }
         if self.patch_size.contains(&0) {
-            return Err(format!("patch_size {:?} must be positive", self.patch_size));
+            let reason = format!("patch_size {:?} must be positive", self.patch_size);
+            return Err(("patch_size", reason));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(format!(
-                "learning_rate {} must be positive",
-                self.learning_rate
-            ));
+            let reason = format!("learning_rate {} must be positive", self.learning_rate);
+            return Err(("learning_rate", reason));
         }
+        self.network
+            .validate()
+            .map_err(|e| ("network", e.to_string()))?;
         let classes = self.network.out_channels();
-        if self.data.plan.labels.len() != classes {
-            return Err(format!(
-                "the plan lists {} labels but the network has {classes} outputs",
-                self.data.plan.labels.len()
-            ));
+        if self.preprocessing.labels.len() != classes {
+            let reason = format!(
+                "preprocessing lists {} labels but the network has {classes} outputs",
+                self.preprocessing.labels.len()
+            );
+            return Err(("preprocessing", reason));
         }
-        self.loss.loss.validate(classes).map_err(|e| e.to_string())
+        self.loss
+            .loss
+            .validate(classes)
+            .map_err(|e| ("loss", e.to_string()))
     }
 
     /// The sliding window validation uses.

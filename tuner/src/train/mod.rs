@@ -80,6 +80,16 @@ pub enum TrainError {
     },
 }
 
+impl From<autoseg_templates::bundle::BundleError> for TrainError {
+    fn from(error: autoseg_templates::bundle::BundleError) -> Self {
+        use autoseg_templates::bundle::BundleError;
+        match error {
+            BundleError::Io { path, source } => TrainError::Io { path, source },
+            BundleError::Invalid { path, reason } => TrainError::Config { path, reason },
+        }
+    }
+}
+
 impl From<autoseg_datasets::DatasetError> for TrainError {
     fn from(error: autoseg_datasets::DatasetError) -> Self {
         TrainError::Dataset(Box::new(error))
@@ -145,11 +155,12 @@ pub fn prepare_fold(
             ..FoldOptions::default()
         },
     )?;
-    let cache = bundle.join(&data.cache_dir).join(data.plan.id());
+    let plan = &config.preprocessing;
+    let cache = bundle.join(&data.cache_dir).join(plan.id());
     let load = |indices: Vec<usize>| -> Result<Vec<PreparedCase>, TrainError> {
         indices
             .into_par_iter()
-            .map(|i| prepare(&dataset.cases[i], &data.plan, &cache).map_err(TrainError::from))
+            .map(|i| prepare(&dataset.cases[i], plan, &cache).map_err(TrainError::from))
             .collect()
     };
     let (training, validation) = (folds.training(data.fold), folds.validation(data.fold));

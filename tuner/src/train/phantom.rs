@@ -30,11 +30,11 @@ pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
             fold: 0,
             num_folds: 4,
             cache_dir: "../preprocessed".into(),
-            plan: PreprocessPlan {
-                target_spacing: None,
-                normalization: Normalization::ZScoreNonzero,
-                labels: vec![0, 1, 2],
-            },
+        },
+        preprocessing: PreprocessPlan {
+            target_spacing: None,
+            normalization: Normalization::ZScoreNonzero,
+            labels: vec![0, 1, 2],
         },
         network: NetworkConfig::Dynunet(network),
         // nnU-Net's Dice: foreground classes only, pooled over the batch; the small lesion
@@ -78,6 +78,7 @@ pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
             every: 2,
             ..ValidationConfig::default()
         },
+        inference: Default::default(),
         prefetch: 4,
     }
 }

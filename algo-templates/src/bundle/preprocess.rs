@@ -1,0 +1,300 @@
+//! Image preprocessing shared by training, validation and inference: reorient to RAS (the
+//! caller's part), crop to the non-zero box, resample to the target spacing, normalise by
+//! modality; and its inverse for predictions: class probabilities back to the crop's grid,
+//! argmax, pasted into the RAS grid.
+//!
+//! Arrays are `[channel, x, y, z]` with z fastest: PyTorch's (and MONAI's) layout, in which
+//! network axes 2, 3, 4 are x, y, z and a 2D network's unit axis is z.
+
+use autoseg_datasets::Volume;
+use autoseg_kernels::resample::{Order, image_orders, resample, separate_axis, target_shape};
+use serde::{Deserialize, Serialize};
+
+/// How intensities are normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Normalization {
+    /// Per image and channel: z-score over the non-zero voxels (MRI and other modalities).
+    ZScoreNonzero,
+    /// CT: clip to the dataset's foreground percentiles, then z-score with the dataset's
+    /// foreground mean and stdev (nnU-Net's `CTNormalization`).
+    Ct {
+        /// Foreground 0.5th percentile.
+        lower: f32,
+        /// Foreground 99.5th percentile.
+        upper: f32,
+        /// Foreground mean.
+        mean: f32,
+        /// Foreground standard deviation.
+        std: f32,
+    },
+    /// Per image and channel: z-score over every voxel (nnU-Net's `ZScoreNormalization`
+    /// when cropping to the non-zero box kept most of the image).
+    ZScore,
+    /// Auto3DSeg's CT rule: the foreground's `[lower, upper]` percentiles mapped to
+    /// `[-1, 1]` without clipping, then squashed by a sigmoid.
+    RangeSigmoid {
+        /// Foreground 0.5th percentile.
+        lower: f32,
+        /// Foreground 99.5th percentile.
+        upper: f32,
+    },
+    /// Intensities as they are.
+    None,
+}
+
+/// What preprocessing does to every case of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessPlan {
+    /// Voxel size to resample to (x, y, z in mm); `None` keeps each case's own.
+    pub target_spacing: Option<[f64; 3]>,
+    /// Intensity normalisation.
+    pub normalization: Normalization,
+    /// The dataset's label ids in training order: id `labels[k]` becomes class `k`.
+    pub labels: Vec<u16>,
+}
+
+impl PreprocessPlan {
+    /// A short stable name for the plan, naming its cache folder: any change to the plan
+    /// gets a folder of its own.
+    pub fn id(&self) -> String {
+        let text = serde_json::to_string(self).expect("plans serialise");
+        let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        format!("{hash:016x}")
+    }
+}
+
+/// Where a preprocessed image sits in its RAS image: what inverting needs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PreparedGrid {
+    /// Voxels along x, y, z after cropping and resampling.
+    pub dims: [usize; 3],
+    /// Voxel size after resampling.
+    pub spacing: [f64; 3],
+    /// The crop in the RAS grid before resampling: start and end voxel per axis.
+    pub crop: [[usize; 2]; 3],
+    /// Voxels of the RAS grid before cropping.
+    pub ras_dims: [usize; 3],
+    /// Voxel size of the RAS grid.
+    pub ras_spacing: [f64; 3],
+}
+
+impl PreparedGrid {
+    /// Voxels of the crop, before resampling.
+    pub fn cropped_dims(&self) -> [usize; 3] {
+        std::array::from_fn(|a| self.crop[a][1] - self.crop[a][0])
+    }
+
+    /// Resamples one x-fastest channel from the crop's grid to the prepared one, or back.
+    fn resample(&self, data: Vec<f32>, order: Order, back: bool) -> Vec<f32> {
+        let (from, to) = if back {
+            (self.dims, self.cropped_dims())
+        } else {
+            (self.cropped_dims(), self.dims)
+        };
+        if from == to {
+            return data;
+        }
+        let separate = separate_axis(self.ras_spacing, self.spacing);
+        resample(&data, from, to, image_orders(order, separate))
+    }
+}
+
+/// An image ready for a network: channels `[c, x, y, z]`, z fastest.
+#[derive(Debug, Clone)]
+pub struct PreparedImage {
+    /// The voxels.
+    pub data: Vec<f32>,
+    /// Channels.
+    pub channels: usize,
+    /// Where it came from.
+    pub grid: PreparedGrid,
+}
+
+/// Crops, resamples (cubic, nnU-Net's order 3) and normalises a RAS image.
+pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> PreparedImage {
+    let ras_dims = image.dims();
+    let crop = image.nonzero_box();
+    let cropped: [usize; 3] = std::array::from_fn(|a| crop[a][1] - crop[a][0]);
+    let ras_spacing = image.spacing();
+    let (spacing, dims) = match plan.target_spacing {
+        Some(target) => (target, target_shape(cropped, ras_spacing, target)),
+        None => (ras_spacing, cropped),
+    };
+    let grid = PreparedGrid {
+        dims,
+        spacing,
+        crop,
+        ras_dims,
+        ras_spacing,
+    };
+    let mut data = Vec::with_capacity(image.channels() * dims.iter().product::<usize>());
+    for c in 0..image.channels() {
+        let channel = crop_channel(image.channel(c), ras_dims, crop);
+        let mut channel = grid.resample(channel, Order::Cubic, false);
+        normalize(&mut channel, &plan.normalization);
+        data.extend(to_z_fastest(&channel, dims));
+    }
+    PreparedImage {
+        data,
+        channels: image.channels(),
+        grid,
+    }
+}
+
+/// Class ids in the RAS grid (x fastest) from class probabilities `[classes, x, y, z]`
+/// (z fastest) on the prepared grid: each class resampled back to the crop (linear, as
+/// nnU-Net resamples logits), the argmax taken there, and class 0 outside the crop.
+pub fn restore_classes(probabilities: &[f32], classes: usize, grid: &PreparedGrid) -> Vec<u8> {
+    let n: usize = grid.dims.iter().product();
+    let cropped = grid.cropped_dims();
+    let n_cropped: usize = cropped.iter().product();
+    let mut best = vec![(f32::NEG_INFINITY, 0u8); n_cropped];
+    for k in 0..classes {
+        let channel = from_z_fastest(&probabilities[k * n..(k + 1) * n], grid.dims);
+        let channel = grid.resample(channel, Order::Linear, true);
+        for (b, &p) in best.iter_mut().zip(&channel) {
+            if p > b.0 {
+                *b = (p, k as u8);
+            }
+        }
+    }
+    let [rx, ry, rz] = grid.ras_dims;
+    let mut out = vec![0u8; rx * ry * rz];
+    let mut i = 0;
+    for z in grid.crop[2][0]..grid.crop[2][1] {
+        for y in grid.crop[1][0]..grid.crop[1][1] {
+            let row = (z * ry + y) * rx;
+            for x in grid.crop[0][0]..grid.crop[0][1] {
+                out[row + x] = best[i].1;
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Copies the `crop` of an x-fastest channel.
+pub fn crop_channel<T: Copy>(data: &[T], dims: [usize; 3], crop: [[usize; 2]; 3]) -> Vec<T> {
+    let mut out = Vec::with_capacity((0..3).map(|a| crop[a][1] - crop[a][0]).product());
+    for z in crop[2][0]..crop[2][1] {
+        for y in crop[1][0]..crop[1][1] {
+            let row = (z * dims[1] + y) * dims[0];
+            out.extend_from_slice(&data[row + crop[0][0]..row + crop[0][1]]);
+        }
+    }
+    out
+}
+
+/// x-fastest `[x, y, z]` to z-fastest.
+pub fn to_z_fastest<T: Copy + Default>(data: &[T], dims: [usize; 3]) -> Vec<T> {
+    let [nx, ny, nz] = dims;
+    let mut out = vec![T::default(); data.len()];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                out[(x * ny + y) * nz + z] = data[(z * ny + y) * nx + x];
+            }
+        }
+    }
+    out
+}
+
+/// z-fastest `[x, y, z]` to x-fastest.
+pub fn from_z_fastest<T: Copy + Default>(data: &[T], dims: [usize; 3]) -> Vec<T> {
+    let [nx, ny, nz] = dims;
+    let mut out = vec![T::default(); data.len()];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                out[(z * ny + y) * nx + x] = data[(x * ny + y) * nz + z];
+            }
+        }
+    }
+    out
+}
+
+fn normalize(channel: &mut [f32], normalization: &Normalization) {
+    match normalization {
+        Normalization::None => {}
+        Normalization::Ct {
+            lower,
+            upper,
+            mean,
+            std,
+        } => {
+            let std = std.max(1e-8);
+            channel
+                .iter_mut()
+                .for_each(|v| *v = (v.clamp(*lower, *upper) - mean) / std);
+        }
+        Normalization::RangeSigmoid { lower, upper } => {
+            let half = ((upper - lower) / 2.0).max(1e-8);
+            let centre = (lower + upper) / 2.0;
+            channel
+                .iter_mut()
+                .for_each(|v| *v = 1.0 / (1.0 + (-(*v - centre) / half).exp()));
+        }
+        // nnU-Net's ZScore with use_mask_for_norm: only non-zero voxels count and change.
+        Normalization::ZScoreNonzero => z_score(channel, |v| v != 0.0),
+        Normalization::ZScore => z_score(channel, |_| true),
+    }
+}
+
+/// Standardises the voxels `selected` picks by their own mean and deviation.
+fn z_score(channel: &mut [f32], selected: impl Fn(f32) -> bool) {
+    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+    for &v in channel.iter().filter(|v| selected(**v)) {
+        n += 1.0;
+        sum += v as f64;
+        sq += (v as f64) * (v as f64);
+    }
+    if n == 0.0 {
+        return;
+    }
+    let mean = sum / n;
+    let std = ((sq / n - mean * mean).max(0.0)).sqrt().max(1e-8);
+    channel
+        .iter_mut()
+        .filter(|v| selected(**v))
+        .for_each(|v| *v = ((*v as f64 - mean) / std) as f32);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn z_fastest_round_trips() {
+        let dims = [3, 4, 5];
+        let data: Vec<u32> = (0..60).collect();
+        assert_eq!(from_z_fastest(&to_z_fastest(&data, dims), dims), data);
+    }
+
+    #[test]
+    fn restoring_one_hot_probabilities_pastes_the_classes_into_the_crop() {
+        // A 2x2x2 crop at (1..3, 0..2, 2..4) of a 4x3x5 grid, not resampled.
+        let grid = PreparedGrid {
+            dims: [2, 2, 2],
+            spacing: [1.0; 3],
+            crop: [[1, 3], [0, 2], [2, 4]],
+            ras_dims: [4, 3, 5],
+            ras_spacing: [1.0; 3],
+        };
+        let classes_xfast: Vec<u8> = vec![0, 1, 2, 1, 0, 2, 2, 1];
+        let zfast = to_z_fastest(&classes_xfast, grid.dims);
+        let mut probabilities = vec![0f32; 3 * 8];
+        for (i, &k) in zfast.iter().enumerate() {
+            probabilities[k as usize * 8 + i] = 1.0;
+        }
+        let out = restore_classes(&probabilities, 3, &grid);
+        assert_eq!(out.iter().filter(|&&c| c != 0).count(), 6);
+        let at = |x: usize, y: usize, z: usize| out[(z * 3 + y) * 4 + x];
+        assert_eq!(at(2, 0, 2), 1);
+        assert_eq!(at(1, 1, 2), 2);
+        assert_eq!(at(2, 1, 3), 1);
+        assert_eq!(at(0, 0, 2), 0);
+    }
+}

@@ -1,0 +1,154 @@
+//! Predicting with one trained bundle: read the parts of its configuration inference needs
+//! (network, preprocessing, patch size, `inference`), load its weights once, and for each
+//! image reorient to RAS, preprocess, slide the window, and bring the classes back to the
+//! image's own grid and orientation.
+
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::{LabelVolume, Volume};
+use burn::tensor::Device;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::preprocess::{PreprocessPlan, prepare_image, restore_classes};
+use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
+use crate::ComputeDevice;
+use crate::inference::SlidingWindow;
+use crate::networks::{Network, NetworkConfig};
+use crate::{strict, weights};
+
+/// What inference reads of a bundle's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferenceSettings {
+    /// The network.
+    pub network: NetworkConfig,
+    /// Preprocessing.
+    pub preprocessing: PreprocessPlan,
+    /// The training patch size (the default window).
+    pub patch_size: [usize; 3],
+    /// The sliding window.
+    pub inference: InferenceConfig,
+}
+
+impl InferenceSettings {
+    /// Reads the settings from a bundle; a misspelt key in any of their sections is an
+    /// error naming its file (training's keys are training's to check).
+    pub fn read(bundle: &Path) -> Result<InferenceSettings, BundleError> {
+        let merged = read_config(bundle)?;
+        Ok(InferenceSettings {
+            network: section(&merged, bundle, "network")?,
+            preprocessing: section(&merged, bundle, "preprocessing")?,
+            patch_size: section(&merged, bundle, "patch_size")?,
+            inference: match merged.values.get("inference") {
+                Some(_) => section(&merged, bundle, "inference")?,
+                None => InferenceConfig::default(),
+            },
+        })
+    }
+
+    /// The window over whole images.
+    pub fn sliding_window(&self) -> SlidingWindow {
+        SlidingWindow {
+            roi: self.inference.roi.unwrap_or(self.patch_size),
+            overlap: self.inference.overlap,
+            batch: self.inference.batch,
+        }
+    }
+}
+
+fn section<T: DeserializeOwned + Serialize>(
+    merged: &MergedConfig,
+    bundle: &Path,
+    key: &str,
+) -> Result<T, BundleError> {
+    let file = merged.file_of(bundle, key);
+    let value = merged
+        .values
+        .get(key)
+        .cloned()
+        .ok_or_else(|| BundleError::invalid(&file, format!("`{key}` is missing")))?;
+    strict::from_value(value)
+        .map_err(|reason| BundleError::invalid(&file, format!("{key}: {reason}")))
+}
+
+/// A trained bundle, loaded once, predicting any number of images.
+pub struct BundlePredictor {
+    /// The bundle folder.
+    pub bundle: PathBuf,
+    /// Its inference settings.
+    pub settings: InferenceSettings,
+    /// The weights file loaded.
+    pub weights: PathBuf,
+    network: Network,
+    device: Device,
+}
+
+impl BundlePredictor {
+    /// Loads a bundle's settings and trained weights onto `device`.
+    pub fn load(bundle: &Path, device: ComputeDevice) -> Result<BundlePredictor, BundleError> {
+        let settings = InferenceSettings::read(bundle)?;
+        let weights_path = inference_weights(bundle).ok_or_else(|| {
+            BundleError::invalid(
+                &bundle.join("model"),
+                "no trained weights (best.safetensors or last/model.safetensors): \
+                 train the bundle first",
+            )
+        })?;
+        let burn_device = device.burn_device();
+        let invalid = |e: String| BundleError::invalid(&weights_path, e);
+        let network = settings
+            .network
+            .init(&burn_device)
+            .map_err(|e| invalid(e.to_string()))?;
+        let network = weights::load(network, &weights_path).map_err(|e| invalid(e.to_string()))?;
+        Ok(BundlePredictor {
+            bundle: bundle.to_path_buf(),
+            settings,
+            weights: weights_path,
+            network,
+            device: burn_device,
+        })
+    }
+
+    /// The image must have the channels the network was trained on.
+    fn check_channels(&self, image: &Volume, path: &Path) -> Result<(), BundleError> {
+        let expected = self.settings.network.in_channels();
+        if image.channels() != expected {
+            return Err(BundleError::invalid(
+                path,
+                format!(
+                    "{} channel(s), but the bundle's network takes {expected}",
+                    image.channels()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Label ids (the dataset's own, not class indices) on `image`'s grid, in its
+    /// orientation and with its affine. `path` names the image in errors.
+    pub fn predict(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
+        self.check_channels(image, path)?;
+        let orientation = image.geometry().orientation();
+        let ras = image.to_ras();
+        let plan = &self.settings.preprocessing;
+        let prepared = prepare_image(&ras, plan);
+        let classes = self.settings.network.out_channels();
+        let probabilities = self.settings.sliding_window().predict(
+            &prepared.data,
+            prepared.channels,
+            prepared.grid.dims,
+            classes,
+            &self.device,
+            |x| self.network.forward(x),
+        );
+        let ids: Vec<u16> = restore_classes(&probabilities, classes, &prepared.grid)
+            .into_iter()
+            .map(|k| plan.labels[k as usize])
+            .collect();
+        let labels = ras.with_data(1, ids).into_orientation(orientation);
+        labels
+            .into_onto(image.geometry())
+            .map_err(|m| BundleError::invalid(path, format!("restoring the grid: {m}")))
+    }
+}

@@ -1,0 +1,294 @@
+//! `autoseg generate`: every template's bundle for every fold, written into
+//! `<work_dir>/bundles/<algo>_<fold>/` with its configuration, derivation, metadata and
+//! model card. The training engine checks each configuration before it is written (it owns
+//! the full schema), so a bundle on disk always reads back.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::bundle::metadata::{InputChannel, Metadata, OutputClass};
+use crate::bundle::{self, BundleError};
+use crate::templates::overrides::{self, Setting};
+use crate::templates::{Filled, Template, TemplateError, TemplateInput, registry};
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// A template could not fill its configuration.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A bundle file could not be written.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The configuration, overrides applied, is not one training accepts.
+    #[error("{algo}_{fold}: {reason}")]
+    Invalid {
+        /// The template.
+        algo: String,
+        /// The fold.
+        fold: usize,
+        /// What training refused.
+        reason: String,
+    },
+    /// An unknown template was asked for.
+    #[error("no template called `{0}` (known: {1})")]
+    UnknownTemplate(String, String),
+}
+
+/// What to generate.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateOptions {
+    /// Templates to use (all when empty).
+    pub algos: Vec<String>,
+    /// Folds to write (all when empty).
+    pub folds: Vec<usize>,
+    /// Task-config keys; those naming a configuration key (or an alias such as
+    /// `roi_size`) override the template's value.
+    pub task_keys: Vec<(String, Value)>,
+    /// Overrides (`--set`), applied after the task's, in order.
+    pub settings: Vec<Setting>,
+    /// Rewrite bundles that have been trained already.
+    pub force: bool,
+}
+
+/// What happened to one bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BundleOutcome {
+    /// Written (new, or not trained yet).
+    Written,
+    /// Left as it was: it holds a trained model (`force` rewrites it).
+    KeptTrained,
+}
+
+/// One bundle of the report.
+#[derive(Debug, Clone)]
+pub struct GeneratedBundle {
+    /// The template.
+    pub algo: String,
+    /// The fold.
+    pub fold: usize,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// What was done.
+    pub outcome: BundleOutcome,
+}
+
+/// What `generate` did.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateReport {
+    /// Bundles written or kept.
+    pub bundles: Vec<GeneratedBundle>,
+    /// Templates that do not suit the data, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// The folder bundles are written to.
+pub fn bundles_dir(work_dir: &Path) -> PathBuf {
+    work_dir.join("bundles")
+}
+
+/// Checks a configuration and returns it with every default filled in.
+pub type Validator<'a> = dyn Fn(Map<String, Value>) -> Result<Map<String, Value>, String> + 'a;
+
+/// Generates the bundles. `validate` is the training engine's check of a configuration.
+pub fn generate(
+    work_dir: &Path,
+    input: &TemplateInput,
+    options: &GenerateOptions,
+    validate: &Validator,
+) -> Result<GenerateReport, GenerateError> {
+    let templates = selected(&options.algos)?;
+    let scoped: Vec<String> = options
+        .settings
+        .iter()
+        .filter_map(|s| s.template.clone())
+        .collect();
+    selected(&scoped)?;
+    let folds: Vec<usize> = if options.folds.is_empty() {
+        (0..input.task.num_folds).collect()
+    } else {
+        options.folds.clone()
+    };
+    let mut report = GenerateReport::default();
+    for template in templates {
+        if let Some(reason) = template.skip_reason(input)? {
+            report.skipped.push((template.name().to_string(), reason));
+            continue;
+        }
+        let filled = template.fill(input)?;
+        for &fold in &folds {
+            let dir = bundles_dir(work_dir).join(format!("{}_{fold}", template.name()));
+            let outcome = if !options.force && bundle::inference_weights(&dir).is_some() {
+                BundleOutcome::KeptTrained
+            } else {
+                write_bundle(
+                    &dir,
+                    template.as_ref(),
+                    input,
+                    &filled,
+                    fold,
+                    options,
+                    validate,
+                )?;
+                BundleOutcome::Written
+            };
+            report.bundles.push(GeneratedBundle {
+                algo: template.name().to_string(),
+                fold,
+                dir,
+                outcome,
+            });
+        }
+    }
+    Ok(report)
+}
+
+fn selected(algos: &[String]) -> Result<Vec<Box<dyn Template>>, GenerateError> {
+    let all = registry();
+    if algos.is_empty() {
+        return Ok(all);
+    }
+    let names = all.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+    algos
+        .iter()
+        .map(|a| {
+            crate::templates::find(a)
+                .ok_or_else(|| GenerateError::UnknownTemplate(a.clone(), names.clone()))
+        })
+        .collect()
+}
+
+fn write_bundle(
+    dir: &Path,
+    template: &dyn Template,
+    input: &TemplateInput,
+    filled: &Filled,
+    fold: usize,
+    options: &GenerateOptions,
+    validate: &Validator,
+) -> Result<(), GenerateError> {
+    let mut config = filled.config.clone();
+    config["data"]["fold"] = json!(fold);
+    let mut derivation = filled.derivation.clone();
+    let from_task: Vec<Setting> = options
+        .task_keys
+        .iter()
+        .filter_map(|(k, v)| Setting::from_task_key(k, v.clone(), &config))
+        .collect();
+    overrides::apply(&mut config, &from_task, &mut derivation)?;
+    overrides::apply(&mut config, &options.settings, &mut derivation)?;
+    let config = validate(config).map_err(|reason| GenerateError::Invalid {
+        algo: template.name().into(),
+        fold,
+        reason,
+    })?;
+    std::fs::create_dir_all(dir).map_err(|e| BundleError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    bundle::write_config(dir, &config)?;
+    derivation.statistics = relative_to_bundle(dir, &input.stats.path);
+    derivation.write(dir)?;
+    let metadata = metadata(template, input, filled, &config, fold);
+    metadata.write(dir)?;
+    let card = crate::bundle::card::model_card(&metadata, &config, template.summary());
+    autoseg_datasets::fsutil::write_bytes_atomic(&dir.join("README.md"), card.as_bytes()).map_err(
+        |e| BundleError::Io {
+            path: dir.join("README.md"),
+            source: e,
+        },
+    )?;
+    Ok(())
+}
+
+fn metadata(
+    template: &dyn Template,
+    input: &TemplateInput,
+    filled: &Filled,
+    config: &Map<String, Value>,
+    fold: usize,
+) -> Metadata {
+    let task = input.task;
+    let in_channels = config["network"]["in_channels"].as_u64().unwrap_or(1) as usize;
+    let inputs = (0..in_channels)
+        .map(|c| InputChannel {
+            name: task
+                .channel_names
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| format!("channel {c}")),
+            modality: task.modality.clone(),
+        })
+        .collect();
+    let labels: Vec<u16> =
+        serde_json::from_value(config["preprocessing"]["labels"].clone()).unwrap_or_default();
+    let outputs = labels
+        .iter()
+        .map(|&label| OutputClass {
+            label,
+            name: task
+                .label_names
+                .iter()
+                .find(|(id, _)| *id == label)
+                .map_or_else(
+                    || {
+                        if label == 0 {
+                            "background".into()
+                        } else {
+                            format!("label {label}")
+                        }
+                    },
+                    |(_, n)| n.clone(),
+                ),
+        })
+        .collect();
+    Metadata {
+        version: "0.1.0".into(),
+        autoseg_version: env!("CARGO_PKG_VERSION").into(),
+        template: template.name().into(),
+        fold,
+        task: task.name.clone(),
+        description: format!(
+            "Segments {} from {} images; {}, trained on fold {fold} of {}.",
+            structures(task),
+            task.modality,
+            template.summary(),
+            task.num_folds
+        ),
+        inputs,
+        outputs,
+        spacing_mm: serde_json::from_value(config["preprocessing"]["target_spacing"].clone())
+            .unwrap_or(None),
+        intensity_normalization: filled.intensity.clone(),
+        data_source: task.data_source.clone(),
+        data_license: task.data_license.clone(),
+        weights_format: "safetensors, PyTorch (MONAI) parameter names".into(),
+    }
+}
+
+/// `path` relative to the bundle folder `dir` (created by then), or as given when either
+/// cannot be resolved.
+fn relative_to_bundle(dir: &Path, path: &Path) -> String {
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
+        (Ok(d), Ok(p)) => autoseg_datasets::fsutil::relative_path(&d, &p),
+        _ => path.to_path_buf(),
+    }
+    .display()
+    .to_string()
+}
+
+/// The foreground classes' names, for a sentence.
+fn structures(task: &crate::templates::TaskInfo) -> String {
+    let names: Vec<&str> = task
+        .label_names
+        .iter()
+        .filter(|(id, _)| *id != 0)
+        .map(|(_, n)| n.as_str())
+        .collect();
+    if names.is_empty() {
+        "the labelled structures".into()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,177 @@
+//! Pieces every template fills the same way: where the data is, the classes and input
+//! channels, and the training-length and resource keys.
+
+use serde_json::{Map, Value, json};
+
+use super::stats::FINGERPRINT;
+use super::{Derivation, TemplateError, TemplateInput};
+use crate::bundle::preprocess::Normalization;
+use crate::networks::NetworkConfig;
+
+/// Where preprocessed cases are cached, relative to a bundle in `<work_dir>/bundles/`:
+/// shared by every bundle with the same preprocessing.
+pub const CACHE_DIR: &str = "../../preprocessed";
+
+/// The `data` block: datalist, root and folds (the fold itself is set per bundle).
+pub fn data_block(input: &TemplateInput) -> Value {
+    json!({
+        "datalist": input.task.datalist,
+        "dataroot": input.task.dataroot,
+        "fold": 0,
+        "num_folds": input.task.num_folds,
+        "cache_dir": CACHE_DIR,
+    })
+}
+
+/// The dataset's label ids (background first) and the image channels.
+pub fn classes_and_channels(
+    input: &TemplateInput,
+    d: &mut Derivation,
+) -> Result<(Vec<u16>, usize), TemplateError> {
+    let labels = input.stats.labels()?;
+    let labels = d.record(
+        "preprocessing.labels",
+        labels,
+        "every label id found in the dataset, in order; id labels[k] is trained as class k \
+         (MONAI assumes ids 0..N-1)",
+        &[(
+            "stats_summary.label_stats.labels",
+            json!(input.stats.labels()?),
+        )],
+    );
+    let key = "stats_summary.image_stats.channels.max";
+    let channels = input.stats.number(key)? as usize;
+    let channels = d.record(
+        "network.in_channels",
+        channels,
+        "the most channels any case has",
+        &[(key, json!(channels))],
+    );
+    Ok((labels, channels))
+}
+
+/// Foreground intensity figure `field` (`mean`, `stdev`, `percentile_00_5`...) of channel 0.
+pub fn foreground(input: &TemplateInput, field: &str) -> Result<(String, f64), TemplateError> {
+    let key = format!("{FINGERPRINT}.foreground_intensity_properties_per_channel[0].{field}");
+    Ok((key.clone(), input.stats.number(&key)?))
+}
+
+/// nnU-Net's normalisation: CT is clipped to the foreground's 0.5-99.5 percentiles and
+/// standardised with the foreground's mean and deviation; other modalities are
+/// standardised per image, over the non-zero voxels when cropping to them shrank the median
+/// image below 75 %.
+pub fn nnunet_normalization(
+    input: &TemplateInput,
+    d: &mut Derivation,
+) -> Result<(Normalization, String), TemplateError> {
+    let key = "preprocessing.normalization";
+    if input.task.is_ct() {
+        let figures = ["percentile_00_5", "percentile_99_5", "mean", "stdev"]
+            .map(|f| foreground(input, f))
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let [lower, upper, mean, std] = [0, 1, 2, 3].map(|i| figures[i].1 as f32);
+        let inputs: Vec<(&str, Value)> = figures
+            .iter()
+            .map(|(k, v)| (k.as_str(), json!(v)))
+            .collect();
+        let n = d.record(
+            key,
+            Normalization::Ct {
+                lower,
+                upper,
+                mean,
+                std,
+            },
+            "CT: clip to the foreground's 0.5-99.5 percentiles, then standardise with the \
+             foreground's mean and deviation (nnU-Net's CTNormalization)",
+            &inputs,
+        );
+        let words = format!(
+            "CT: clipped to [{lower:.1}, {upper:.1}], minus {mean:.2}, divided by {std:.2}"
+        );
+        return Ok((n, words));
+    }
+    let size_key = format!("{FINGERPRINT}.median_relative_size_after_cropping");
+    let relative = input.stats.number(&size_key)?;
+    let (n, words) = if relative < 0.75 {
+        (
+            Normalization::ZScoreNonzero,
+            "z-score per image and channel over the non-zero voxels",
+        )
+    } else {
+        (
+            Normalization::ZScore,
+            "z-score per image and channel over every voxel",
+        )
+    };
+    let rule = "not CT: z-score per image; over the non-zero voxels only when cropping to \
+                them shrank the median image below 75 % (nnU-Net's use_mask_for_norm)";
+    let n = d.record(key, n, rule, &[(&size_key, json!(relative))]);
+    Ok((n, words.to_string()))
+}
+
+/// The training run's time budget from the resources, recorded when there is one.
+pub fn time_budget(input: &TemplateInput, d: &mut Derivation) -> Value {
+    match input.resources.time_budget_seconds {
+        Some(seconds) => json!(d.record(
+            "time_budget_seconds",
+            seconds,
+            "the time budget given for each bundle's training: the run stops at the end of \
+             the epoch that passes it",
+            &[("resources.time_budget_seconds", json!(seconds))],
+        )),
+        None => Value::Null,
+    }
+}
+
+/// Batches made ahead of the model: one per core, at least 2, so the loader (which makes
+/// each batch's patches in parallel) absorbs slow batches on a busy machine.
+pub fn prefetch(input: &TemplateInput, d: &mut Derivation) -> Value {
+    let cores = input.resources.cores;
+    json!(d.record(
+        "prefetch",
+        cores.max(2),
+        "one batch made ahead per CPU core, at least 2",
+        &[("resources.cores", json!(cores))],
+    ))
+}
+
+/// What every template decides and every configuration holds.
+pub struct Plan {
+    /// `preprocessing`: target spacing, normalisation, label ids.
+    pub preprocessing: Value,
+    /// `network`.
+    pub network: NetworkConfig,
+    /// `patch_size`.
+    pub patch: [usize; 3],
+    /// `batch_size`.
+    pub batch: usize,
+}
+
+/// A configuration with the keys every template fills alike: data, preprocessing,
+/// network, patch and batch size, time budget and prefetching; the template adds its
+/// recipe (loss, optimiser, schedule...).
+pub fn base_config(input: &TemplateInput, d: &mut Derivation, plan: Plan) -> Map<String, Value> {
+    let mut config = Map::new();
+    config.insert("data".into(), data_block(input));
+    config.insert("preprocessing".into(), plan.preprocessing);
+    config.insert("network".into(), json!(plan.network));
+    config.insert("patch_size".into(), json!(plan.patch));
+    config.insert("batch_size".into(), json!(plan.batch));
+    config.insert("time_budget_seconds".into(), time_budget(input, d));
+    config.insert("prefetch".into(), prefetch(input, d));
+    config
+}
+
+/// Sets the keys of a recipe (loss, optimiser...) given as one JSON mapping.
+pub fn add_recipe(config: &mut Map<String, Value>, recipe: Value) {
+    if let Value::Object(map) = recipe {
+        config.extend(map);
+    }
+}
+
+/// The iterations that make `epochs` worth of warm-up.
+pub fn steps(epochs: usize, iterations_per_epoch: usize) -> usize {
+    epochs * iterations_per_epoch
+}

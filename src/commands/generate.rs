@@ -1,0 +1,175 @@
+//! `autoseg generate`: one bundle per algorithm template and fold, from the work dir's
+//! statistics and task.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use autoseg_datasets::folds::{FoldOptions, Folds};
+use autoseg_datasets::task::ClassSpec;
+use autoseg_datasets::{Dataset, TaskConfig};
+use autoseg_templates::generate::{BundleOutcome, GenerateOptions, GenerateReport, generate};
+use autoseg_templates::templates::overrides::Setting;
+use autoseg_templates::templates::{DataStats, Resources, TaskInfo, TemplateInput};
+use autoseg_tuner::train::TrainConfig;
+
+use crate::cli::GenerateArgs;
+
+/// The task recorded in a work dir by `autoseg analyze`.
+pub fn recorded_task(work_dir: &Path) -> PathBuf {
+    work_dir.join("input.yaml")
+}
+
+pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    let work_dir = &args.work_dir;
+    let task_path = args
+        .input
+        .clone()
+        .unwrap_or_else(|| recorded_task(work_dir));
+    let task = TaskConfig::read(&task_path).with_context(
+        || "reading the task (run `autoseg analyze` on this work dir, or give --input)",
+    )?;
+    let settings = args
+        .set
+        .iter()
+        .map(|s| Setting::parse(s, "--set"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = GenerateOptions {
+        algos: args.algos.clone(),
+        folds: args.folds.clone(),
+        task_keys: task
+            .extra
+            .iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect(),
+        settings,
+        force: args.force,
+    };
+    let resources = Resources {
+        gpu_memory_gb: args.gpu_memory,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        time_budget_seconds: args.time_budget,
+    };
+    generate_bundles(work_dir, &task, &options, &resources)?;
+    println!(
+        "Inspect the bundles: autoseg inspect {}",
+        autoseg_templates::generate::bundles_dir(work_dir).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Generates the bundles for a task from the work dir's statistics, printing a line each.
+pub fn generate_bundles(
+    work_dir: &Path,
+    task: &TaskConfig,
+    options: &GenerateOptions,
+    resources: &Resources,
+) -> anyhow::Result<GenerateReport> {
+    let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
+        .context("reading the datalist")?;
+    let stats = DataStats::read(&work_dir.join("datastats.yaml"))?;
+    let bundles = autoseg_templates::generate::bundles_dir(work_dir);
+    std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
+    let info = task_info(task, &dataset, &bundles)?;
+    let input = TemplateInput {
+        stats: &stats,
+        task: &info,
+        resources,
+    };
+    let report = generate(work_dir, &input, options, &TrainConfig::complete)?;
+    for b in &report.bundles {
+        let what = match b.outcome {
+            BundleOutcome::Written => "written",
+            BundleOutcome::KeptTrained => "kept: already trained (--force rewrites it)",
+        };
+        println!(
+            "{:<16} {} ({what})",
+            format!("{}_{}", b.algo, b.fold),
+            b.dir.display()
+        );
+    }
+    for (algo, reason) in &report.skipped {
+        println!("{algo:<16} skipped: {reason}");
+    }
+    Ok(report)
+}
+
+fn to_json(v: &serde_yaml::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// What the templates need of the task, with the data's paths relative to a bundle in
+/// `bundles` (bundles are one folder deeper).
+fn task_info(task: &TaskConfig, dataset: &Dataset, bundles: &Path) -> anyhow::Result<TaskInfo> {
+    let absolute =
+        |p: &Path| std::fs::canonicalize(p).with_context(|| format!("finding {}", p.display()));
+    let a_bundle = absolute(bundles)?.join("bundle");
+    let relative = |p: &Path| -> anyhow::Result<PathBuf> {
+        Ok(autoseg_datasets::fsutil::relative_path(
+            &a_bundle,
+            &absolute(p)?,
+        ))
+    };
+    let num_folds = if dataset.cases.len() < 2 {
+        eprintln!(
+            "warning: {} labelled case(s): bundles are written for one fold, but training              needs at least 2 cases (one to validate on)",
+            dataset.cases.len()
+        );
+        1
+    } else {
+        let wanted = task.num_fold.unwrap_or(5).min(dataset.cases.len());
+        let options = FoldOptions {
+            num_folds: wanted,
+            ..FoldOptions::default()
+        };
+        Folds::plan(dataset, &options)?.num_folds
+    };
+    let meta = &dataset.datalist.meta;
+    let text = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    Ok(TaskInfo {
+        name: task
+            .name
+            .clone()
+            .or_else(|| text("name"))
+            .unwrap_or_else(|| "task".into()),
+        modality: task.modality.to_string(),
+        channel_names: dataset.datalist.channel_names().unwrap_or_default(),
+        label_names: label_names(task, dataset),
+        datalist: relative(&task.datalist)?,
+        dataroot: relative(&task.dataroot)?,
+        num_folds,
+        data_source: text("reference")
+            .or_else(|| text("description"))
+            .unwrap_or_else(|| "not stated in the datalist".into()),
+        data_license: text("licence")
+            .or_else(|| text("license"))
+            .unwrap_or_else(|| "not stated in the datalist".into()),
+    })
+}
+
+/// Label names from the task's `class_names` (id = position + 1), else the datalist's
+/// `labels` map.
+fn label_names(task: &TaskConfig, dataset: &Dataset) -> Vec<(u16, String)> {
+    if let Some(classes) = &task.class_names {
+        let plain: Option<Vec<(u16, String)>> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match c {
+                ClassSpec::Name(n) => Some((i as u16 + 1, n.clone())),
+                ClassSpec::Region { .. } => None,
+            })
+            .collect();
+        if let Some(mut names) = plain {
+            names.insert(0, (0, "background".into()));
+            return names;
+        }
+    }
+    dataset
+        .datalist
+        .label_names()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (i as u16, n))
+        .collect()
+}

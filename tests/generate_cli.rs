@@ -1,0 +1,357 @@
+//! `autoseg generate`, `inspect` and `predict` end to end: nnU-Net's plan on Task04, bundles
+//! whose hand edits drive training and prediction, bundles that move with their data, and
+//! bad input named.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::{LabelVolume, Volume};
+use serde_json::Value;
+
+fn run_ok(args: &[&str]) -> String {
+    let out = common::autoseg(args);
+    assert!(
+        out.status.success(),
+        "autoseg {args:?}:\n{}",
+        common::text(&out)
+    );
+    common::text(&out)
+}
+
+fn yaml(path: &Path) -> Value {
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The merged configuration of a bundle.
+fn config(bundle: &Path) -> Value {
+    let mut merged = serde_json::Map::new();
+    for entry in std::fs::read_dir(bundle.join("configs")).unwrap() {
+        if let Value::Object(map) = yaml(&entry.unwrap().path()) {
+            merged.extend(map);
+        }
+    }
+    Value::Object(merged)
+}
+
+/// Rewrites one configuration file through a closure on its YAML.
+fn edit(file: &Path, change: impl FnOnce(&mut Value)) {
+    let mut value = yaml(file);
+    change(&mut value);
+    std::fs::write(file, serde_yaml::to_string(&value).unwrap()).unwrap();
+}
+
+fn analyze_and_generate(task: &Path, work: &Path, extra: &[&str]) -> String {
+    run_ok(&[
+        "analyze",
+        "--input",
+        task.to_str().unwrap(),
+        "-w",
+        work.to_str().unwrap(),
+    ]);
+    let mut args = vec!["generate", "-w", work.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_ok(&args)
+}
+
+fn inspect_json(dir: &Path) -> Value {
+    serde_json::from_str(&run_ok(&["inspect", dir.to_str().unwrap(), "--json"])).unwrap()
+}
+
+#[test]
+fn task04_dynunet_plan_equals_nnunets() {
+    let data = common::shared_data().join("Task04_Hippocampus/dataset.json");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    run_ok(&["analyze", "--datalist", data.to_str().unwrap(), "-w", w]);
+    run_ok(&["generate", "-w", w, "--algos", "dynunet", "--folds", "0"]);
+    let ours = config(&work.path().join("bundles/dynunet_0"));
+    let text = std::fs::read_to_string(
+        common::shared_data().join("reference-outputs/nnunet_Dataset004_nnUNetPlans.json"),
+    )
+    .unwrap();
+    let plans: Value = serde_json::from_str(&text).unwrap();
+    let fullres = &plans["configurations"]["3d_fullres"];
+    let arch = &fullres["architecture"]["arch_kwargs"];
+    // nnU-Net lists the file's axes reversed; Task04's files are RAS, so ours reversed.
+    let reversed = |v: &Value| -> Value {
+        Value::Array(v.as_array().unwrap().iter().rev().cloned().collect())
+    };
+    let reversed_each =
+        |v: &Value| -> Value { Value::Array(v.as_array().unwrap().iter().map(reversed).collect()) };
+    assert_eq!(reversed(&ours["patch_size"]), fullres["patch_size"]);
+    let spacing: Vec<f64> =
+        serde_json::from_value(ours["preprocessing"]["target_spacing"].clone()).unwrap();
+    let theirs: Vec<f64> = serde_json::from_value(fullres["spacing"].clone()).unwrap();
+    assert_eq!(spacing.iter().rev().cloned().collect::<Vec<_>>(), theirs);
+    assert_eq!(ours["network"]["filters"], arch["features_per_stage"]);
+    assert_eq!(reversed_each(&ours["network"]["strides"]), arch["strides"]);
+    assert_eq!(
+        reversed_each(&ours["network"]["kernel_sizes"]),
+        arch["kernel_sizes"]
+    );
+    assert_eq!(ours["batch_size"], fullres["batch_size"]);
+    // ZScoreNormalization without the non-zero mask (use_mask_for_norm: false).
+    assert_eq!(fullres["normalization_schemes"][0], "ZScoreNormalization");
+    assert_eq!(fullres["use_mask_for_norm"][0], false);
+    assert_eq!(ours["preprocessing"]["normalization"]["name"], "z_score");
+    // The derivation names the statistics each value came from.
+    let derivation = yaml(&work.path().join("bundles/dynunet_0/derivation.yaml"));
+    let patch = derivation["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["key"] == "patch_size")
+        .unwrap();
+    assert!(
+        patch["inputs"]
+            .get("median shape at the target spacing")
+            .is_some()
+    );
+}
+
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn assert_prediction_overlays(prediction: &Path, image: &Path) {
+    let labels = LabelVolume::read(prediction).unwrap();
+    let image = Volume::read(image).unwrap();
+    assert_eq!(labels.dims(), image.dims());
+    assert_eq!(labels.affine(), image.affine());
+}
+
+#[test]
+fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
+    let dir = common::phantom_dataset(8);
+    let root = dir.path();
+    let task = root.join("data/task.yaml");
+    let work = root.join("work");
+    analyze_and_generate(
+        &task,
+        &work,
+        &[
+            "--algos",
+            "dynunet",
+            "--folds",
+            "0",
+            "--set",
+            "network.filters=[4, 8, 16]",
+            "--set",
+            "num_epochs=3",
+            "--set",
+            "iterations_per_epoch=2",
+            "--set",
+            "validation.every=1",
+        ],
+    );
+    let bundle = work.join("bundles/dynunet_0");
+    let before = inspect_json(&bundle);
+
+    // Edit three files by hand: epochs, network width, inference window.
+    let configs = bundle.join("configs");
+    edit(&configs.join("hyper_parameters.yaml"), |v| {
+        v["num_epochs"] = 2.into()
+    });
+    edit(&configs.join("network.yaml"), |v| {
+        v["network"]["filters"] = serde_json::json!([6, 12, 24])
+    });
+    edit(&configs.join("transforms_infer.yaml"), |v| {
+        v["inference"]["roi"] = serde_json::json!([8, 8, 6])
+    });
+    let after = inspect_json(&bundle);
+    assert_ne!(before["parameters"], after["parameters"]);
+    let filters = after["derived"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["key"] == "network.filters")
+        .unwrap();
+    assert_eq!(filters["edited"], true, "{filters}");
+    assert_eq!(filters["overridden"]["source"], "--set");
+
+    run_ok(&["train", "--bundle", bundle.to_str().unwrap()]);
+    let progress = yaml(&bundle.join("progress.yaml"));
+    assert_eq!(progress["epochs_done"], 2);
+    assert_eq!(progress["num_epochs"], 2);
+
+    let datalist = root.join("data/dataset.json");
+    let out = root.join("predicted");
+    let said = run_ok(&[
+        "predict",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--images",
+        datalist.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(said.contains("window [8, 8, 6]"), "{said}");
+    let case = "phantom_008.nii.gz";
+    assert_prediction_overlays(&out.join(case), &root.join("data/imagesTs").join(case));
+
+    // The data and work dir moved together: training resumes and prediction runs there.
+    let moved = tempfile::tempdir().unwrap();
+    copy_tree(root, moved.path());
+    std::fs::remove_dir_all(root.join("data")).unwrap();
+    let moved_bundle = moved.path().join("work/bundles/dynunet_0");
+    edit(&moved_bundle.join("configs/hyper_parameters.yaml"), |v| {
+        v["num_epochs"] = 3.into()
+    });
+    run_ok(&[
+        "train",
+        "--bundle",
+        moved_bundle.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert_eq!(yaml(&moved_bundle.join("progress.yaml"))["epochs_done"], 3);
+
+    // A trained bundle alone, anywhere, still predicts (a folder of images here).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let lone: PathBuf = elsewhere.path().join("dynunet_0");
+    copy_tree(&moved_bundle, &lone);
+    let images = moved.path().join("data/imagesTs");
+    let out = elsewhere.path().join("out");
+    run_ok(&[
+        "predict",
+        "--bundle",
+        lone.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_prediction_overlays(&out.join(case), &images.join(case));
+}
+
+#[test]
+fn every_template_trains_and_predicts_and_thick_slices_get_a_2d_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(&[
+        "phantom",
+        "--out",
+        data.to_str().unwrap(),
+        "--cases",
+        "6",
+        "--shape",
+        "24,24,8",
+        "--spacing",
+        "0.8,0.8,4",
+    ]);
+    let work = dir.path().join("work");
+    let narrow = [
+        "--folds",
+        "0",
+        "--set",
+        "dynunet:network.filters=[4, 8, 16]",
+        "--set",
+        "segresnet:network.init_filters=4",
+        "--set",
+        "segresnet2d:network.init_filters=4",
+        "--set",
+        "num_epochs=1",
+        "--set",
+        "iterations_per_epoch=2",
+        "--set",
+        "batch_size=2",
+    ];
+    let said = analyze_and_generate(&data.join("task.yaml"), &work, &narrow);
+    assert!(said.contains("segresnet2d_0"), "{said}");
+    for algo in ["dynunet", "segresnet", "segresnet2d"] {
+        let bundle = work.join(format!("bundles/{algo}_0"));
+        let b = bundle.to_str().unwrap();
+        run_ok(&["train", "--bundle", b]);
+        let out = dir.path().join(format!("predicted-{algo}"));
+        let datalist = data.join("dataset.json");
+        run_ok(&[
+            "predict",
+            "--bundle",
+            b,
+            "--images",
+            datalist.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let case = "phantom_006.nii.gz";
+        assert_prediction_overlays(&out.join(case), &data.join("imagesTs").join(case));
+    }
+    let planar = config(&work.join("bundles/segresnet2d_0"));
+    assert_eq!(planar["network"]["spatial_dims"], 2);
+    assert_eq!(planar["patch_size"][2], 1);
+    assert_eq!(planar["preprocessing"]["target_spacing"], Value::Null);
+    // nnU-Net keeps the thick axis apart: no pooling or 3-wide kernel along z at first.
+    let unet = config(&work.join("bundles/dynunet_0"));
+    assert_eq!(unet["network"]["kernel_sizes"][0][2], 1);
+
+    let iso = common::phantom_dataset(4);
+    let said = analyze_and_generate(
+        &iso.path().join("data/task.yaml"),
+        &iso.path().join("work"),
+        &["--folds", "0"],
+    );
+    assert!(
+        said.contains("segresnet2d      skipped: median z spacing"),
+        "{said}"
+    );
+}
+
+#[test]
+fn bad_input_is_named() {
+    let dir = common::phantom_dataset(4);
+    let work = dir.path().join("work");
+    let w = work.to_str().unwrap();
+    let out = common::autoseg(&["generate", "-w", w]);
+    assert_eq!(out.status.code(), Some(2));
+    common::assert_output_contains(&out, "run `autoseg analyze`");
+
+    analyze_and_generate(
+        &dir.path().join("data/task.yaml"),
+        &work,
+        &["--algos", "dynunet"],
+    );
+    for (args, words) in [
+        (vec!["--set", "num_epochs"], "expected key=value"),
+        (vec!["--algos", "nope"], "no template called `nope`"),
+        (vec!["--set", "num_epochs=0"], "num_epochs must be positive"),
+        (
+            vec!["--set", "optimizer.momentun=0.9"],
+            "unknown key optimizer.momentun",
+        ),
+    ] {
+        let mut all = vec!["generate", "-w", w];
+        all.extend(args);
+        let out = common::autoseg(&all);
+        assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+        common::assert_output_contains(&out, words);
+    }
+
+    let bundle = work.join("bundles/dynunet_0");
+    edit(&bundle.join("configs/network.yaml"), |v| {
+        v["network"]["filterz"] = 1.into()
+    });
+    let out = common::autoseg(&["train", "--bundle", bundle.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    common::assert_output_contains(&out, "network.yaml: unknown key network.filterz");
+    let out = common::autoseg(&[
+        "predict",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--images",
+        w,
+        "--out",
+        w,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    common::assert_output_contains(&out, "network.yaml: network: unknown key filterz");
+}
