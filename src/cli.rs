@@ -36,6 +36,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Predict label maps with one trained bundle, in each input image's own geometry.
     Predict(PredictArgs),
+    /// Measure label maps against references: Dice, IoU, HD95, ASD, surface Dice and volume
+    /// per case and class (metrics.csv), and their summary (summary.yaml).
+    Evaluate(EvaluateArgs),
     /// Write a synthetic phantom dataset (NIfTI images, labels, dataset.json, task.yaml).
     Phantom(PhantomArgs),
     /// List the compute devices this build can use and test each one.
@@ -110,7 +113,8 @@ pub struct GenerateArgs {
     /// Seconds of training per bundle (written as time_budget_seconds).
     #[arg(long)]
     pub time_budget: Option<f64>,
-    /// Rewrite bundles that already hold a trained model.
+    /// Rewrite bundles that exist already (otherwise they are kept as they are, hand edits
+    /// and trained models included).
     #[arg(long)]
     pub force: bool,
 }
@@ -138,6 +142,26 @@ pub struct PredictArgs {
     /// Where to run: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Folder of predicted label maps (<case>.nii.gz or .nii).
+    #[arg(long)]
+    pub pred: PathBuf,
+    /// The references: a folder holding files of the same names, or a datalist (its cases'
+    /// labels, matched by case id).
+    #[arg(long = "ref", value_name = "DIR|DATALIST")]
+    pub reference: PathBuf,
+    /// Folder for metrics.csv and summary.yaml [default: the predictions' folder].
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Label ids to measure [default: every foreground id of each reference].
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<u16>,
+    /// Tolerance of the normalised surface Dice, in mm.
+    #[arg(long, default_value_t = 1.0)]
+    pub nsd_tolerance: f64,
 }
 
 #[derive(Debug, Args)]

@@ -355,3 +355,49 @@ fn bad_input_is_named() {
     assert_eq!(out.status.code(), Some(2));
     common::assert_output_contains(&out, "network.yaml: network: unknown key filterz");
 }
+
+#[test]
+fn an_lps_image_resampled_for_the_network_is_predicted_on_its_own_grid() {
+    // TotalSegmentator's MR example is stored LPS; the bundle resamples it to 1.5x1.5x3 mm.
+    let mr = common::shared_data().join("TotalSegmentator-examples/mr");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    let datalist = mr.join("dataset.json");
+    run_ok(&["analyze", "--datalist", datalist.to_str().unwrap(), "-w", w]);
+    run_ok(&[
+        "generate",
+        "-w",
+        w,
+        "--algos",
+        "dynunet",
+        "--folds",
+        "0",
+        "--set",
+        "network.filters=[4, 8, 16, 32, 64]",
+        "--set",
+        "preprocessing.target_spacing=[1.5, 1.5, 3.0]",
+    ]);
+    let bundle = work.path().join("bundles/dynunet_0");
+    // Untrained weights: the geometry, not the segmentation, is under test.
+    let config = autoseg_tuner::train::TrainConfig::read(&bundle).unwrap();
+    let network = config.network.init(&burn::tensor::Device::flex()).unwrap();
+    let weights = bundle.join("model/best.safetensors");
+    autoseg_templates::weights::save(&network, &weights).unwrap();
+
+    let out = work.path().join("predicted");
+    let images = mr.join("imagesTr");
+    run_ok(&[
+        "predict",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let case = "example_mr_sm.nii.gz";
+    assert_prediction_overlays(&out.join(case), &images.join(case));
+    let labels = LabelVolume::read(&out.join(case)).unwrap();
+    let known = &config.preprocessing.labels;
+    assert!(labels.data().iter().all(|l| known.contains(l)));
+}

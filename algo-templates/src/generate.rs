@@ -55,10 +55,11 @@ pub struct GenerateOptions {
 /// What happened to one bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BundleOutcome {
-    /// Written (new, or not trained yet).
+    /// Written.
     Written,
-    /// Left as it was: it holds a trained model (`force` rewrites it).
-    KeptTrained,
+    /// Left as it was, and why: it exists already (perhaps edited by hand, or trained);
+    /// `force` rewrites it.
+    Kept(&'static str),
 }
 
 /// One bundle of the report.
@@ -119,19 +120,20 @@ pub fn generate(
         let filled = template.fill(input)?;
         for &fold in &folds {
             let dir = bundles_dir(work_dir).join(format!("{}_{fold}", template.name()));
-            let outcome = if !options.force && bundle::inference_weights(&dir).is_some() {
-                BundleOutcome::KeptTrained
-            } else {
-                write_bundle(
-                    &dir,
-                    template.as_ref(),
-                    input,
-                    &filled,
-                    fold,
-                    options,
-                    validate,
-                )?;
-                BundleOutcome::Written
+            // Checked even when the bundle is kept, so a bad override is always reported.
+            let (config, derivation) =
+                configure(template.as_ref(), &filled, fold, options, validate)?;
+            let outcome = match existing(&dir) {
+                Some(why) if !options.force => BundleOutcome::Kept(why),
+                _ => {
+                    let made = Made {
+                        template: template.as_ref(),
+                        input,
+                        filled: &filled,
+                    };
+                    write_bundle(&dir, &made, config, derivation, fold)?;
+                    BundleOutcome::Written
+                }
             };
             report.bundles.push(GeneratedBundle {
                 algo: template.name().to_string(),
@@ -159,15 +161,26 @@ fn selected(algos: &[String]) -> Result<Vec<Box<dyn Template>>, GenerateError> {
         .collect()
 }
 
-fn write_bundle(
-    dir: &Path,
+/// Why a bundle folder is left alone without `force`, if it is.
+fn existing(dir: &Path) -> Option<&'static str> {
+    if bundle::inference_weights(dir).is_some() {
+        Some("already trained")
+    } else if bundle::files::configs_dir(dir).is_dir() {
+        Some("exists, hand edits kept")
+    } else {
+        None
+    }
+}
+
+/// A fold's configuration: the template's, the fold set, task-config and `--set`
+/// overrides applied, checked by the training engine.
+fn configure(
     template: &dyn Template,
-    input: &TemplateInput,
     filled: &Filled,
     fold: usize,
     options: &GenerateOptions,
     validate: &Validator,
-) -> Result<(), GenerateError> {
+) -> Result<(Map<String, Value>, crate::templates::Derivation), GenerateError> {
     let mut config = filled.config.clone();
     config["data"]["fold"] = json!(fold);
     let mut derivation = filled.derivation.clone();
@@ -183,6 +196,28 @@ fn write_bundle(
         fold,
         reason,
     })?;
+    Ok((config, derivation))
+}
+
+/// What a bundle is made from.
+struct Made<'a> {
+    template: &'a dyn Template,
+    input: &'a TemplateInput<'a>,
+    filled: &'a Filled,
+}
+
+fn write_bundle(
+    dir: &Path,
+    made: &Made,
+    config: Map<String, Value>,
+    mut derivation: crate::templates::Derivation,
+    fold: usize,
+) -> Result<(), GenerateError> {
+    let Made {
+        template,
+        input,
+        filled,
+    } = *made;
     std::fs::create_dir_all(dir).map_err(|e| BundleError::Io {
         path: dir.to_path_buf(),
         source: e,

@@ -37,9 +37,27 @@ pub fn window_starts(size: usize, window: usize, overlap: f64) -> Vec<usize> {
 
 impl SlidingWindow {
     /// Class probabilities `[classes, x, y, z]` for `image` (`channels` x `dims`), from
-    /// `forward`, which maps `[n, channels, roi]` to `[n, classes, roi]` logits.
-    /// Volumes smaller than the window are zero-padded and cropped back.
+    /// `forward`, which maps `[n, channels, roi]` to `[n, classes, roi]` logits: each
+    /// window's softmax, blended.
     pub fn predict(
+        &self,
+        image: &[f32],
+        channels: usize,
+        dims: [usize; 3],
+        classes: usize,
+        device: &Device,
+        forward: impl Fn(Tensor<5>) -> Tensor<5>,
+    ) -> Vec<f32> {
+        self.blend(image, channels, dims, classes, device, |x| {
+            softmax(forward(x), 1)
+        })
+    }
+
+    /// `forward`'s outputs (`[n, outputs, roi]` for `[n, channels, roi]`) over the whole
+    /// volume, `[outputs, x, y, z]`: windows placed as nnU-Net places them, each weighted by
+    /// the Gaussian importance map, averaged where they overlap. Volumes smaller than the
+    /// window are zero-padded and cropped back.
+    pub fn blend(
         &self,
         image: &[f32],
         channels: usize,
@@ -82,7 +100,7 @@ impl SlidingWindow {
                 ry,
                 rz,
             ]);
-            let probabilities = softmax(forward(x), 1)
+            let probabilities = forward(x)
                 .into_data()
                 .convert::<f32>()
                 .try_into_vec::<f32>()
@@ -195,5 +213,28 @@ mod tests {
             );
         }
         assert_eq!(argmax(&got, 2).len(), n);
+    }
+
+    #[test]
+    fn blending_an_identity_returns_the_input_for_odd_and_small_volumes() {
+        let device = Device::flex();
+        let window = SlidingWindow {
+            roi: [16, 16, 16],
+            overlap: 0.5,
+            batch: 4,
+        };
+        for dims in [[37, 29, 23], [10, 9, 7], [16, 40, 3]] {
+            let n: usize = dims.iter().product();
+            let image: Vec<f32> = (0..2 * n)
+                .map(|i| ((i * 7919) % 1000) as f32 - 500.0)
+                .collect();
+            let got = window.blend(&image, 2, dims, 2, &device, |x| x);
+            let worst = image
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| ((a - b) / a.abs().max(1.0)).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-5, "{dims:?}: relative error {worst}");
+        }
     }
 }

@@ -1,2 +1,5 @@
 //! Ranking, ensembling, prediction into each input's own geometry, and evaluation reports.
-//! Empty until its issue lands.
+//! So far: [`evaluate`] (metrics of label maps against references). Single-bundle
+//! prediction is the bundle runtime's (`autoseg_templates::bundle::runtime`).
+
+pub mod evaluate;

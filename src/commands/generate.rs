@@ -79,8 +79,8 @@ pub fn generate_bundles(
     let report = generate(work_dir, &input, options, &TrainConfig::complete)?;
     for b in &report.bundles {
         let what = match b.outcome {
-            BundleOutcome::Written => "written",
-            BundleOutcome::KeptTrained => "kept: already trained (--force rewrites it)",
+            BundleOutcome::Written => "written".to_string(),
+            BundleOutcome::Kept(why) => format!("kept: {why} (--force rewrites it)"),
         };
         println!(
             "{:<16} {} ({what})",

@@ -4,6 +4,7 @@ mod analyze;
 mod check;
 mod demo;
 mod devices;
+mod evaluate;
 mod generate;
 mod inspect;
 mod phantom;
@@ -24,6 +25,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),
     }

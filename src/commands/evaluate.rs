@@ -1,0 +1,125 @@
+//! `autoseg evaluate --pred DIR --ref DIR|DATALIST`: metrics per case and class into
+//! `metrics.csv`, their summary into `summary.yaml`. A case that cannot be evaluated is
+//! reported and the rest go on.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use autoseg_datasets::Dataset;
+use autoseg_datasets::fsutil::write_bytes_atomic;
+use autoseg_ensembler::evaluate::{ClassMetrics, csv, evaluate_files, summarize};
+use rayon::prelude::*;
+
+use crate::cli::EvaluateArgs;
+use crate::progress;
+
+/// A prediction and the reference it is measured against.
+struct Pair {
+    case: String,
+    pred: PathBuf,
+    reference: Option<PathBuf>,
+}
+
+pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let pairs = pairs(&args.pred, &args.reference)?;
+    let bar = progress::counter(pairs.len(), "cases");
+    let results: Vec<(String, anyhow::Result<Vec<ClassMetrics>>)> = pairs
+        .par_iter()
+        .map(|p| {
+            let result = match &p.reference {
+                None => Err(anyhow::anyhow!("no reference for {}", p.pred.display())),
+                Some(r) => evaluate_files(&p.case, &p.pred, r, &args.labels, args.nsd_tolerance)
+                    .map_err(anyhow::Error::from),
+            };
+            bar.inc(1);
+            (p.case.clone(), result)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for (case, result) in results {
+        match result {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                eprintln!("  FAILED {case}: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    let out = args.out.clone().unwrap_or_else(|| args.pred.clone());
+    let evaluated = pairs.len() - failed;
+    let summary = summarize(&rows, evaluated, args.nsd_tolerance);
+    write(&out.join("metrics.csv"), csv(&rows).as_bytes())?;
+    let yaml = serde_yaml::to_string(&summary).context("writing the summary")?;
+    write(&out.join("summary.yaml"), yaml.as_bytes())?;
+    for class in &summary.classes {
+        let (dice, hd95) = (&class.dice, &class.hd95);
+        println!(
+            "label {:>3}: Dice {:.4} (median {:.4}, {} cases), HD95 {:.2} mm",
+            class.label, dice.mean, dice.median, dice.n, hd95.mean
+        );
+    }
+    println!(
+        "{evaluated} case(s), {failed} failed; mean foreground Dice {:.4}; wrote {} and {}",
+        summary.foreground_mean_dice,
+        out.join("metrics.csv").display(),
+        out.join("summary.yaml").display()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_bytes_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Finds the reference of a case (its id, its prediction file).
+type ReferenceOf = dyn Fn(&str, &Path) -> Option<PathBuf>;
+
+/// Each prediction file (`<case>.nii.gz` or `.nii`) with its reference: the file of the
+/// same name in a folder, or the datalist case of that id.
+fn pairs(pred: &Path, reference: &Path) -> anyhow::Result<Vec<Pair>> {
+    let mut predictions: Vec<(String, PathBuf)> = std::fs::read_dir(pred)
+        .with_context(|| format!("reading {}", pred.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let id = name.strip_suffix(".nii.gz").or(name.strip_suffix(".nii"))?;
+            Some((id.to_string(), p.clone()))
+        })
+        .collect();
+    predictions.sort();
+    anyhow::ensure!(
+        !predictions.is_empty(),
+        "{} holds no .nii or .nii.gz file",
+        pred.display()
+    );
+    let lookup: Box<ReferenceOf> = if reference.is_dir() {
+        let dir = reference.to_path_buf();
+        Box::new(move |_, file| {
+            let candidate = dir.join(file.file_name()?);
+            candidate.is_file().then_some(candidate)
+        })
+    } else {
+        let dataset = Dataset::open(reference, None, false).context("reading the datalist")?;
+        Box::new(move |id, _| {
+            dataset
+                .all_cases()
+                .find(|c| c.id == id)
+                .and_then(|c| c.label.clone())
+        })
+    };
+    Ok(predictions
+        .into_iter()
+        .map(|(case, pred)| Pair {
+            reference: lookup(&case, &pred),
+            case,
+            pred,
+        })
+        .collect())
+}
