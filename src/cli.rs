@@ -32,8 +32,11 @@ pub enum Command {
     /// Show a bundle (or every bundle of a work dir): configuration, why each value is what
     /// it is, training status, parameters and memory per step.
     Inspect(InspectArgs),
-    /// Train one bundle on its fold (configs/*.yaml); resumable.
+    /// Train one bundle on its fold, or every bundle of a work dir; resumable.
     Train(TrainArgs),
+    /// Rank the work dir's algorithms by validation Dice (mean over folds and classes) into
+    /// WORK_DIR/ranking.yaml.
+    Rank(RankArgs),
     /// Predict label maps with one trained bundle, in each input image's own geometry.
     Predict(PredictArgs),
     /// Measure label maps against references: Dice, IoU, HD95, ASD, surface Dice and volume
@@ -145,6 +148,13 @@ pub struct PredictArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RankArgs {
+    /// The work dir (its trials.yaml, written by `autoseg train --work-dir`).
+    #[arg(long, short = 'w', default_value = "work_dir")]
+    pub work_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct EvaluateArgs {
     /// Folder of predicted label maps (<case>.nii.gz or .nii).
     #[arg(long)]
@@ -166,16 +176,33 @@ pub struct EvaluateArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// The bundle folder: its configs/hyper_parameters.yaml says what to train; weights,
-    /// checkpoints, progress.yaml and metrics.csv are written into it.
-    #[arg(long, short = 'b')]
-    pub bundle: PathBuf,
-    /// Continue an interrupted run from its last checkpoint.
-    #[arg(long)]
+    /// One bundle folder: its configs/*.yaml say what to train; weights, checkpoints,
+    /// progress.yaml and metrics.csv are written into it.
+    #[arg(
+        long,
+        short = 'b',
+        required_unless_present = "work_dir",
+        conflicts_with = "work_dir"
+    )]
+    pub bundle: Option<PathBuf>,
+    /// Every bundle of a work dir (WORK_DIR/bundles): finished ones are skipped, interrupted
+    /// ones resumed; WORK_DIR/trials.yaml records each.
+    #[arg(long, short = 'w')]
+    pub work_dir: Option<PathBuf>,
+    /// Continue an interrupted run of --bundle from its last checkpoint.
+    #[arg(long, requires = "bundle")]
     pub resume: bool,
-    /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU). With
+    /// --work-dir, a comma-separated list runs one bundle on each side by side
+    /// (cuda:0,cuda:1).
+    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    pub device: Vec<String>,
+    /// With --work-dir: the algorithms to train [default: all].
+    #[arg(long, value_delimiter = ',', requires = "work_dir")]
+    pub algos: Vec<String>,
+    /// With --work-dir: the folds to train [default: all].
+    #[arg(long, value_delimiter = ',', requires = "work_dir")]
+    pub folds: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

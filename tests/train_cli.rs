@@ -1,5 +1,6 @@
 //! `autoseg train --bundle`: a run killed with SIGKILL mid-epoch leaves only complete files
-//! behind, and `--resume` finishes it with the configured number of epochs.
+//! behind, and `--resume` finishes it with the configured number of epochs. `autoseg train
+//! --work-dir` killed between trials finishes only the remaining ones.
 
 mod common;
 
@@ -99,4 +100,101 @@ fn a_killed_run_resumes_to_the_same_number_of_epochs() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}"); // last/ and best.safetensors
+}
+
+/// The trials ledger's entries as YAML.
+fn ledger(work: &Path) -> Vec<serde_yaml::Value> {
+    std::fs::read_to_string(work.join("trials.yaml"))
+        .ok()
+        .and_then(|t| serde_yaml::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_killed_work_dir_run_finishes_only_the_remaining_trials() {
+    let data = phantom_dataset(6);
+    let task = data.path().join("data/task.yaml");
+    let work = data.path().join("work");
+    let w = work.to_str().unwrap();
+    for args in [
+        vec!["analyze", "-i", task.to_str().unwrap(), "-w", w],
+        vec![
+            "generate",
+            "-w",
+            w,
+            "--algos",
+            "dynunet",
+            "--folds",
+            "0,1,2",
+            "--set",
+            "network.filters=[4, 8, 16]",
+            "--set",
+            "num_epochs=8",
+            "--set",
+            "iterations_per_epoch=8",
+            "--set",
+            "validation.every=1",
+        ],
+    ] {
+        let out = autoseg(&args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_autoseg"))
+        .args(["train", "--work-dir", w])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bundle = |fold: usize| work.join(format!("bundles/dynunet_{fold}"));
+    let started = Instant::now();
+    // Kill once the first trial has finished and the second has a checkpoint.
+    while !(ledger(&work).iter().any(|t| t["status"] == "finished") && epochs_done(&bundle(1)) >= 1)
+    {
+        assert!(started.elapsed() < Duration::from_secs(240), "no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let first_done = std::fs::read(bundle(0).join("metrics.csv")).unwrap();
+    let second_killed_at = epochs_done(&bundle(1));
+    assert!(
+        second_killed_at < 6,
+        "the second trial had finished: kill sooner"
+    );
+
+    let rerun = autoseg(&["train", "--work-dir", w]);
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    let said = text(&rerun);
+    assert!(
+        !said.contains("dynunet_0"),
+        "the finished trial ran again:\n{said}"
+    );
+    assert!(
+        said.contains("dynunet_1") && said.contains("dynunet_2"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(bundle(0).join("metrics.csv")).unwrap(),
+        first_done
+    );
+    for fold in 0..3 {
+        assert_eq!(epochs_done(&bundle(fold)), 8, "fold {fold}");
+    }
+    let entries = ledger(&work);
+    assert_eq!(entries.len(), 3);
+    assert!(
+        entries.iter().all(|t| t["status"] == "finished"),
+        "{entries:?}"
+    );
+    // The resumed trial kept the epochs from before the kill.
+    let csv = std::fs::read_to_string(bundle(1).join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 9);
+
+    let ranked = autoseg(&["rank", "-w", w]);
+    assert!(ranked.status.success(), "{}", text(&ranked));
+    let ranking: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(work.join("ranking.yaml")).unwrap()).unwrap();
+    assert_eq!(ranking["algos"][0]["algo"], "dynunet");
+    assert_eq!(ranking["algos"][0]["folds"].as_mapping().unwrap().len(), 3);
 }

@@ -1,5 +1,7 @@
 //! Ranking, ensembling, prediction into each input's own geometry, and evaluation reports.
-//! So far: [`evaluate`] (metrics of label maps against references). Single-bundle
+//! So far: [`evaluate`] (metrics of label maps against references) and [`rank`]
+//! (algorithms by validation Dice). Single-bundle
 //! prediction is the bundle runtime's (`autoseg_templates::bundle::runtime`).
 
 pub mod evaluate;
+pub mod rank;

@@ -9,6 +9,7 @@ mod generate;
 mod inspect;
 mod phantom;
 mod predict;
+mod rank;
 mod train;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Rank(args) => rank::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),
     }

@@ -1,31 +1,84 @@
-//! `autoseg train --bundle DIR`: trains one bundle on its fold (the unit a cluster job runs).
+//! `autoseg train`: one bundle on its fold (the unit a cluster job runs), or every bundle of
+//! a work dir, skipping finished ones and resuming interrupted ones.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use autoseg_templates::ComputeDevice;
 use autoseg_tuner::train::{TrainOptions, train};
+use autoseg_tuner::trials::{TrialOptions, TrialStatus, ledger_path, train_all};
 
 use crate::cli::TrainArgs;
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let device: ComputeDevice = args.device.parse()?;
+    let devices = args
+        .device
+        .iter()
+        .map(|d| d.parse::<ComputeDevice>())
+        .collect::<Result<Vec<_>, _>>()?;
+    match (&args.bundle, &args.work_dir) {
+        (Some(bundle), _) => {
+            anyhow::ensure!(devices.len() == 1, "one bundle trains on one device");
+            train_bundle(bundle, devices[0], args.resume)
+        }
+        (None, Some(work_dir)) => train_work_dir(work_dir, devices, args),
+        (None, None) => anyhow::bail!("give --bundle DIR or --work-dir W"),
+    }
+}
+
+fn train_bundle(bundle: &Path, device: ComputeDevice, resume: bool) -> anyhow::Result<ExitCode> {
     let options = TrainOptions {
         device,
-        resume: args.resume,
+        resume,
         progress_bars: std::io::stderr().is_terminal(),
     };
-    let summary = train(&args.bundle, &options)
-        .with_context(|| format!("training {}", args.bundle.display()))?;
+    let summary =
+        train(bundle, &options).with_context(|| format!("training {}", bundle.display()))?;
     let best = summary
         .best_dice
         .map_or("none".to_string(), |d| format!("{d:.4}"));
     println!(
         "{}: {} epochs, best mean validation Dice {best} ({})",
-        args.bundle.display(),
+        bundle.display(),
         summary.epochs_done,
         summary.stopped_because
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn train_work_dir(
+    work_dir: &Path,
+    devices: Vec<ComputeDevice>,
+    args: &TrainArgs,
+) -> anyhow::Result<ExitCode> {
+    let options = TrialOptions {
+        algos: args.algos.clone(),
+        folds: args.folds.clone(),
+        devices,
+        progress_bars: std::io::stderr().is_terminal(),
+    };
+    let trials = train_all(work_dir, &options, &|t| {
+        let best = t.best_dice.map_or("none".into(), |d| format!("{d:.4}"));
+        let note = t.note.as_deref().unwrap_or("");
+        println!(
+            "{:<16} {:?}: best Dice {best} after {} epochs ({note})",
+            t.bundle, t.status, t.epochs_done
+        );
+    })
+    .with_context(|| format!("training the bundles of {}", work_dir.display()))?;
+    let count = |s: TrialStatus| trials.iter().filter(|t| t.status == s).count();
+    println!(
+        "{} trial(s): {} finished, {} failed; ledger {}",
+        trials.len(),
+        count(TrialStatus::Finished),
+        count(TrialStatus::Failed),
+        ledger_path(work_dir).display()
+    );
+    Ok(if count(TrialStatus::Failed) == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

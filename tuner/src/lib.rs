@@ -1,8 +1,9 @@
 //! autoseg's training engine: losses (MONAI's definitions), optimisers and schedules
-//! (PyTorch's and MONAI's update rules); the training loop comes next (see the project's
-//! issues).
+//! (PyTorch's and MONAI's update rules), the data pipeline, the training loop of one bundle
+//! ([`train`]) and of every bundle of a work dir ([`trials`]).
 
 pub mod data;
 pub mod loss;
 pub mod optim;
 pub mod train;
+pub mod trials;

@@ -48,6 +48,14 @@ pub struct EpochRecord {
     pub data_wait_seconds: f64,
 }
 
+impl RunState {
+    /// The epoch that reached the best mean validation Dice.
+    pub fn best_record(&self) -> Option<&EpochRecord> {
+        let best = self.best_epoch?;
+        self.history.iter().find(|r| r.epoch == best)
+    }
+}
+
 /// The checkpoint folder of a bundle.
 pub fn folder(bundle: &Path) -> PathBuf {
     bundle.join("model").join("last")
@@ -144,18 +152,23 @@ pub fn latest(bundle: &Path) -> Option<PathBuf> {
         .find(|f| f.join("state.json").is_file())
 }
 
+/// The run state stored in a checkpoint folder.
+pub fn read_state(checkpoint: &Path) -> Result<RunState, TrainError> {
+    let state_path = checkpoint.join("state.json");
+    let text = std::fs::read(&state_path).map_err(io(&state_path))?;
+    serde_json::from_slice(&text).map_err(|e| TrainError::Checkpoint {
+        path: state_path.clone(),
+        reason: e.to_string(),
+    })
+}
+
 /// Restores weights, optimiser and state from a checkpoint folder.
 pub fn load(
     checkpoint: &Path,
     net: Network,
     optimizer: ModuleOptimizer,
 ) -> Result<(Network, ModuleOptimizer, RunState), TrainError> {
-    let state_path = checkpoint.join("state.json");
-    let text = std::fs::read(&state_path).map_err(io(&state_path))?;
-    let state: RunState = serde_json::from_slice(&text).map_err(|e| TrainError::Checkpoint {
-        path: state_path.clone(),
-        reason: e.to_string(),
-    })?;
+    let state = read_state(checkpoint)?;
     let net = weights::load(net, &checkpoint.join("model.safetensors"))?;
     let optimizer_path = checkpoint.join("optimizer.bpk");
     let optimizer = optimizer

@@ -342,12 +342,10 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         } else {
             None
         };
-        let status = if stop.is_some() || state.epochs_done == config.num_epochs {
-            "finished"
-        } else {
-            "training"
-        };
-        progress::write(bundle, &state, config.num_epochs, status)?;
+        let stop = stop.or_else(|| {
+            (state.epochs_done == config.num_epochs).then(|| "all epochs done".to_string())
+        });
+        progress::write(bundle, &state, config.num_epochs, stop.as_deref())?;
         if let Some(reason) = stop {
             stopped_because = reason;
             break;

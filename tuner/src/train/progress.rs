@@ -18,15 +18,23 @@ struct Progress<'a> {
     seconds: f64,
     last_loss: Option<f64>,
     last_dice: Option<&'a [f64]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_because: Option<&'a str>,
 }
 
-/// Writes `progress.yaml` and `metrics.csv` for `state`.
+/// Writes `progress.yaml` and `metrics.csv` for `state`; `stopped_because` is given once
+/// the run has finished.
 pub fn write(
     bundle: &Path,
     state: &RunState,
     num_epochs: usize,
-    status: &str,
+    stopped_because: Option<&str>,
 ) -> Result<(), TrainError> {
+    let status = if stopped_because.is_some() {
+        "finished"
+    } else {
+        "training"
+    };
     let last = state.history.last();
     let progress = Progress {
         status,
@@ -37,6 +45,7 @@ pub fn write(
         seconds: state.seconds,
         last_loss: last.map(|r| r.loss),
         last_dice: last.and_then(|r| r.dice.as_deref()),
+        stopped_because,
     };
     let yaml = serde_yaml::to_string(&progress).expect("progress serialises");
     super::atomic_write(&bundle.join("progress.yaml"), yaml.as_bytes())?;

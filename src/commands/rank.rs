@@ -1,0 +1,33 @@
+//! `autoseg rank`: the work dir's algorithms by validation Dice, as a table and in
+//! `ranking.yaml`.
+
+use std::process::ExitCode;
+
+use autoseg_ensembler::rank::{ranking_path, write_ranking};
+
+use crate::cli::RankArgs;
+
+pub fn run(args: &RankArgs) -> anyhow::Result<ExitCode> {
+    let ranking = write_ranking(&args.work_dir)?;
+    println!(
+        "{:<5} {:<14} {:>9}  {:<24} folds",
+        "rank", "algorithm", "mean Dice", "per class"
+    );
+    for a in &ranking.algos {
+        let classes: Vec<String> = a.dice_per_class.iter().map(|d| format!("{d:.3}")).collect();
+        let folds: Vec<String> = a.folds.iter().map(|(f, d)| format!("{f}:{d:.3}")).collect();
+        println!(
+            "{:<5} {:<14} {:>9.4}  {:<24} {}",
+            a.rank,
+            a.algo,
+            a.mean_dice,
+            classes.join(" "),
+            folds.join(" ")
+        );
+    }
+    for t in &ranking.left_out {
+        println!("left out: {t}");
+    }
+    println!("wrote {}", ranking_path(&args.work_dir).display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,251 @@
+//! Training every bundle of a work dir: each bundle (one algorithm on one fold) is a trial;
+//! finished ones are skipped, interrupted ones resume from their checkpoints, and the rest
+//! run side by side, one per device slot. `W/trials.yaml` records each trial's state: the
+//! bundle files are the truth, the ledger is rewritten from them and from each result.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use autoseg_templates::ComputeDevice;
+use autoseg_templates::bundle::read_config;
+use serde::{Deserialize, Serialize};
+
+use crate::train::checkpoint::{self, RunState};
+use crate::train::{TrainError, TrainOptions, TrainSummary, train};
+
+/// Where a trial stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialStatus {
+    /// Not started.
+    Pending,
+    /// Started and interrupted (a checkpoint exists) or training now.
+    Partial,
+    /// Ran to its end (all epochs, early stop or time budget).
+    Finished,
+    /// Stopped by an error (see `error`).
+    Failed,
+}
+
+/// One bundle's trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// The bundle's folder name (`dynunet_0`).
+    pub bundle: String,
+    /// The algorithm (template).
+    pub algo: String,
+    /// The validation fold.
+    pub fold: usize,
+    /// A hash of the bundle's configuration when the ledger was written: a changed hash
+    /// means the configuration was edited since.
+    pub config_hash: String,
+    /// Where it stands.
+    pub status: TrialStatus,
+    /// Best mean validation Dice.
+    pub best_dice: Option<f64>,
+    /// Dice per foreground class at the best epoch.
+    pub dice_per_class: Option<Vec<f64>>,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Seconds of training.
+    pub seconds: f64,
+    /// The device of its last session.
+    pub device: Option<String>,
+    /// Why it stopped, or the error.
+    pub note: Option<String>,
+}
+
+/// What `train_all` trains and on what.
+#[derive(Debug, Clone)]
+pub struct TrialOptions {
+    /// Algorithms (all when empty).
+    pub algos: Vec<String>,
+    /// Folds (all when empty).
+    pub folds: Vec<usize>,
+    /// One slot per entry: trials run side by side, one on each.
+    pub devices: Vec<ComputeDevice>,
+    /// Draw each run's progress bars (with one slot only).
+    pub progress_bars: bool,
+}
+
+/// The ledger file of a work dir.
+pub fn ledger_path(work_dir: &Path) -> PathBuf {
+    work_dir.join("trials.yaml")
+}
+
+/// The bundles of a work dir, sorted.
+pub fn bundles(work_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let dir = work_dir.join("bundles");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|source| TrainError::Io {
+            path: dir.clone(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("configs").is_dir())
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// A short hash of a bundle's merged configuration.
+fn config_hash(bundle: &Path) -> Result<String, TrainError> {
+    let merged = read_config(bundle)?;
+    let text = serde_json::to_string(&merged.values).expect("configurations serialise");
+    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    Ok(format!("{hash:016x}"))
+}
+
+/// A bundle's trial as its files tell it.
+pub fn trial_of(bundle: &Path) -> Result<Trial, TrainError> {
+    let config = crate::train::TrainConfig::read(bundle)?;
+    let name = bundle
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let algo = name
+        .rsplit_once('_')
+        .map_or(name.as_str(), |(algo, _)| algo)
+        .to_string();
+    let progress: Option<serde_json::Value> = std::fs::read_to_string(bundle.join("progress.yaml"))
+        .ok()
+        .and_then(|t| serde_yaml::from_str(&t).ok());
+    let state = checkpoint::latest(bundle)
+        .map(|c| checkpoint::read_state(&c))
+        .transpose()?;
+    let finished = progress.as_ref().is_some_and(|p| p["status"] == "finished");
+    let status = match (&state, finished) {
+        (_, true) => TrialStatus::Finished,
+        (Some(_), false) => TrialStatus::Partial,
+        (None, false) => TrialStatus::Pending,
+    };
+    let mut trial = Trial {
+        bundle: name,
+        algo,
+        fold: config.data.fold,
+        config_hash: config_hash(bundle)?,
+        status,
+        best_dice: None,
+        dice_per_class: None,
+        epochs_done: 0,
+        seconds: 0.0,
+        device: None,
+        note: progress
+            .as_ref()
+            .and_then(|p| p["stopped_because"].as_str().map(str::to_string)),
+    };
+    if let Some(state) = &state {
+        record(&mut trial, state);
+    }
+    Ok(trial)
+}
+
+fn record(trial: &mut Trial, state: &RunState) {
+    trial.best_dice = state.best_dice;
+    trial.dice_per_class = state.best_record().and_then(|r| r.dice.clone());
+    trial.epochs_done = state.epochs_done;
+    trial.seconds = state.seconds;
+}
+
+/// The ledger, shared by the slots and rewritten after each change.
+struct Ledger {
+    path: PathBuf,
+    trials: Mutex<Vec<Trial>>,
+}
+
+impl Ledger {
+    /// Replaces a trial's entry (when given) and rewrites the file.
+    fn update(&self, trial: Option<Trial>) -> Result<(), TrainError> {
+        let mut trials = self
+            .trials
+            .lock()
+            .expect("no slot panics holding the ledger");
+        if let Some(trial) = trial
+            && let Some(t) = trials.iter_mut().find(|t| t.bundle == trial.bundle)
+        {
+            *t = trial;
+        }
+        let text = serde_yaml::to_string(&*trials).expect("trials serialise");
+        crate::train::atomic_write(&self.path, text.as_bytes())
+    }
+}
+
+/// Trains every selected bundle that has not finished (resuming those interrupted), on
+/// the device slots side by side; a trial that fails is recorded and the others go on.
+/// `on_done` hears of each trial as it ends. Returns every selected trial.
+pub fn train_all(
+    work_dir: &Path,
+    options: &TrialOptions,
+    on_done: &(dyn Fn(&Trial) + Sync),
+) -> Result<Vec<Trial>, TrainError> {
+    let mut trials = Vec::new();
+    for bundle in bundles(work_dir)? {
+        let trial = trial_of(&bundle)?;
+        let wanted = (options.algos.is_empty() || options.algos.contains(&trial.algo))
+            && (options.folds.is_empty() || options.folds.contains(&trial.fold));
+        if wanted {
+            trials.push(trial);
+        }
+    }
+    let queue: Mutex<VecDeque<Trial>> = Mutex::new(
+        trials
+            .iter()
+            .filter(|t| t.status != TrialStatus::Finished)
+            .cloned()
+            .collect(),
+    );
+    let ledger = Ledger {
+        path: ledger_path(work_dir),
+        trials: Mutex::new(trials),
+    };
+    ledger.update(None)?;
+    let bars = options.progress_bars && options.devices.len() == 1;
+    std::thread::scope(|scope| -> Result<(), TrainError> {
+        let mut slots = Vec::new();
+        for &device in &options.devices {
+            let (queue, ledger) = (&queue, &ledger);
+            slots.push(scope.spawn(move || -> Result<(), TrainError> {
+                while let Some(mut trial) = queue.lock().expect("queue").pop_front() {
+                    let bundle = work_dir.join("bundles").join(&trial.bundle);
+                    trial.device = Some(device.to_string());
+                    let result = train(
+                        &bundle,
+                        &TrainOptions {
+                            device,
+                            resume: trial.status == TrialStatus::Partial,
+                            progress_bars: bars,
+                        },
+                    );
+                    conclude(&mut trial, &bundle, result);
+                    on_done(&trial);
+                    ledger.update(Some(trial))?;
+                }
+                Ok(())
+            }));
+        }
+        slots
+            .into_iter()
+            .try_for_each(|slot| slot.join().expect("a training slot panicked"))
+    })?;
+    Ok(ledger.trials.into_inner().expect("slots done"))
+}
+
+fn conclude(trial: &mut Trial, bundle: &Path, result: Result<TrainSummary, TrainError>) {
+    match result {
+        Ok(summary) => {
+            trial.status = TrialStatus::Finished;
+            trial.note = Some(summary.stopped_because);
+            if let Some(Ok(state)) = checkpoint::latest(bundle).map(|c| checkpoint::read_state(&c))
+            {
+                record(trial, &state);
+            }
+        }
+        Err(e) => {
+            trial.status = TrialStatus::Failed;
+            trial.note = Some(e.to_string());
+        }
+    }
+}
