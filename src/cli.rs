@@ -37,7 +37,11 @@ pub enum Command {
     /// Rank the work dir's algorithms by validation Dice (mean over folds and classes) into
     /// WORK_DIR/ranking.yaml.
     Rank(RankArgs),
-    /// Predict label maps with one trained bundle, in each input image's own geometry.
+    /// Choose the ensemble's members from the ranking and how they combine
+    /// (WORK_DIR/ensemble/ensemble.yaml).
+    Ensemble(EnsembleArgs),
+    /// Predict label maps with one trained bundle or a work dir's ensemble, in each input
+    /// image's own geometry.
     Predict(PredictArgs),
     /// Measure label maps against references: Dice, IoU, HD95, ASD, surface Dice and volume
     /// per case and class (metrics.csv), and their summary (summary.yaml).
@@ -133,9 +137,17 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// The trained bundle.
-    #[arg(long, short = 'b')]
-    pub bundle: PathBuf,
+    /// One trained bundle.
+    #[arg(
+        long,
+        short = 'b',
+        required_unless_present = "work_dir",
+        conflicts_with = "work_dir"
+    )]
+    pub bundle: Option<PathBuf>,
+    /// A work dir: its ensemble (WORK_DIR/ensemble/ensemble.yaml, from `autoseg ensemble`).
+    #[arg(long, short = 'w')]
+    pub work_dir: Option<PathBuf>,
     /// A folder of NIfTI images (one channel each), or a datalist JSON (its `testing` cases).
     #[arg(long)]
     pub images: PathBuf,
@@ -145,6 +157,38 @@ pub struct PredictArgs {
     /// Where to run: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SelectionArg {
+    /// For each fold, the bundle of the algorithm best on that fold.
+    BestByFold,
+    /// The N bundles with the best validation Dice (--n).
+    BestN,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CombineArg {
+    /// Mean of the members' class probabilities.
+    Mean,
+    /// Majority vote of the members' classes.
+    Vote,
+}
+
+#[derive(Debug, Args)]
+pub struct EnsembleArgs {
+    /// The work dir (its trials.yaml, written by `autoseg train --work-dir`).
+    #[arg(long, short = 'w', default_value = "work_dir")]
+    pub work_dir: PathBuf,
+    /// How members are chosen.
+    #[arg(long, value_enum, default_value = "best-by-fold")]
+    pub selection: SelectionArg,
+    /// Members for --selection best-n.
+    #[arg(long, default_value_t = 2)]
+    pub n: usize,
+    /// How members' outputs combine.
+    #[arg(long, value_enum, default_value = "mean")]
+    pub combine: CombineArg,
 }
 
 #[derive(Debug, Args)]

@@ -9,25 +9,11 @@ use std::path::{Path, PathBuf};
 use autoseg_datasets::{LabelVolume, Volume};
 use serde_json::Value;
 
-fn run_ok(args: &[&str]) -> String {
-    let out = common::autoseg(args);
-    assert!(
-        out.status.success(),
-        "autoseg {args:?}:\n{}",
-        common::text(&out)
-    );
-    common::text(&out)
-}
-
-fn yaml(path: &Path) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// The merged configuration of a bundle.
 fn config(bundle: &Path) -> Value {
     let mut merged = serde_json::Map::new();
     for entry in std::fs::read_dir(bundle.join("configs")).unwrap() {
-        if let Value::Object(map) = yaml(&entry.unwrap().path()) {
+        if let Value::Object(map) = common::read_yaml(&entry.unwrap().path()) {
             merged.extend(map);
         }
     }
@@ -36,13 +22,13 @@ fn config(bundle: &Path) -> Value {
 
 /// Rewrites one configuration file through a closure on its YAML.
 fn edit(file: &Path, change: impl FnOnce(&mut Value)) {
-    let mut value = yaml(file);
+    let mut value = common::read_yaml(file);
     change(&mut value);
     std::fs::write(file, serde_yaml::to_string(&value).unwrap()).unwrap();
 }
 
 fn analyze_and_generate(task: &Path, work: &Path, extra: &[&str]) -> String {
-    run_ok(&[
+    common::run_ok(&[
         "analyze",
         "--input",
         task.to_str().unwrap(),
@@ -51,11 +37,16 @@ fn analyze_and_generate(task: &Path, work: &Path, extra: &[&str]) -> String {
     ]);
     let mut args = vec!["generate", "-w", work.to_str().unwrap()];
     args.extend_from_slice(extra);
-    run_ok(&args)
+    common::run_ok(&args)
 }
 
 fn inspect_json(dir: &Path) -> Value {
-    serde_json::from_str(&run_ok(&["inspect", dir.to_str().unwrap(), "--json"])).unwrap()
+    serde_json::from_str(&common::run_ok(&[
+        "inspect",
+        dir.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap()
 }
 
 #[test]
@@ -63,8 +54,8 @@ fn task04_dynunet_plan_equals_nnunets() {
     let data = common::shared_data().join("Task04_Hippocampus/dataset.json");
     let work = tempfile::tempdir().unwrap();
     let w = work.path().to_str().unwrap();
-    run_ok(&["analyze", "--datalist", data.to_str().unwrap(), "-w", w]);
-    run_ok(&["generate", "-w", w, "--algos", "dynunet", "--folds", "0"]);
+    common::run_ok(&["analyze", "--datalist", data.to_str().unwrap(), "-w", w]);
+    common::run_ok(&["generate", "-w", w, "--algos", "dynunet", "--folds", "0"]);
     let ours = config(&work.path().join("bundles/dynunet_0"));
     let text = std::fs::read_to_string(
         common::shared_data().join("reference-outputs/nnunet_Dataset004_nnUNetPlans.json"),
@@ -96,7 +87,7 @@ fn task04_dynunet_plan_equals_nnunets() {
     assert_eq!(fullres["use_mask_for_norm"][0], false);
     assert_eq!(ours["preprocessing"]["normalization"]["name"], "z_score");
     // The derivation names the statistics each value came from.
-    let derivation = yaml(&work.path().join("bundles/dynunet_0/derivation.yaml"));
+    let derivation = common::read_yaml(&work.path().join("bundles/dynunet_0/derivation.yaml"));
     let patch = derivation["values"]
         .as_array()
         .unwrap()
@@ -180,14 +171,14 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
     assert_eq!(filters["edited"], true, "{filters}");
     assert_eq!(filters["overridden"]["source"], "--set");
 
-    run_ok(&["train", "--bundle", bundle.to_str().unwrap()]);
-    let progress = yaml(&bundle.join("progress.yaml"));
+    common::run_ok(&["train", "--bundle", bundle.to_str().unwrap()]);
+    let progress = common::read_yaml(&bundle.join("progress.yaml"));
     assert_eq!(progress["epochs_done"], 2);
     assert_eq!(progress["num_epochs"], 2);
 
     let datalist = root.join("data/dataset.json");
     let out = root.join("predicted");
-    let said = run_ok(&[
+    let said = common::run_ok(&[
         "predict",
         "--bundle",
         bundle.to_str().unwrap(),
@@ -208,13 +199,16 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
     edit(&moved_bundle.join("configs/hyper_parameters.yaml"), |v| {
         v["num_epochs"] = 3.into()
     });
-    run_ok(&[
+    common::run_ok(&[
         "train",
         "--bundle",
         moved_bundle.to_str().unwrap(),
         "--resume",
     ]);
-    assert_eq!(yaml(&moved_bundle.join("progress.yaml"))["epochs_done"], 3);
+    assert_eq!(
+        common::read_yaml(&moved_bundle.join("progress.yaml"))["epochs_done"],
+        3
+    );
 
     // A trained bundle alone, anywhere, still predicts (a folder of images here).
     let elsewhere = tempfile::tempdir().unwrap();
@@ -222,7 +216,7 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
     copy_tree(&moved_bundle, &lone);
     let images = moved.path().join("data/imagesTs");
     let out = elsewhere.path().join("out");
-    run_ok(&[
+    common::run_ok(&[
         "predict",
         "--bundle",
         lone.to_str().unwrap(),
@@ -238,7 +232,7 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
 fn every_template_trains_and_predicts_and_thick_slices_get_a_2d_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    run_ok(&[
+    common::run_ok(&[
         "phantom",
         "--out",
         data.to_str().unwrap(),
@@ -271,10 +265,10 @@ fn every_template_trains_and_predicts_and_thick_slices_get_a_2d_bundle() {
     for algo in ["dynunet", "segresnet", "segresnet2d"] {
         let bundle = work.join(format!("bundles/{algo}_0"));
         let b = bundle.to_str().unwrap();
-        run_ok(&["train", "--bundle", b]);
+        common::run_ok(&["train", "--bundle", b]);
         let out = dir.path().join(format!("predicted-{algo}"));
         let datalist = data.join("dataset.json");
-        run_ok(&[
+        common::run_ok(&[
             "predict",
             "--bundle",
             b,
@@ -363,8 +357,8 @@ fn an_lps_image_resampled_for_the_network_is_predicted_on_its_own_grid() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path().to_str().unwrap();
     let datalist = mr.join("dataset.json");
-    run_ok(&["analyze", "--datalist", datalist.to_str().unwrap(), "-w", w]);
-    run_ok(&[
+    common::run_ok(&["analyze", "--datalist", datalist.to_str().unwrap(), "-w", w]);
+    common::run_ok(&[
         "generate",
         "-w",
         w,
@@ -386,7 +380,7 @@ fn an_lps_image_resampled_for_the_network_is_predicted_on_its_own_grid() {
 
     let out = work.path().join("predicted");
     let images = mr.join("imagesTr");
-    run_ok(&[
+    common::run_ok(&[
         "predict",
         "--bundle",
         bundle.to_str().unwrap(),

@@ -4,6 +4,7 @@ mod analyze;
 mod check;
 mod demo;
 mod devices;
+mod ensemble;
 mod evaluate;
 mod generate;
 mod inspect;
@@ -27,6 +28,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Ensemble(args) => ensemble::run(&args),
         Command::Rank(args) => rank::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),

@@ -1,4 +1,5 @@
-//! `autoseg predict --bundle DIR`: one trained bundle's label maps for a folder of images or
+//! `autoseg predict --bundle DIR | --work-dir W`: one trained bundle's (or an ensemble's)
+//! label maps for a folder of images or
 //! a datalist's `testing` cases, each in its input's own geometry. A case that fails is
 //! reported and the rest go on.
 
@@ -8,8 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use autoseg_datasets::{Dataset, Volume};
+use autoseg_ensembler::ensemble::EnsemblePredictor;
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::bundle::runtime::BundlePredictor;
+use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 
 use crate::cli::PredictArgs;
 use crate::progress;
@@ -24,20 +26,26 @@ pub struct Input {
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let device: ComputeDevice = args.device.parse()?;
-    let predictor = BundlePredictor::load(&args.bundle, device)
-        .with_context(|| format!("loading {}", args.bundle.display()))?;
+    let segmenter: Box<dyn Segmenter> = match (&args.bundle, &args.work_dir) {
+        (Some(bundle), _) => Box::new(
+            BundlePredictor::load(bundle, device)
+                .with_context(|| format!("loading {}", bundle.display()))?,
+        ),
+        (None, Some(work_dir)) => Box::new(
+            EnsemblePredictor::load(work_dir, device)
+                .with_context(|| format!("loading the ensemble of {}", work_dir.display()))?,
+        ),
+        (None, None) => anyhow::bail!("give --bundle DIR or --work-dir W"),
+    };
     let inputs = inputs(&args.images)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     println!(
-        "predicting {} case(s) with {} ({}), window {:?}, overlap {}",
+        "predicting {} case(s) with {}",
         inputs.len(),
-        args.bundle.display(),
-        predictor.weights.display(),
-        predictor.settings.sliding_window().roi,
-        predictor.settings.inference.overlap
+        segmenter.describe()
     );
-    let failed = predict_all(&predictor, &inputs, &args.out);
+    let failed = predict_all(segmenter.as_ref(), &inputs, &args.out);
     Ok(if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -47,13 +55,13 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
 
 /// Predicts every input into `out` with a progress bar; returns the cases that failed
 /// (each reported on stderr), having gone on past them.
-pub fn predict_all(predictor: &BundlePredictor, inputs: &[Input], out: &Path) -> Vec<String> {
+pub fn predict_all(segmenter: &dyn Segmenter, inputs: &[Input], out: &Path) -> Vec<String> {
     let started = Instant::now();
     let bar = progress::counter(inputs.len(), "cases");
     let mut failed = Vec::new();
     for input in inputs {
         let file = out.join(format!("{}.nii.gz", input.id));
-        if let Err(e) = predict_one(predictor, input, &file) {
+        if let Err(e) = predict_one(segmenter, input, &file) {
             bar.suspend(|| eprintln!("  FAILED {}: {e:#}", input.id));
             failed.push(input.id.clone());
         }
@@ -70,9 +78,9 @@ pub fn predict_all(predictor: &BundlePredictor, inputs: &[Input], out: &Path) ->
     failed
 }
 
-fn predict_one(predictor: &BundlePredictor, input: &Input, out: &Path) -> anyhow::Result<()> {
+fn predict_one(segmenter: &dyn Segmenter, input: &Input, out: &Path) -> anyhow::Result<()> {
     let image = Volume::read_channels(&input.files)?;
-    let labels = predictor.predict(&image, &input.files[0])?;
+    let labels = segmenter.segment(&image, &input.files[0])?;
     labels.write(out)?;
     Ok(())
 }

@@ -37,6 +37,18 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// Runs `autoseg` and asserts that it succeeded; returns its output.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = autoseg(args);
+    assert!(out.status.success(), "autoseg {args:?}:\n{}", text(&out));
+    text(&out)
+}
+
+/// A YAML (or JSON) file as a JSON value.
+pub fn read_yaml(path: &Path) -> Value {
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Asserts that a run's output holds `words`, showing the whole output when it does not.
 pub fn assert_output_contains(output: &Output, words: &str) {
     let all = text(output);

@@ -144,36 +144,50 @@ pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> PreparedImage {
     }
 }
 
-/// Class ids in the RAS grid (x fastest) from class probabilities `[classes, x, y, z]`
-/// (z fastest) on the prepared grid: each class resampled back to the crop (linear, as
-/// nnU-Net resamples logits), the argmax taken there, and class 0 outside the crop.
-pub fn restore_classes(probabilities: &[f32], classes: usize, grid: &PreparedGrid) -> Vec<u8> {
+/// Class probabilities on the RAS grid, `[classes, x, y, z]` x fastest, from those on the
+/// prepared grid (`[classes, x, y, z]`, z fastest): each class resampled back to the crop
+/// (linear, as nnU-Net resamples logits) and pasted into the RAS grid, where outside the
+/// crop the background is certain.
+pub fn restore_probabilities(
+    probabilities: &[f32],
+    classes: usize,
+    grid: &PreparedGrid,
+) -> Vec<f32> {
     let n: usize = grid.dims.iter().product();
-    let cropped = grid.cropped_dims();
-    let n_cropped: usize = cropped.iter().product();
-    let mut best = vec![(f32::NEG_INFINITY, 0u8); n_cropped];
+    let [rx, ry, rz] = grid.ras_dims;
+    let n_ras = rx * ry * rz;
+    let mut out = vec![0f32; classes * n_ras];
+    out[..n_ras].fill(1.0);
     for k in 0..classes {
         let channel = from_z_fastest(&probabilities[k * n..(k + 1) * n], grid.dims);
         let channel = grid.resample(channel, Order::Linear, true);
-        for (b, &p) in best.iter_mut().zip(&channel) {
+        let target = &mut out[k * n_ras..(k + 1) * n_ras];
+        let mut values = channel.into_iter();
+        for z in grid.crop[2][0]..grid.crop[2][1] {
+            for y in grid.crop[1][0]..grid.crop[1][1] {
+                let row = (z * ry + y) * rx;
+                for x in grid.crop[0][0]..grid.crop[0][1] {
+                    target[row + x] = values.next().expect("the crop's voxels");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The most probable class of each voxel of `[classes, voxels]` probabilities (the first
+/// on ties).
+pub fn argmax_classes(probabilities: &[f32], classes: usize) -> Vec<u8> {
+    let n = probabilities.len() / classes.max(1);
+    let mut best = vec![(f32::NEG_INFINITY, 0u8); n];
+    for k in 0..classes {
+        for (b, &p) in best.iter_mut().zip(&probabilities[k * n..(k + 1) * n]) {
             if p > b.0 {
                 *b = (p, k as u8);
             }
         }
     }
-    let [rx, ry, rz] = grid.ras_dims;
-    let mut out = vec![0u8; rx * ry * rz];
-    let mut i = 0;
-    for z in grid.crop[2][0]..grid.crop[2][1] {
-        for y in grid.crop[1][0]..grid.crop[1][1] {
-            let row = (z * ry + y) * rx;
-            for x in grid.crop[0][0]..grid.crop[0][1] {
-                out[row + x] = best[i].1;
-                i += 1;
-            }
-        }
-    }
-    out
+    best.into_iter().map(|(_, k)| k).collect()
 }
 
 /// Copies the `crop` of an x-fastest channel.
@@ -274,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn restoring_one_hot_probabilities_pastes_the_classes_into_the_crop() {
+    fn restored_one_hot_probabilities_put_the_classes_into_the_crop() {
         // A 2x2x2 crop at (1..3, 0..2, 2..4) of a 4x3x5 grid, not resampled.
         let grid = PreparedGrid {
             dims: [2, 2, 2],
@@ -289,7 +303,7 @@ mod tests {
         for (i, &k) in zfast.iter().enumerate() {
             probabilities[k as usize * 8 + i] = 1.0;
         }
-        let out = restore_classes(&probabilities, 3, &grid);
+        let out = argmax_classes(&restore_probabilities(&probabilities, 3, &grid), 3);
         assert_eq!(out.iter().filter(|&&c| c != 0).count(), 6);
         let at = |x: usize, y: usize, z: usize| out[(z * 3 + y) * 4 + x];
         assert_eq!(at(2, 0, 2), 1);

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::preprocess::{PreprocessPlan, prepare_image, restore_classes};
+use super::preprocess::{PreprocessPlan, argmax_classes, prepare_image, restore_probabilities};
 use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
 use crate::ComputeDevice;
 use crate::inference::SlidingWindow;
@@ -125,15 +125,12 @@ impl BundlePredictor {
         Ok(())
     }
 
-    /// Label ids (the dataset's own, not class indices) on `image`'s grid, in its
-    /// orientation and with its affine. `path` names the image in errors.
-    pub fn predict(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
-        self.check_channels(image, path)?;
-        let orientation = image.geometry().orientation();
-        let ras = image.to_ras();
-        let plan = &self.settings.preprocessing;
-        let prepared = prepare_image(&ras, plan);
-        let classes = self.settings.network.out_channels();
+    /// Class probabilities on the RAS grid of `ras` (`[classes, x, y, z]`, x fastest):
+    /// preprocessed, slid over, and brought back.
+    pub fn ras_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
+        self.check_channels(ras, path)?;
+        let prepared = prepare_image(ras, &self.settings.preprocessing);
+        let classes = self.classes();
         let probabilities = self.settings.sliding_window().predict(
             &prepared.data,
             prepared.channels,
@@ -142,13 +139,64 @@ impl BundlePredictor {
             &self.device,
             |x| self.network.forward(x),
         );
-        let ids: Vec<u16> = restore_classes(&probabilities, classes, &prepared.grid)
-            .into_iter()
-            .map(|k| plan.labels[k as usize])
-            .collect();
-        let labels = ras.with_data(1, ids).into_orientation(orientation);
-        labels
-            .into_onto(image.geometry())
-            .map_err(|m| BundleError::invalid(path, format!("restoring the grid: {m}")))
+        Ok(restore_probabilities(
+            &probabilities,
+            classes,
+            &prepared.grid,
+        ))
     }
+
+    /// Classes the network outputs, background included.
+    pub fn classes(&self) -> usize {
+        self.settings.network.out_channels()
+    }
+
+    /// The dataset's label id of each class.
+    pub fn label_ids(&self) -> &[u16] {
+        &self.settings.preprocessing.labels
+    }
+}
+
+/// Something that segments an image: one bundle, or an ensemble of them.
+pub trait Segmenter: Sync {
+    /// Label ids (the dataset's own, not class indices) on `image`'s grid, in its
+    /// orientation and with its affine. `path` names the image in errors.
+    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError>;
+
+    /// What segments, in a line.
+    fn describe(&self) -> String;
+}
+
+impl Segmenter for BundlePredictor {
+    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
+        let ras = image.to_ras();
+        let probabilities = self.ras_probabilities(&ras, path)?;
+        let classes = argmax_classes(&probabilities, self.classes());
+        labels_on_image(image, &ras, &classes, self.label_ids(), path)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} ({}), window {:?}, overlap {}",
+            self.bundle.display(),
+            self.weights.display(),
+            self.settings.sliding_window().roi,
+            self.settings.inference.overlap
+        )
+    }
+}
+
+/// Class indices on an image's RAS grid turned into label ids on the image's own grid.
+pub fn labels_on_image(
+    image: &Volume,
+    ras: &Volume,
+    classes: &[u8],
+    label_ids: &[u16],
+    path: &Path,
+) -> Result<LabelVolume, BundleError> {
+    let ids: Vec<u16> = classes.iter().map(|&k| label_ids[k as usize]).collect();
+    ras.with_data(1, ids)
+        .into_orientation(image.geometry().orientation())
+        .into_onto(image.geometry())
+        .map_err(|m| BundleError::invalid(path, format!("restoring the grid: {m}")))
 }

@@ -1,0 +1,271 @@
+//! Ensembles of trained bundles: which members (from the ranking), how their outputs
+//! combine (mean of probabilities, or a majority vote), written to
+//! `W/ensemble/ensemble.yaml`; and the predictor that loads each member once.
+
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::{LabelVolume, Volume};
+use autoseg_templates::ComputeDevice;
+use autoseg_templates::bundle::BundleError;
+use autoseg_templates::bundle::preprocess::argmax_classes;
+use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter, labels_on_image};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::rank::{Ranking, rank};
+
+/// How members are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Selection {
+    /// For each fold, the bundle of the algorithm best on that fold (Auto3DSeg's default).
+    BestByFold,
+    /// The `n` bundles with the best validation Dice, whatever their algorithm and fold.
+    BestN {
+        /// Members.
+        n: usize,
+    },
+}
+
+/// How members' outputs combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combine {
+    /// The mean of the members' class probabilities, then the most probable class.
+    Mean,
+    /// Each member's most probable class, then the class most members chose.
+    Vote,
+}
+
+/// `W/ensemble/ensemble.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleConfig {
+    /// How members were chosen.
+    pub selection: Selection,
+    /// How their outputs combine.
+    pub combine: Combine,
+    /// The member bundles, relative to the work dir, with their validation Dice.
+    pub members: Vec<Member>,
+}
+
+/// One member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its bundle, relative to the work dir.
+    pub bundle: PathBuf,
+    /// Its best validation Dice.
+    pub dice: f64,
+}
+
+/// Why an ensemble could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum EnsembleError {
+    /// Ranking failed.
+    #[error(transparent)]
+    Rank(#[from] crate::rank::RankError),
+    /// A member could not be loaded or run.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The ensemble file is missing or wrong.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The ensemble file of a work dir.
+pub fn ensemble_path(work_dir: &Path) -> PathBuf {
+    work_dir.join("ensemble").join("ensemble.yaml")
+}
+
+/// Chooses members from a ranking.
+pub fn select(ranking: &Ranking, selection: Selection) -> Vec<Member> {
+    let mut all: Vec<(usize, Member)> = ranking
+        .algos
+        .iter()
+        .flat_map(|a| {
+            a.folds.iter().map(|(fold, dice)| {
+                let bundle = PathBuf::from("bundles").join(&a.bundles[fold]);
+                (
+                    *fold,
+                    Member {
+                        bundle,
+                        dice: *dice,
+                    },
+                )
+            })
+        })
+        .collect();
+    all.sort_by(|a, b| b.1.dice.total_cmp(&a.1.dice));
+    match selection {
+        Selection::BestN { n } => all.into_iter().take(n).map(|(_, m)| m).collect(),
+        Selection::BestByFold => {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut members: Vec<(usize, Member)> = all
+                .into_iter()
+                .filter(|(fold, _)| seen.insert(*fold))
+                .collect();
+            members.sort_by_key(|(fold, _)| *fold);
+            members.into_iter().map(|(_, m)| m).collect()
+        }
+    }
+}
+
+/// Ranks the work dir's trials, chooses members and writes the ensemble file.
+pub fn write_ensemble(
+    work_dir: &Path,
+    selection: Selection,
+    combine: Combine,
+) -> Result<EnsembleConfig, EnsembleError> {
+    let path = ensemble_path(work_dir);
+    let members = select(&rank(work_dir)?, selection);
+    if members.is_empty() {
+        return Err(EnsembleError::Config {
+            path,
+            reason: "no finished trial to choose from (run `autoseg train --work-dir`)".into(),
+        });
+    }
+    let config = EnsembleConfig {
+        selection,
+        combine,
+        members,
+    };
+    let text = serde_yaml::to_string(&config).expect("ensembles serialise");
+    autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes()).map_err(|e| {
+        EnsembleError::Config {
+            path: path.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(config)
+}
+
+/// An ensemble, its members loaded once.
+pub struct EnsemblePredictor {
+    /// The ensemble's file.
+    pub config: EnsembleConfig,
+    members: Vec<BundlePredictor>,
+}
+
+impl EnsemblePredictor {
+    /// Loads the work dir's ensemble onto `device`; the members must share their classes.
+    pub fn load(
+        work_dir: &Path,
+        device: ComputeDevice,
+    ) -> Result<EnsemblePredictor, EnsembleError> {
+        let path = ensemble_path(work_dir);
+        let bad = |reason: String| EnsembleError::Config {
+            path: path.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| bad(format!("{e} (run `autoseg ensemble` first)")))?;
+        let config: EnsembleConfig = serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let members = config
+            .members
+            .iter()
+            .map(|m| BundlePredictor::load(&work_dir.join(&m.bundle), device))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = members.first() else {
+            return Err(bad("no members".into()));
+        };
+        if let Some(odd) = members.iter().find(|m| m.label_ids() != first.label_ids()) {
+            return Err(bad(format!(
+                "{} predicts labels {:?}, {} predicts {:?}",
+                odd.bundle.display(),
+                odd.label_ids(),
+                first.bundle.display(),
+                first.label_ids()
+            )));
+        }
+        Ok(EnsemblePredictor { config, members })
+    }
+}
+
+impl Segmenter for EnsemblePredictor {
+    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
+        let ras = image.to_ras();
+        let first = &self.members[0];
+        let classes = first.classes();
+        let outputs = self
+            .members
+            .par_iter()
+            .map(|m| m.ras_probabilities(&ras, path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = outputs[0].len();
+        let mut combined = vec![0f32; n];
+        for output in &outputs {
+            match self.config.combine {
+                Combine::Mean => combined.iter_mut().zip(output).for_each(|(c, p)| *c += p),
+                Combine::Vote => {
+                    let voxels = n / classes;
+                    for (v, k) in argmax_classes(output, classes).into_iter().enumerate() {
+                        combined[k as usize * voxels + v] += 1.0;
+                    }
+                }
+            }
+        }
+        let winners = argmax_classes(&combined, classes);
+        labels_on_image(image, &ras, &winners, first.label_ids(), path)
+    }
+
+    fn describe(&self) -> String {
+        let names: Vec<String> = self
+            .config
+            .members
+            .iter()
+            .map(|m| m.bundle.display().to_string())
+            .collect();
+        format!(
+            "an ensemble ({:?}) of {}",
+            self.config.combine,
+            names.join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rank::RankedAlgo;
+
+    fn algo(name: &str, folds: &[(usize, f64)]) -> RankedAlgo {
+        RankedAlgo {
+            rank: 0,
+            algo: name.into(),
+            mean_dice: 0.0,
+            dice_per_class: vec![],
+            folds: folds.iter().copied().collect(),
+            bundles: folds
+                .iter()
+                .map(|(f, _)| (*f, format!("{name}_{f}")))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn best_by_fold_takes_each_folds_winner_and_best_n_the_top_bundles() {
+        let ranking = Ranking {
+            score: String::new(),
+            algos: vec![
+                algo("a", &[(0, 0.8), (1, 0.6)]),
+                algo("b", &[(0, 0.7), (1, 0.9)]),
+            ],
+            left_out: vec![],
+        };
+        let names = |m: Vec<Member>| -> Vec<String> {
+            m.iter().map(|m| m.bundle.display().to_string()).collect()
+        };
+        assert_eq!(
+            names(select(&ranking, Selection::BestByFold)),
+            ["bundles/a_0", "bundles/b_1"]
+        );
+        assert_eq!(
+            names(select(&ranking, Selection::BestN { n: 3 })),
+            ["bundles/b_1", "bundles/a_0", "bundles/b_0"]
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! `autoseg ensemble`: the ensemble's members and how they combine, from the ranking.
+
+use std::process::ExitCode;
+
+use autoseg_ensembler::ensemble::{Combine, Selection, ensemble_path, write_ensemble};
+
+use crate::cli::{CombineArg, EnsembleArgs, SelectionArg};
+
+pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
+    let selection = match args.selection {
+        SelectionArg::BestByFold => Selection::BestByFold,
+        SelectionArg::BestN => Selection::BestN { n: args.n.max(1) },
+    };
+    let combine = match args.combine {
+        CombineArg::Mean => Combine::Mean,
+        CombineArg::Vote => Combine::Vote,
+    };
+    let config = write_ensemble(&args.work_dir, selection, combine)?;
+    for m in &config.members {
+        println!(
+            "member {} (validation Dice {:.4})",
+            m.bundle.display(),
+            m.dice
+        );
+    }
+    println!(
+        "{:?} of {} member(s); wrote {}",
+        config.combine,
+        config.members.len(),
+        ensemble_path(&args.work_dir).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
