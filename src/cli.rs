@@ -18,14 +18,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate the phantom dataset and run every finished stage on it: check, analyze,
-    /// generate, train (one bundle), predict the testing cases.
+    /// Generate the phantom dataset and run the pipeline on it: check, analyze, generate,
+    /// train two folds, rank, ensemble, predict and evaluate the testing cases.
     Demo(DemoArgs),
     /// Verify a dataset: files exist and read, grids agree, labels are class ids.
     Check(CheckArgs),
     /// Gather dataset statistics into WORK_DIR/datastats.yaml and datastats_by_case.yaml
     /// (MONAI's keys, exact per-channel figures, nnU-Net's fingerprint).
     Analyze(AnalyzeArgs),
+    /// The whole pipeline on a task: analyze, generate, train every bundle, rank, ensemble,
+    /// predict the testing cases; a rerun skips finished work and resumes the rest.
+    Run(RunArgs),
     /// Write one bundle per algorithm template and fold into WORK_DIR/bundles, from the
     /// statistics `analyze` wrote; every value's rule is recorded in the bundle.
     Generate(GenerateArgs),
@@ -94,18 +97,32 @@ pub struct AnalyzeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// The work dir: reads datastats.yaml and input.yaml (both written by `analyze`),
-    /// writes bundles/<algo>_<fold>/.
+pub struct RunArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// The work dir: statistics, bundles, trials.yaml, ranking.yaml, ensemble/,
+    /// predictions/.
     #[arg(long, short = 'w', default_value = "work_dir")]
     pub work_dir: PathBuf,
-    /// Task config to use instead of the one `analyze` recorded in the work dir.
-    #[arg(long, short = 'i')]
-    pub input: Option<PathBuf>,
-    /// Templates to generate [default: all]: dynunet, segresnet, segresnet2d.
+    /// Seconds for the whole run, shared out among the trials (a tenth kept for the
+    /// other stages) [default: each bundle's own epochs].
+    #[arg(long)]
+    pub time_budget: Option<f64>,
+    /// Where to train and predict: cpu (flex), tch (libtorch CPU) or cuda:N; a
+    /// comma-separated list trains one bundle on each side by side.
+    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    pub device: Vec<String>,
+    #[command(flatten)]
+    pub bundles: BundleChoice,
+}
+
+/// Which bundles to make, and how to change what the templates choose.
+#[derive(Debug, Args)]
+pub struct BundleChoice {
+    /// Templates [default: all that suit the data]: dynunet, segresnet, segresnet2d.
     #[arg(long, value_delimiter = ',')]
     pub algos: Vec<String>,
-    /// Folds to generate [default: all].
+    /// Folds [default: all].
     #[arg(long, value_delimiter = ',')]
     pub folds: Vec<usize>,
     /// Override a generated value: KEY=VALUE, the key a dotted path into configs/*.yaml
@@ -114,6 +131,19 @@ pub struct GenerateArgs {
     /// repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The work dir: reads datastats.yaml and input.yaml (both written by `analyze`),
+    /// writes bundles/<algo>_<fold>/.
+    #[arg(long, short = 'w', default_value = "work_dir")]
+    pub work_dir: PathBuf,
+    /// Task config to use instead of the one `analyze` recorded in the work dir.
+    #[arg(long, short = 'i')]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub bundles: BundleChoice,
     /// GPU memory to plan patch and batch for, in GB [default: nnU-Net's 8].
     #[arg(long)]
     pub gpu_memory: Option<f64>,
@@ -291,8 +321,9 @@ pub struct DemoArgs {
     /// Random seed for the phantoms.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Seconds of training (the phantoms reach a validation Dice of 0.9 in about 90 s).
-    #[arg(long, default_value_t = 150.0)]
+    /// Seconds for the pipeline, shared by its two trainings (the phantoms reach a
+    /// validation Dice of 0.9 in about 90 s each).
+    #[arg(long, default_value_t = 300.0)]
     pub time_budget: f64,
     /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
     #[arg(long, default_value = "cpu")]

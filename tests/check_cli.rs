@@ -167,7 +167,7 @@ fn demo_runs_and_phantoms_are_deterministic() {
     assert!(
         common::text(&out).contains("checked 14 cases")
             && common::text(&out).contains("0 errors")
-            && common::text(&out).contains("best validation Dice"),
+            && common::text(&out).contains("ensemble Dice on the 2 testing cases"),
         "{}",
         common::text(&out)
     );

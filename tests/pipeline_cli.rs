@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::THREE_KILLABLE_TRIALS;
+
 use autoseg_datasets::{LabelVolume, Volume};
 
 #[test]
@@ -100,4 +102,56 @@ fn every_stage_reads_the_last_ones_files() {
     ]);
     assert!(evaluated.contains("1 case(s), 0 failed"), "{evaluated}");
     assert!(out.join("summary.yaml").is_file());
+}
+
+#[test]
+fn an_interrupted_run_reruns_without_redoing_finished_work() {
+    use std::time::{Duration, Instant};
+    let dir = common::phantom_dataset(6);
+    let task = dir.path().join("data/task.yaml");
+    let work = dir.path().join("work");
+    let task = task.to_str().unwrap();
+    let args = [
+        &["run", "-i", task, "-w", work.to_str().unwrap()][..],
+        THREE_KILLABLE_TRIALS,
+    ]
+    .concat();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autoseg"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let bundle = |fold: usize| work.join(format!("bundles/dynunet_{fold}"));
+    let started = Instant::now();
+    while !(common::epochs_done(&bundle(0)) == 8 && common::epochs_done(&bundle(1)) >= 1) {
+        assert!(started.elapsed() < Duration::from_secs(240), "no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL, in the training stage
+    child.wait().unwrap();
+    let first = std::fs::read(bundle(0).join("metrics.csv")).unwrap();
+    assert!(
+        common::epochs_done(&bundle(1)) < 8,
+        "the second trial had finished: kill sooner"
+    );
+
+    let rerun = common::run_ok(&args);
+    assert!(rerun.contains("2 of 3 trial(s) to train"), "{rerun}");
+    assert!(rerun.contains("(kept: already trained"), "{rerun}");
+    assert_eq!(std::fs::read(bundle(0).join("metrics.csv")).unwrap(), first);
+    assert!(work.join("predictions/phantom_006.nii.gz").is_file());
+    let trained: Vec<Vec<u8>> = (0..3)
+        .map(|f| std::fs::read(bundle(f).join("metrics.csv")).unwrap())
+        .collect();
+
+    let again = common::run_ok(&args);
+    assert!(again.contains("0 of 3 trial(s) to train"), "{again}");
+    for (fold, before) in trained.iter().enumerate() {
+        assert_eq!(
+            &std::fs::read(bundle(fold).join("metrics.csv")).unwrap(),
+            before
+        );
+    }
 }

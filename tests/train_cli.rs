@@ -12,17 +12,9 @@ use autoseg_templates::networks::Network;
 use autoseg_templates::weights;
 use autoseg_tuner::train::checkpoint::{RunState, best_weights, folder};
 use autoseg_tuner::train::{TrainConfig, phantom_config};
-use common::{autoseg, phantom_dataset, text};
+use common::{THREE_KILLABLE_TRIALS, autoseg, epochs_done, phantom_dataset, text};
 
 const EPOCHS: usize = 8;
-
-fn epochs_done(bundle: &Path) -> usize {
-    std::fs::read_to_string(bundle.join("progress.yaml"))
-        .ok()
-        .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
-        .and_then(|v| v["epochs_done"].as_u64())
-        .unwrap_or(0) as usize
-}
 
 /// Every file the run leaves is whole: the state parses, the weights load, the CSV has one
 /// row per finished epoch.
@@ -118,23 +110,7 @@ fn a_killed_work_dir_run_finishes_only_the_remaining_trials() {
     let w = work.to_str().unwrap();
     for args in [
         vec!["analyze", "-i", task.to_str().unwrap(), "-w", w],
-        vec![
-            "generate",
-            "-w",
-            w,
-            "--algos",
-            "dynunet",
-            "--folds",
-            "0,1,2",
-            "--set",
-            "network.filters=[4, 8, 16]",
-            "--set",
-            "num_epochs=8",
-            "--set",
-            "iterations_per_epoch=8",
-            "--set",
-            "validation.every=1",
-        ],
+        [&["generate", "-w", w][..], THREE_KILLABLE_TRIALS].concat(),
     ] {
         let out = autoseg(&args);
         assert!(out.status.success(), "{}", text(&out));

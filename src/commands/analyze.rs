@@ -38,7 +38,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
 
 /// A task for a datalist given without one: its modality is the datalist's first channel
 /// name (MSD's `modality` map), else unknown (normalised like MRI).
-fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
+pub fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
     let modality = dataset
         .datalist
         .channel_names()

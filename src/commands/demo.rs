@@ -3,19 +3,17 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use std::path::Path;
+
 use anyhow::Context;
 use autoseg_datasets::phantom::PhantomSpec;
 use autoseg_datasets::{Dataset, TaskConfig};
-
-use autoseg_analyzer::AnalyzeOptions;
+use autoseg_ensembler::evaluate::{evaluate_files, summarize};
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::bundle::runtime::BundlePredictor;
-use autoseg_templates::generate::GenerateOptions;
-use autoseg_templates::templates::Resources;
 use autoseg_templates::templates::overrides::Setting;
-use autoseg_tuner::train::{TrainOptions, train};
 
-use super::{analyze, check, generate, phantom, predict};
+use super::run::{self, Pipeline};
+use super::{check, phantom};
 use crate::cli::DemoArgs;
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -25,7 +23,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         ..PhantomSpec::default()
     };
     println!(
-        "[1/6] phantom dataset: {} labelled + {} testing cases of {:?} voxels, random orientations",
+        "[1/4] phantom dataset: {} labelled + {} testing cases of {:?} voxels, random orientations",
         spec.cases, spec.test_cases, spec.shape
     );
     let started = Instant::now();
@@ -36,7 +34,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         written.root.display()
     );
 
-    println!("[2/6] check");
+    println!("[2/4] check");
     let task = TaskConfig::read(&written.task).context("reading the demo's task config")?;
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
         .context("reading the demo's datalist")?;
@@ -48,81 +46,69 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         "the demo dataset failed its own check: this is a bug, please report it"
     );
 
-    println!("[3/6] analyze");
     let work_dir = args.dir.join("work_dir");
-    let options = AnalyzeOptions {
-        work_dir: work_dir.clone(),
-        use_cache: true,
-    };
-    analyze::run_analysis(&dataset, &options)?;
-    analyze::record_task(&task, &work_dir)?;
-
-    println!("[4/6] generate: the dynunet template (nnU-Net's rules), fold 0, sized for the CPU");
-    let generate = GenerateOptions {
-        algos: vec!["dynunet".into()],
-        folds: vec![0],
-        task_keys: Vec::new(),
-        settings: demo_settings(args.time_budget)?,
-        force: true,
-    };
-    let resources = Resources {
-        gpu_memory_gb: None,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        time_budget_seconds: Some(args.time_budget),
-    };
-    let report = generate::generate_bundles(&work_dir, &task, &generate, &resources)?;
-    let bundle = report.bundles[0].dir.clone();
-
-    let device: ComputeDevice = args.device.parse()?;
-    println!("[5/6] train: {} s on {device}", args.time_budget);
-    // The demo starts afresh each time: an earlier demo's run is not resumed.
-    for old in ["model", "progress.yaml", "metrics.csv"].map(|f| bundle.join(f)) {
-        if old.is_dir() {
-            std::fs::remove_dir_all(&old)?;
-        } else if old.exists() {
-            std::fs::remove_file(&old)?;
-        }
+    // The demo starts afresh each time: an earlier demo's bundles are not resumed.
+    if work_dir.exists() {
+        std::fs::remove_dir_all(&work_dir)
+            .with_context(|| format!("removing the earlier demo's {}", work_dir.display()))?;
     }
-    let progress_bars = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let summary = train(
-        &bundle,
-        &TrainOptions {
-            device,
-            resume: false,
-            progress_bars,
-        },
-    )?;
-    let best = summary
-        .best_dice
-        .map_or("none".into(), |d| format!("{d:.3}"));
+    let device: ComputeDevice = args.device.parse()?;
     println!(
-        "      {} epochs, best validation Dice {best} (mean of organ and lesion)",
-        summary.epochs_done
+        "[3/4] the pipeline: dynunet (nnU-Net's rules, narrowed for a CPU) on folds 0 and 1, \
+         {} s in all on {device}",
+        args.time_budget
     );
+    let pipeline = Pipeline {
+        task,
+        work_dir: work_dir.clone(),
+        algos: vec!["dynunet".into()],
+        folds: vec![0, 1],
+        settings: demo_settings()?,
+        devices: vec![device],
+        time_budget: Some(args.time_budget),
+    };
+    let outcome = run::run_pipeline(&pipeline, &dataset)?;
+    let predictions = outcome
+        .predictions
+        .context("the demo's datalist lists testing cases")?;
 
-    println!("[6/6] predict the testing cases");
-    let predictions = args.dir.join("predictions");
-    let predictor = BundlePredictor::load(&bundle, device)?;
-    let inputs = predict::inputs(&task.datalist)?;
-    std::fs::create_dir_all(&predictions)?;
-    let failed = predict::predict_all(&predictor, &inputs, &predictions);
-    anyhow::ensure!(failed.is_empty(), "the demo could not predict {failed:?}");
+    println!("[4/4] evaluate the ensemble's predictions against the phantoms' true labels");
+    let dice = evaluate_demo(&predictions, &written.root.join("labelsTs"))?;
+    println!(
+        "      ensemble Dice on the {} testing cases: organ {:.3}, lesion {:.3} (validation: {:.3})",
+        spec.test_cases, dice[0], dice[1], outcome.validation_dice
+    );
 
     println!("\nTask config: {}", written.task.display());
-    println!("Bundle:      {} (autoseg inspect it)", bundle.display());
+    println!("Work dir:    {} (autoseg inspect it)", work_dir.display());
     println!("Predictions: {}", predictions.display());
-    println!(
-        "Next: autoseg train --bundle {} --resume   (after raising num_epochs or the budget)",
-        bundle.display()
-    );
+    println!("Next: autoseg run --input YOUR_TASK.yaml --work-dir W --time-budget 3600");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Mean Dice per foreground class of the predictions against the true labels.
+fn evaluate_demo(predictions: &Path, truth: &Path) -> anyhow::Result<Vec<f64>> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(predictions)? {
+        let pred = entry?.path();
+        let name = pred.file_name().context("a file name")?.to_owned();
+        let case = name.to_string_lossy().into_owned();
+        rows.extend(evaluate_files(
+            &case,
+            &pred,
+            &truth.join(&name),
+            &[1, 2],
+            1.0,
+        )?);
+    }
+    let summary = summarize(&rows, rows.len() / 2, 1.0);
+    Ok(summary.classes.iter().map(|c| c.dice.mean).collect())
 }
 
 /// What the demo changes of nnU-Net's plan so that a CPU learns the phantoms in a couple of
 /// minutes: a narrow network, AdamW at a constant 0.01, short epochs, Dice pooled over the
 /// batch, no spatial augmentation (the phantoms share one scale and orientation).
-fn demo_settings(time_budget: f64) -> anyhow::Result<Vec<Setting>> {
-    let budget = format!("time_budget_seconds={time_budget}");
+fn demo_settings() -> anyhow::Result<Vec<Setting>> {
     [
         "network.filters=[8, 16, 32, 64]",
         "optimizer={name: adam_w}",
@@ -136,7 +122,6 @@ fn demo_settings(time_budget: f64) -> anyhow::Result<Vec<Setting>> {
         "augment.p_scale=0",
         "augment.p_low_resolution=0",
         "validation.every=2",
-        budget.as_str(),
     ]
     .iter()
     .map(|s| Setting::parse(s, "demo").map_err(anyhow::Error::from))

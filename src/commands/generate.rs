@@ -30,13 +30,14 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         || "reading the task (run `autoseg analyze` on this work dir, or give --input)",
     )?;
     let settings = args
+        .bundles
         .set
         .iter()
         .map(|s| Setting::parse(s, "--set"))
         .collect::<Result<Vec<_>, _>>()?;
     let options = GenerateOptions {
-        algos: args.algos.clone(),
-        folds: args.folds.clone(),
+        algos: args.bundles.algos.clone(),
+        folds: args.bundles.folds.clone(),
         task_keys: task
             .extra
             .iter()

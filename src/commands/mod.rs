@@ -11,6 +11,7 @@ mod inspect;
 mod phantom;
 mod predict;
 mod rank;
+mod run;
 mod train;
 
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ use crate::cli::Command;
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => demo::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Generate(args) => generate::run(&args),

@@ -30,6 +30,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn train_bundle(bundle: &Path, device: ComputeDevice, resume: bool) -> anyhow::Result<ExitCode> {
     let options = TrainOptions {
+        time_budget_seconds: None,
         device,
         resume,
         progress_bars: std::io::stderr().is_terminal(),
@@ -58,6 +59,7 @@ fn train_work_dir(
         folds: args.folds.clone(),
         devices,
         progress_bars: std::io::stderr().is_terminal(),
+        time_budget_per_trial: None,
     };
     let trials = train_all(work_dir, &options, &|t| {
         let best = t.best_dice.map_or("none".into(), |d| format!("{d:.4}"));

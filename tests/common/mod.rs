@@ -44,6 +44,32 @@ pub fn run_ok(args: &[&str]) -> String {
     text(&out)
 }
 
+/// Three small dynunet trials of 8 epochs, long enough to kill one mid-way: the generate
+/// (and run) arguments the interruption tests share.
+pub const THREE_KILLABLE_TRIALS: &[&str] = &[
+    "--algos",
+    "dynunet",
+    "--folds",
+    "0,1,2",
+    "--set",
+    "network.filters=[4, 8, 16]",
+    "--set",
+    "num_epochs=8",
+    "--set",
+    "iterations_per_epoch=8",
+    "--set",
+    "validation.every=1",
+];
+
+/// Epochs a bundle's run has finished, from its progress.yaml (0 before the first).
+pub fn epochs_done(bundle: &Path) -> usize {
+    std::fs::read_to_string(bundle.join("progress.yaml"))
+        .ok()
+        .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
+        .and_then(|v| v["epochs_done"].as_u64())
+        .unwrap_or(0) as usize
+}
+
 /// A YAML (or JSON) file as a JSON value.
 pub fn read_yaml(path: &Path) -> Value {
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

@@ -67,6 +67,9 @@ pub struct TrialOptions {
     pub devices: Vec<ComputeDevice>,
     /// Draw each run's progress bars (with one slot only).
     pub progress_bars: bool,
+    /// Seconds of training each trial may take at most, beside its own configuration's
+    /// budget (the smaller holds).
+    pub time_budget_per_trial: Option<f64>,
 }
 
 /// The ledger file of a work dir.
@@ -173,14 +176,8 @@ impl Ledger {
     }
 }
 
-/// Trains every selected bundle that has not finished (resuming those interrupted), on
-/// the device slots side by side; a trial that fails is recorded and the others go on.
-/// `on_done` hears of each trial as it ends. Returns every selected trial.
-pub fn train_all(
-    work_dir: &Path,
-    options: &TrialOptions,
-    on_done: &(dyn Fn(&Trial) + Sync),
-) -> Result<Vec<Trial>, TrainError> {
+/// The selected trials of a work dir, as their bundles' files tell them.
+pub fn plan(work_dir: &Path, options: &TrialOptions) -> Result<Vec<Trial>, TrainError> {
     let mut trials = Vec::new();
     for bundle in bundles(work_dir)? {
         let trial = trial_of(&bundle)?;
@@ -190,6 +187,18 @@ pub fn train_all(
             trials.push(trial);
         }
     }
+    Ok(trials)
+}
+
+/// Trains every selected bundle that has not finished (resuming those interrupted), on
+/// the device slots side by side; a trial that fails is recorded and the others go on.
+/// `on_done` hears of each trial as it ends. Returns every selected trial.
+pub fn train_all(
+    work_dir: &Path,
+    options: &TrialOptions,
+    on_done: &(dyn Fn(&Trial) + Sync),
+) -> Result<Vec<Trial>, TrainError> {
+    let trials = plan(work_dir, options)?;
     let queue: Mutex<VecDeque<Trial>> = Mutex::new(
         trials
             .iter()
@@ -214,6 +223,7 @@ pub fn train_all(
                     let result = train(
                         &bundle,
                         &TrainOptions {
+                            time_budget_seconds: options.time_budget_per_trial,
                             device,
                             resume: trial.status == TrialStatus::Partial,
                             progress_bars: bars,

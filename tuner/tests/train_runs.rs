@@ -29,6 +29,7 @@ fn short_bundle(root: &Path) -> PathBuf {
 
 fn options(resume: bool) -> TrainOptions {
     TrainOptions {
+        time_budget_seconds: None,
         device: ComputeDevice::Flex,
         resume,
         progress_bars: false,

@@ -106,6 +106,10 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Draw progress bars.
     pub progress_bars: bool,
+    /// Seconds of training this run may take at most (over all its sessions), beside the
+    /// configuration's own `time_budget_seconds`: the smaller holds. A scheduler sharing a
+    /// budget out among trials sets it.
+    pub time_budget_seconds: Option<f64>,
 }
 
 /// How a run ended.
@@ -226,6 +230,10 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
     let (training, validation) = prepare_fold(bundle, &config)?;
     let set = Arc::new(training_set(&config, training));
     let total_iterations = config.num_epochs * config.iterations_per_epoch;
+    let budget = match (config.time_budget_seconds, options.time_budget_seconds) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let mut stopped_because = "all epochs done".to_string();
     while state.epochs_done < config.num_epochs {
         let epoch = state.epochs_done;
@@ -279,7 +287,11 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             bar.inc(1);
         }
         drop(batches);
-        let last_epoch = epoch + 1 == config.num_epochs;
+        // The last epoch validates whatever the schedule, so a run always ends with a
+        // validation Dice: the configured last one, or the one that spends the budget.
+        let training_seconds = state.seconds + started.elapsed().as_secs_f64();
+        let last_epoch =
+            epoch + 1 == config.num_epochs || budget.is_some_and(|b| training_seconds >= b);
         let validating = Instant::now();
         let dice = ((epoch + 1) % config.validation.every.max(1) == 0 || last_epoch).then(|| {
             validate::dice(
@@ -331,16 +343,10 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
                 "no better validation Dice in {} validations",
                 state.since_best
             ))
-        } else if config
-            .time_budget_seconds
-            .is_some_and(|b| state.seconds >= b)
-        {
-            Some(format!(
-                "time budget of {} s spent",
-                config.time_budget_seconds.unwrap_or_default()
-            ))
         } else {
-            None
+            budget
+                .filter(|b| state.seconds >= *b)
+                .map(|b| format!("time budget of {b:.0} s spent"))
         };
         let stop = stop.or_else(|| {
             (state.epochs_done == config.num_epochs).then(|| "all epochs done".to_string())
