@@ -158,7 +158,8 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
         v["network"]["filters"] = serde_json::json!([6, 12, 24])
     });
     edit(&configs.join("transforms_infer.yaml"), |v| {
-        v["inference"]["roi"] = serde_json::json!([8, 8, 6])
+        v["inference"]["roi"] = serde_json::json!([8, 8, 6]);
+        v["inference"]["mirror_axes"] = serde_json::json!([0, 2]);
     });
     let after = inspect_json(&bundle);
     assert_ne!(before["parameters"], after["parameters"]);
@@ -187,7 +188,10 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(said.contains("window [8, 8, 6]"), "{said}");
+    assert!(
+        said.contains("window [8, 8, 6], overlap 0.5, mirrored on axes [0, 2]"),
+        "{said}"
+    );
     let case = "phantom_008.nii.gz";
     assert_prediction_overlays(&out.join(case), &root.join("data/imagesTs").join(case));
 
@@ -337,17 +341,29 @@ fn bad_input_is_named() {
     let out = common::autoseg(&["train", "--bundle", bundle.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     common::assert_output_contains(&out, "network.yaml: unknown key network.filterz");
-    let out = common::autoseg(&[
-        "predict",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--images",
-        w,
-        "--out",
-        w,
-    ]);
+    let predict = || {
+        common::autoseg(&[
+            "predict",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--images",
+            w,
+            "--out",
+            w,
+        ])
+    };
+    let out = predict();
     assert_eq!(out.status.code(), Some(2));
     common::assert_output_contains(&out, "network.yaml: network: unknown key filterz");
+    edit(&bundle.join("configs/network.yaml"), |v| {
+        v["network"].as_object_mut().unwrap().remove("filterz");
+    });
+    edit(&bundle.join("configs/transforms_infer.yaml"), |v| {
+        v["inference"]["mirror_axes"] = serde_json::json!([0, 3]);
+    });
+    let out = predict();
+    assert_eq!(out.status.code(), Some(2));
+    common::assert_output_contains(&out, "transforms_infer.yaml: inference.mirror_axes [0, 3]");
 }
 
 #[test]

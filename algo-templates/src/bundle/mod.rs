@@ -65,6 +65,10 @@ pub struct InferenceConfig {
     pub batch: usize,
     /// Window size; the training patch size when absent.
     pub roi: Option<[usize; 3]>,
+    /// Test-time augmentation: the image axes (0 = x, 1 = y, 2 = z) to mirror. Every
+    /// combination of them is predicted and the probabilities averaged (nnU-Net: all
+    /// three, 8 passes per window); none by default.
+    pub mirror_axes: Vec<usize>,
 }
 
 impl Default for InferenceConfig {
@@ -73,6 +77,7 @@ impl Default for InferenceConfig {
             overlap: 0.5,
             batch: 1,
             roi: None,
+            mirror_axes: Vec::new(),
         }
     }
 }

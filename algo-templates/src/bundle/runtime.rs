@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use autoseg_datasets::{LabelVolume, Volume};
-use burn::tensor::Device;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +36,7 @@ impl InferenceSettings {
     /// error naming its file (training's keys are training's to check).
     pub fn read(bundle: &Path) -> Result<InferenceSettings, BundleError> {
         let merged = read_config(bundle)?;
-        Ok(InferenceSettings {
+        let settings = InferenceSettings {
             network: section(&merged, bundle, "network")?,
             preprocessing: section(&merged, bundle, "preprocessing")?,
             patch_size: section(&merged, bundle, "patch_size")?,
@@ -43,7 +44,21 @@ impl InferenceSettings {
                 Some(_) => section(&merged, bundle, "inference")?,
                 None => InferenceConfig::default(),
             },
-        })
+        };
+        settings.validate(bundle, &merged)?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: mirror axes are distinct image axes.
+    fn validate(&self, bundle: &Path, merged: &MergedConfig) -> Result<(), BundleError> {
+        let axes = &self.inference.mirror_axes;
+        if axes.iter().any(|&a| a > 2) || (1..axes.len()).any(|i| axes[..i].contains(&axes[i])) {
+            return Err(BundleError::invalid(
+                &merged.file_of(bundle, "inference"),
+                format!("inference.mirror_axes {axes:?}: distinct axes among 0, 1, 2"),
+            ));
+        }
+        Ok(())
     }
 
     /// The window over whole images.
@@ -131,19 +146,42 @@ impl BundlePredictor {
         self.check_channels(ras, path)?;
         let prepared = prepare_image(ras, &self.settings.preprocessing);
         let classes = self.classes();
-        let probabilities = self.settings.sliding_window().predict(
+        let probabilities = self.settings.sliding_window().blend(
             &prepared.data,
             prepared.channels,
             prepared.grid.dims,
             classes,
             &self.device,
-            |x| self.network.forward(x),
+            |x| self.mirrored_probabilities(x),
         );
         Ok(restore_probabilities(
             &probabilities,
             classes,
             &prepared.grid,
         ))
+    }
+
+    /// The windows' class probabilities, averaged over every combination of the mirror
+    /// axes (just the windows themselves without test-time augmentation).
+    fn mirrored_probabilities(&self, x: Tensor<5>) -> Tensor<5> {
+        let axes = &self.settings.inference.mirror_axes;
+        let flip = |mut t: Tensor<5>, subset: usize| {
+            for (i, &axis) in axes.iter().enumerate() {
+                if subset >> i & 1 == 1 {
+                    t = t.flip([axis + 2]);
+                }
+            }
+            t
+        };
+        let passes = 1usize << axes.len();
+        let sum = (0..passes)
+            .map(|subset| {
+                let out = softmax(self.network.forward(flip(x.clone(), subset)), 1);
+                flip(out, subset)
+            })
+            .reduce(|a, b| a + b)
+            .expect("one pass at least");
+        sum / passes as f32
     }
 
     /// Classes the network outputs, background included.
@@ -176,12 +214,18 @@ impl Segmenter for BundlePredictor {
     }
 
     fn describe(&self) -> String {
+        let inference = &self.settings.inference;
+        let mirrored = if inference.mirror_axes.is_empty() {
+            String::new()
+        } else {
+            format!(", mirrored on axes {:?}", inference.mirror_axes)
+        };
         format!(
-            "{} ({}), window {:?}, overlap {}",
+            "{} ({}), window {:?}, overlap {}{mirrored}",
             self.bundle.display(),
             self.weights.display(),
             self.settings.sliding_window().roi,
-            self.settings.inference.overlap
+            inference.overlap
         )
     }
 }

@@ -267,7 +267,7 @@ impl Template for DynUnetTemplate {
                 "sampling": {"name": "foreground", "foreground": 0.33},
                 "augment": {},
                 "validation": {"every": 10, "overlap": 0.5, "batch": 1},
-                "inference": {"overlap": 0.5, "batch": 1},
+                "inference": {"overlap": 0.5, "batch": 1, "mirror_axes": [0, 1, 2]},
             }),
         );
         d.record(
@@ -276,6 +276,13 @@ impl Template for DynUnetTemplate {
             "nnU-Net's 1000 epochs of 250 iterations, SGD (Nesterov, 0.99) from 0.01 with \
              polynomial decay, Dice + CE with deep supervision, a third of patches centred \
              on foreground",
+            &[],
+        );
+        d.record(
+            "inference.mirror_axes",
+            [0, 1, 2],
+            "test-time augmentation: every combination of mirrored axes, 8 passes per window, \
+             probabilities averaged (nnU-Net)",
             &[],
         );
         d.record(
