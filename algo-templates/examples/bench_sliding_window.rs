@@ -45,7 +45,7 @@ fn main() -> Result<(), String> {
     let n: usize = size.iter().product();
     let image = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &burn_device)
         .into_data()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .map_err(|e| format!("{e:?}"))?;
     let window = SlidingWindow {
         roi: [roi; 3],
