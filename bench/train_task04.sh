@@ -31,46 +31,22 @@ fi
 build() { CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml" "${features[@]}" "$@"; }
 build
 build -p autoseg-tuner --example bench_loader
-rm -rf "$work/bundle"
-mkdir -p "$work/bundle/configs"
-datalist=$(python3 -c "import os,sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))" "$data/dataset.json" "$work/bundle")
+rm -rf "$work/work"
 # Epochs are sized so the decay spans the budget (about 1.8 s a step on tch here).
 epochs=$(( minutes * 60 / 90 ))
-cat > "$work/bundle/configs/hyper_parameters.yaml" <<YAML
-data:
-  datalist: $datalist
-  fold: 0
-  num_folds: 5
-  cache_dir: ../preprocessed
-  plan:
-    target_spacing: [1.0, 1.0, 1.0]
-    normalization: {name: z_score_nonzero}
-    labels: [0, 1, 2]
-network:
-  name: dynunet
-  in_channels: 1
-  out_channels: 3
-  kernel_sizes: [[3, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]
-  strides: [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
-  filters: [32, 64, 128, 256]
-  deep_supervision_heads: 2
-loss:
-  loss: {name: dice_ce, include_background: false, batch: true}
-  weights: halving
-optimizer: {name: adam_w, weight_decay: 1.0e-5}
-schedule: {name: warmup_cosine, warmup_steps: 20}
-learning_rate: 0.003
-num_epochs: $epochs
-iterations_per_epoch: 50
-batch_size: $batch
-patch_size: [40, 56, 40]
-grad_clip_norm: 12
-time_budget_seconds: $(( minutes * 60 ))
-validation: {every: 2, overlap: 0.5, batch: 4}
-YAML
-echo "loader alone: $("$target/release/examples/bench_loader" "$work/bundle" 40)"
-"$target/release/autoseg" train --bundle "$work/bundle" --device "$device"
-python3 - "$work/bundle/metrics.csv" <<'PY'
+"$target/release/autoseg" analyze --datalist "$data/dataset.json" -w "$work/work" > /dev/null
+# The dynunet template's plan (nnU-Net's for Task04), with the budget-sized recipe above.
+"$target/release/autoseg" generate -w "$work/work" --algos dynunet --folds 0 \
+  --time-budget $(( minutes * 60 )) \
+  --set 'optimizer={name: adam_w, weight_decay: 1.0e-5}' \
+  --set 'schedule={name: warmup_cosine, warmup_steps: 20}' \
+  --set learning_rate=0.003 --set num_epochs=$epochs --set iterations_per_epoch=50 \
+  --set batch_size="$batch" --set loss.loss.batch=true \
+  --set 'validation={every: 2, overlap: 0.5, batch: 4}' > /dev/null
+bundle=$work/work/bundles/dynunet_0
+echo "loader alone: $("$target/release/examples/bench_loader" "$bundle" 40)"
+"$target/release/autoseg" train --bundle "$bundle" --device "$device"
+python3 - "$bundle/metrics.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 for r in rows:

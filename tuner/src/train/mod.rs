@@ -259,11 +259,14 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             config.num_epochs,
         );
         let (mut loss_sum, mut waited) = (0.0, 0.0);
-        let lr0 = config.schedule.lr(
-            config.learning_rate,
+        let first_step = schedule_step(
             epoch * config.iterations_per_epoch,
             total_iterations,
+            budget.map(|b| state.seconds / b),
         );
+        let lr0 = config
+            .schedule
+            .lr(config.learning_rate, first_step, total_iterations);
         for it in 0..config.iterations_per_epoch {
             let wait = Instant::now();
             let batch = batches
@@ -273,7 +276,7 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             let (image, target) = tensors(&batch, classes, &device);
             let loss = config.loss.forward(net.forward_deep(image), target);
             let grads = GradientsParams::from_grads(loss.backward(), &net);
-            let step = epoch * config.iterations_per_epoch + it;
+            let step = (first_step + it).min(total_iterations.saturating_sub(1));
             net = optimizer.step(
                 config
                     .schedule
@@ -365,6 +368,16 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
     })
 }
 
+/// Where the schedule stands at an epoch's first iteration `step`: with a time budget
+/// (`budget_spent`, the share of it used so far), the further of the iterations' share and
+/// the budget's, so the schedule completes when the budget is spent even if the epochs would
+/// not have (a decaying rate then ends low, not cut off high). Without one, the step itself:
+/// runs stay reproducible.
+fn schedule_step(step: usize, total: usize, budget_spent: Option<f64>) -> usize {
+    let by_time = budget_spent.map_or(0, |spent| (spent.min(1.0) * total as f64) as usize);
+    step.max(by_time).min(total.saturating_sub(1))
+}
+
 /// The backend's random generator is one per process: seeding it and drawing the initial
 /// weights happen under one lock, so runs side by side in a process (trials, tests) each
 /// get the weights of their own seed.
@@ -420,4 +433,21 @@ fn progress_bar(
     );
     bar.set_prefix(format!("epoch {epoch}/{epochs}"));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schedule_step;
+
+    #[test]
+    fn the_schedule_follows_the_budget_when_it_runs_out_first() {
+        // No budget: the step itself.
+        assert_eq!(schedule_step(10, 100, None), 10);
+        // Half the budget spent by step 10 of 100: the schedule is at 50.
+        assert_eq!(schedule_step(10, 100, Some(0.5)), 50);
+        // The epochs ahead of the clock: the step.
+        assert_eq!(schedule_step(80, 100, Some(0.5)), 80);
+        // Never past the last step.
+        assert_eq!(schedule_step(10, 100, Some(3.0)), 99);
+    }
 }
