@@ -246,6 +246,14 @@ pub struct EvaluateArgs {
     /// Tolerance of the normalised surface Dice, in mm.
     #[arg(long, default_value_t = 1.0)]
     pub nsd_tolerance: f64,
+    /// Also write OUT/overlays/<case>.png: axial slices of the image with the reference's
+    /// outlines (green) and the prediction's (red; yellow where both).
+    #[arg(long)]
+    pub png: bool,
+    /// The images for --png when --ref is a folder: a folder of files of the same names
+    /// (with a datalist as --ref, its cases' images are used).
+    #[arg(long, requires = "png")]
+    pub images: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

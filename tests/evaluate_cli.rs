@@ -45,6 +45,7 @@ fn every_figure_equals_monais() {
         dir.path().join("seed0/labelsTr"),
     );
     let out = dir.path().join("eval");
+    let images = dir.path().join("seed0/imagesTr");
     let run = evaluate(&[
         "--pred",
         pred.to_str().unwrap(),
@@ -52,6 +53,9 @@ fn every_figure_equals_monais() {
         reference.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--png",
+        "--images",
+        images.to_str().unwrap(),
     ]);
     assert!(run.status.success(), "{}", common::text(&run));
     let golden: Value = serde_json::from_str(
@@ -82,6 +86,13 @@ fn every_figure_equals_monais() {
         }
     }
     assert_eq!(compared, 3 * 2 * 8);
+    // One overlay per case: 6 slices of 24x24 voxels, each drawn 10x, side by side.
+    for case in ["phantom_000", "phantom_001", "phantom_002"] {
+        let png = std::fs::read(out.join(format!("overlays/{case}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((size(16), size(20)), (6 * 240, 240), "{case}");
+    }
     let summary: Value =
         serde_yaml::from_str(&std::fs::read_to_string(out.join("summary.yaml")).unwrap()).unwrap();
     assert!(summary["rules"].as_str().unwrap().contains("nnU-Net"));

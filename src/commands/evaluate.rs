@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use autoseg_datasets::Dataset;
 use autoseg_datasets::fsutil::write_bytes_atomic;
+use autoseg_datasets::{Dataset, LabelVolume, Volume};
 use autoseg_ensembler::evaluate::{ClassMetrics, csv, evaluate_files, summarize};
+use autoseg_ensembler::overlay::{SLICES, write_overlay};
 use rayon::prelude::*;
 
 use crate::cli::EvaluateArgs;
@@ -19,10 +20,13 @@ struct Pair {
     case: String,
     pred: PathBuf,
     reference: Option<PathBuf>,
+    /// The image's channel files, where known (for --png).
+    image: Vec<PathBuf>,
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let pairs = pairs(&args.pred, &args.reference)?;
+    let pairs = pairs(&args.pred, &args.reference, args.images.as_deref())?;
+    let out = args.out.clone().unwrap_or_else(|| args.pred.clone());
     let bar = progress::counter(pairs.len(), "cases");
     let results: Vec<(String, anyhow::Result<Vec<ClassMetrics>>)> = pairs
         .par_iter()
@@ -30,7 +34,13 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
             let result = match &p.reference {
                 None => Err(anyhow::anyhow!("no reference for {}", p.pred.display())),
                 Some(r) => evaluate_files(&p.case, &p.pred, r, &args.labels, args.nsd_tolerance)
-                    .map_err(anyhow::Error::from),
+                    .map_err(anyhow::Error::from)
+                    .and_then(|rows| {
+                        if args.png {
+                            overlay(p, r, &out)?;
+                        }
+                        Ok(rows)
+                    }),
             };
             bar.inc(1);
             (p.case.clone(), result)
@@ -48,7 +58,6 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let out = args.out.clone().unwrap_or_else(|| args.pred.clone());
     let evaluated = pairs.len() - failed;
     let summary = summarize(&rows, evaluated, args.nsd_tolerance);
     write(&out.join("metrics.csv"), csv(&rows).as_bytes())?;
@@ -74,16 +83,40 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Writes the case's overlay picture into `out/overlays/`.
+fn overlay(pair: &Pair, reference: &Path, out: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !pair.image.is_empty(),
+        "no image for the overlay of {} (give --images, or a datalist as --ref)",
+        pair.case
+    );
+    let reference_volume = LabelVolume::read(reference)?;
+    let on_grid = |what: &Path, m: autoseg_datasets::GeometryMismatch| {
+        anyhow::anyhow!(
+            "{} is not on the grid of {}: {m}",
+            what.display(),
+            reference.display()
+        )
+    };
+    let grid = *reference_volume.geometry();
+    let pred = LabelVolume::read(&pair.pred)?
+        .into_onto(&grid)
+        .map_err(|m| on_grid(&pair.pred, m))?;
+    let image = Volume::read_channels(&pair.image)?
+        .into_onto(&grid)
+        .map_err(|m| on_grid(&pair.image[0], m))?;
+    let path = out.join("overlays").join(format!("{}.png", pair.case));
+    write_overlay(&image, &pred, &reference_volume, SLICES, &path)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_bytes_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Finds the reference of a case (its id, its prediction file).
-type ReferenceOf = dyn Fn(&str, &Path) -> Option<PathBuf>;
-
 /// Each prediction file (`<case>.nii.gz` or `.nii`) with its reference: the file of the
 /// same name in a folder, or the datalist case of that id.
-fn pairs(pred: &Path, reference: &Path) -> anyhow::Result<Vec<Pair>> {
+fn pairs(pred: &Path, reference: &Path, images: Option<&Path>) -> anyhow::Result<Vec<Pair>> {
     let mut predictions: Vec<(String, PathBuf)> = std::fs::read_dir(pred)
         .with_context(|| format!("reading {}", pred.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -99,27 +132,36 @@ fn pairs(pred: &Path, reference: &Path) -> anyhow::Result<Vec<Pair>> {
         "{} holds no .nii or .nii.gz file",
         pred.display()
     );
-    let lookup: Box<ReferenceOf> = if reference.is_dir() {
-        let dir = reference.to_path_buf();
-        Box::new(move |_, file| {
-            let candidate = dir.join(file.file_name()?);
-            candidate.is_file().then_some(candidate)
-        })
+    let same_name = |dir: &Path, file: &Path| {
+        let candidate = dir.join(file.file_name()?);
+        candidate.is_file().then_some(candidate)
+    };
+    let dataset = if reference.is_dir() {
+        None
     } else {
-        let dataset = Dataset::open(reference, None, false).context("reading the datalist")?;
-        Box::new(move |id, _| {
-            dataset
-                .all_cases()
-                .find(|c| c.id == id)
-                .and_then(|c| c.label.clone())
-        })
+        Some(Dataset::open(reference, None, false).context("reading the datalist")?)
     };
     Ok(predictions
         .into_iter()
-        .map(|(case, pred)| Pair {
-            reference: lookup(&case, &pred),
-            case,
-            pred,
+        .map(|(case, pred)| {
+            let listed = dataset
+                .as_ref()
+                .and_then(|d| d.all_cases().find(|c| c.id == case));
+            let reference = match &dataset {
+                None => same_name(reference, &pred),
+                Some(_) => listed.and_then(|c| c.label.clone()),
+            };
+            let image = match (images, listed) {
+                (Some(dir), _) => same_name(dir, &pred).into_iter().collect(),
+                (None, Some(c)) => c.images.clone(),
+                (None, None) => Vec::new(),
+            };
+            Pair {
+                reference,
+                image,
+                case,
+                pred,
+            }
         })
         .collect())
 }
