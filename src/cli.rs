@@ -195,6 +195,10 @@ pub enum SelectionArg {
     BestByFold,
     /// The N bundles with the best validation Dice (--n).
     BestN,
+    /// Algorithms added while the mean Dice of their averaged cross-validation predictions
+    /// rises (every fold's bundle of each is a member), with the keep-largest-component
+    /// clean-up per class where it helps there.
+    Greedy,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -219,6 +223,9 @@ pub struct EnsembleArgs {
     /// How members' outputs combine.
     #[arg(long, value_enum, default_value = "mean")]
     pub combine: CombineArg,
+    /// Where greedy selection predicts the cross-validation cases: cpu, tch or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Debug, Args)]

@@ -69,6 +69,16 @@ fn every_stage_reads_the_last_ones_files() {
             "{ensemble}"
         );
     }
+    // Greedy selection on the cross-validation predictions: every fold of each algorithm
+    // it keeps, and the Dice it measured.
+    let said = common::run_ok(&["ensemble", "-w", w, "--selection", "greedy"]);
+    assert!(said.contains("cross-validation Dice"), "{said}");
+    let ensemble = common::read_yaml(&work.join("ensemble/ensemble.yaml"));
+    let members = ensemble["members"].as_array().unwrap().len();
+    assert!(members == 2 || members == 4, "{ensemble}");
+    assert!(ensemble["cross_validation_dice"].as_f64().unwrap() >= 0.0);
+    assert!(ensemble["keep_largest"].is_array());
+
     common::run_ok(&["ensemble", "-w", w]);
     let ensemble = common::read_yaml(&work.join("ensemble/ensemble.yaml"));
     assert_eq!(ensemble["combine"], "mean");

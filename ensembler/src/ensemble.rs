@@ -12,6 +12,10 @@ use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter, labels_on_i
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use autoseg_kernels::components::Connectivity;
+use autoseg_kernels::postprocess::keep_largest;
+
+use crate::crossval::CrossValidation;
 use crate::rank::{Ranking, rank};
 
 /// How members are chosen.
@@ -25,6 +29,10 @@ pub enum Selection {
         /// Members.
         n: usize,
     },
+    /// Algorithms added one at a time while the mean Dice of the averaged cross-validation
+    /// predictions rises; every fold's bundle of each chosen algorithm is a member, and the
+    /// keep-largest-component clean-up is kept per class where it helps.
+    Greedy,
 }
 
 /// How members' outputs combine.
@@ -46,6 +54,12 @@ pub struct EnsembleConfig {
     pub combine: Combine,
     /// The member bundles, relative to the work dir, with their validation Dice.
     pub members: Vec<Member>,
+    /// Label ids whose largest component alone is kept (cross-validation showed it helps).
+    #[serde(default)]
+    pub keep_largest: Vec<u16>,
+    /// The ensemble's mean Dice on the cross-validation predictions, when measured.
+    #[serde(default)]
+    pub cross_validation_dice: Option<f64>,
 }
 
 /// One member.
@@ -66,6 +80,9 @@ pub enum EnsembleError {
     /// A member could not be loaded or run.
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// The datalist of a member could not be read or split.
+    #[error(transparent)]
+    Dataset(Box<autoseg_datasets::DatasetError>),
     /// The ensemble file is missing or wrong.
     #[error("{path}: {reason}")]
     Config {
@@ -74,6 +91,12 @@ pub enum EnsembleError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl From<autoseg_datasets::DatasetError> for EnsembleError {
+    fn from(error: autoseg_datasets::DatasetError) -> Self {
+        EnsembleError::Dataset(Box::new(error))
+    }
 }
 
 /// The ensemble file of a work dir.
@@ -102,6 +125,7 @@ pub fn select(ranking: &Ranking, selection: Selection) -> Vec<Member> {
     all.sort_by(|a, b| b.1.dice.total_cmp(&a.1.dice));
     match selection {
         Selection::BestN { n } => all.into_iter().take(n).map(|(_, m)| m).collect(),
+        Selection::Greedy => unreachable!("greedy selection needs cross-validation predictions"),
         Selection::BestByFold => {
             let mut seen = std::collections::BTreeSet::new();
             let mut members: Vec<(usize, Member)> = all
@@ -114,14 +138,28 @@ pub fn select(ranking: &Ranking, selection: Selection) -> Vec<Member> {
     }
 }
 
-/// Ranks the work dir's trials, chooses members and writes the ensemble file.
+/// Ranks the work dir's trials, chooses members and writes the ensemble file. Greedy
+/// selection predicts the cross-validation cases on `device` first.
 pub fn write_ensemble(
     work_dir: &Path,
     selection: Selection,
     combine: Combine,
+    device: ComputeDevice,
 ) -> Result<EnsembleConfig, EnsembleError> {
     let path = ensemble_path(work_dir);
-    let members = select(&rank(work_dir)?, selection);
+    let ranking = rank(work_dir)?;
+    let Choice {
+        members,
+        keep_largest,
+        cross_validation_dice,
+    } = match selection {
+        Selection::Greedy => greedy(work_dir, &ranking, device)?,
+        _ => Choice {
+            members: select(&ranking, selection),
+            keep_largest: Vec::new(),
+            cross_validation_dice: None,
+        },
+    };
     if members.is_empty() {
         return Err(EnsembleError::Config {
             path,
@@ -132,6 +170,8 @@ pub fn write_ensemble(
         selection,
         combine,
         members,
+        keep_largest,
+        cross_validation_dice,
     };
     let text = serde_yaml::to_string(&config).expect("ensembles serialise");
     autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes()).map_err(|e| {
@@ -141,6 +181,44 @@ pub fn write_ensemble(
         }
     })?;
     Ok(config)
+}
+
+/// What a selection chose.
+struct Choice {
+    members: Vec<Member>,
+    keep_largest: Vec<u16>,
+    cross_validation_dice: Option<f64>,
+}
+
+/// Greedy selection on cross-validation predictions: the members (every fold's bundle of
+/// the chosen algorithms), the labels to keep the largest component of, and the Dice.
+fn greedy(
+    work_dir: &Path,
+    ranking: &Ranking,
+    device: ComputeDevice,
+) -> Result<Choice, EnsembleError> {
+    let cv = CrossValidation::predict(work_dir, ranking, device)?;
+    let (chosen, _) = cv.greedy();
+    let kept = cv.postprocessing(&chosen);
+    let dice = cv.dice(&chosen, &kept);
+    let defined: Vec<f64> = dice.iter().copied().filter(|d| !d.is_nan()).collect();
+    let mean = defined.iter().sum::<f64>() / defined.len().max(1) as f64;
+    let members = ranking
+        .algos
+        .iter()
+        .filter(|a| chosen.contains(&a.algo))
+        .flat_map(|a| {
+            a.bundles.iter().map(|(fold, name)| Member {
+                bundle: PathBuf::from("bundles").join(name),
+                dice: a.folds[fold],
+            })
+        })
+        .collect();
+    Ok(Choice {
+        members,
+        keep_largest: kept.iter().map(|&k| cv.label_ids[k as usize]).collect(),
+        cross_validation_dice: Some(mean),
+    })
 }
 
 /// An ensemble, its members loaded once.
@@ -185,6 +263,22 @@ impl EnsemblePredictor {
     }
 }
 
+impl EnsemblePredictor {
+    /// Keeps the largest component of the classes cross-validation chose.
+    fn clean(&self, classes: Vec<u8>, dims: [usize; 3], label_ids: &[u16]) -> Vec<u8> {
+        if self.config.keep_largest.is_empty() {
+            return classes;
+        }
+        let mut wide: Vec<u16> = classes.into_iter().map(u16::from).collect();
+        for label in &self.config.keep_largest {
+            if let Some(class) = label_ids.iter().position(|l| l == label) {
+                keep_largest(&mut wide, dims, class as u16, Connectivity::TwentySix);
+            }
+        }
+        wide.into_iter().map(|c| c as u8).collect()
+    }
+}
+
 impl Segmenter for EnsemblePredictor {
     fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
         let ras = image.to_ras();
@@ -209,6 +303,7 @@ impl Segmenter for EnsemblePredictor {
             }
         }
         let winners = argmax_classes(&combined, classes);
+        let winners = self.clean(winners, ras.dims(), first.label_ids());
         labels_on_image(image, &ras, &winners, first.label_ids(), path)
     }
 

@@ -1,9 +1,10 @@
 //! Ranking, ensembling, prediction into each input's own geometry, and evaluation reports.
 //! So far: [`evaluate`] (metrics of label maps against references, [`overlay`] pictures),
-//! [`rank`] (algorithms by validation Dice) and [`ensemble`] (members, combination,
-//! prediction).
+//! [`rank`] (algorithms by validation Dice), [`ensemble`] (members, combination,
+//! prediction) and [`crossval`] (greedy selection and clean-ups on cross-validation).
 //! Single-bundle prediction is the bundle runtime's (`autoseg_templates::bundle::runtime`).
 
+pub mod crossval;
 pub mod ensemble;
 pub mod evaluate;
 pub mod overlay;

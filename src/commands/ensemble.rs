@@ -10,17 +10,24 @@ pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
     let selection = match args.selection {
         SelectionArg::BestByFold => Selection::BestByFold,
         SelectionArg::BestN => Selection::BestN { n: args.n.max(1) },
+        SelectionArg::Greedy => Selection::Greedy,
     };
     let combine = match args.combine {
         CombineArg::Mean => Combine::Mean,
         CombineArg::Vote => Combine::Vote,
     };
-    let config = write_ensemble(&args.work_dir, selection, combine)?;
+    let config = write_ensemble(&args.work_dir, selection, combine, args.device.parse()?)?;
     for m in &config.members {
         println!(
             "member {} (validation Dice {:.4})",
             m.bundle.display(),
             m.dice
+        );
+    }
+    if let Some(dice) = config.cross_validation_dice {
+        println!(
+            "cross-validation Dice {dice:.4}; largest component kept for labels {:?}",
+            config.keep_largest
         );
     }
     println!(

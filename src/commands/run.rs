@@ -47,7 +47,7 @@ pub struct Pipeline {
 pub struct Outcome {
     /// Where predictions went, if the datalist had testing cases.
     pub predictions: Option<PathBuf>,
-    /// The ensemble's members' mean validation Dice.
+    /// The ensemble's cross-validation Dice (its members' mean when not measured).
     pub validation_dice: f64,
 }
 
@@ -74,7 +74,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = run_pipeline(&pipeline, &dataset)?;
     println!(
-        "\nThe ensemble's members validated at a mean Dice of {:.4}.",
+        "\nThe ensemble's cross-validation Dice: {:.4}.",
         outcome.validation_dice
     );
     if let Some(p) = outcome.predictions {
@@ -168,14 +168,22 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
     }
 
     println!("[ensemble]");
-    let ensemble = write_ensemble(w, Selection::BestByFold, Combine::Mean)?;
-    let validation_dice =
+    let device = p.devices.first().copied().unwrap_or(ComputeDevice::Flex);
+    let ensemble = write_ensemble(w, Selection::Greedy, Combine::Mean, device)?;
+    let members_mean =
         ensemble.members.iter().map(|m| m.dice).sum::<f64>() / ensemble.members.len() as f64;
+    let validation_dice = ensemble.cross_validation_dice.unwrap_or(members_mean);
     for m in &ensemble.members {
         println!(
             "  member {} (validation Dice {:.4})",
             m.bundle.display(),
             m.dice
+        );
+    }
+    if let Some(dice) = ensemble.cross_validation_dice {
+        println!(
+            "  cross-validation Dice {dice:.4}, largest component kept for labels {:?}",
+            ensemble.keep_largest
         );
     }
 
@@ -185,7 +193,6 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
     } else {
         println!("[predict] {} testing case(s)", dataset.testing.len());
         let out = predictions_dir(w);
-        let device = p.devices.first().copied().unwrap_or(ComputeDevice::Flex);
         let predictor = EnsemblePredictor::load(w, device)?;
         let inputs = predict::inputs(&dataset.datalist.path)?;
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;

@@ -1,0 +1,301 @@
+//! Choices made on cross-validation predictions: every bundle predicts its own fold's
+//! validation cases, so each labelled case has one prediction per algorithm. On those,
+//! algorithms are added to the ensemble greedily while the mean Dice rises (nnU-Net tries
+//! pairs only), and each class's "keep the largest component" clean-up is kept only if it
+//! raises that class's Dice (nnU-Net's `determine_postprocessing`).
+//!
+//! The predictions are held in memory as class probabilities on each case's RAS grid:
+//! algorithms x cases x classes x voxels floats, fine for datasets of small images.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use autoseg_datasets::folds::{FoldOptions, Folds};
+use autoseg_datasets::{Dataset, LabelVolume, Volume};
+use autoseg_kernels::components::Connectivity;
+use autoseg_kernels::overlap::ConfusionMatrix;
+use autoseg_kernels::postprocess::keep_largest;
+use autoseg_templates::ComputeDevice;
+use autoseg_templates::bundle::preprocess::argmax_classes;
+use autoseg_templates::bundle::read_config;
+use autoseg_templates::bundle::runtime::BundlePredictor;
+
+use crate::ensemble::EnsembleError;
+use crate::rank::Ranking;
+
+/// One validation case's reference and each algorithm's probabilities for it.
+struct CaseOutputs {
+    /// Class indices of the reference on the case's RAS grid.
+    reference: Vec<u8>,
+    dims: [usize; 3],
+    /// Per algorithm, `[classes, voxels]` probabilities.
+    probabilities: BTreeMap<String, Vec<f32>>,
+}
+
+/// Cross-validation predictions of every fully trained algorithm.
+pub struct CrossValidation {
+    cases: Vec<CaseOutputs>,
+    classes: usize,
+    /// The label id of each class.
+    pub label_ids: Vec<u16>,
+    /// The algorithms, and their bundles by fold.
+    pub algos: BTreeMap<String, BTreeMap<usize, String>>,
+}
+
+fn bad(path: &Path, reason: String) -> EnsembleError {
+    EnsembleError::Config {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+impl CrossValidation {
+    /// Predicts every fold's validation cases with that fold's bundle of each algorithm in
+    /// the ranking that finished every fold (on `device`).
+    pub fn predict(
+        work_dir: &Path,
+        ranking: &Ranking,
+        device: ComputeDevice,
+    ) -> Result<CrossValidation, EnsembleError> {
+        let folds_of = |a: &crate::rank::RankedAlgo| a.bundles.len();
+        let most = ranking.algos.iter().map(folds_of).max().unwrap_or(0);
+        let algos: BTreeMap<String, BTreeMap<usize, String>> = ranking
+            .algos
+            .iter()
+            .filter(|a| folds_of(a) == most)
+            .map(|a| (a.algo.clone(), a.bundles.clone()))
+            .collect();
+        let mut by_case: BTreeMap<(usize, usize), CaseOutputs> = BTreeMap::new();
+        let mut classes = 0;
+        let mut label_ids = Vec::new();
+        for (algo, bundles) in &algos {
+            for (&fold, name) in bundles {
+                let bundle = work_dir.join("bundles").join(name);
+                let predictor = BundlePredictor::load(&bundle, device)?;
+                classes = predictor.classes();
+                label_ids = predictor.label_ids().to_vec();
+                let (dataset, validation) = validation_cases(&bundle, fold)?;
+                for index in validation {
+                    let case = &dataset.cases[index];
+                    let label_path = case.label.clone().ok_or_else(|| {
+                        bad(&bundle, format!("validation case {} has no label", case.id))
+                    })?;
+                    let image = Volume::read_channels(&case.images)?.into_ras();
+                    let entry = match by_case.entry((fold, index)) {
+                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            let reference = LabelVolume::read(&label_path)?
+                                .into_onto(image.geometry())
+                                .map_err(|m| bad(&label_path, m.to_string()))?;
+                            let ids = predictor.label_ids();
+                            let classes_of = reference
+                                .data()
+                                .iter()
+                                .map(|l| ids.iter().position(|i| i == l).unwrap_or(0) as u8)
+                                .collect();
+                            v.insert(CaseOutputs {
+                                reference: classes_of,
+                                dims: image.dims(),
+                                probabilities: BTreeMap::new(),
+                            })
+                        }
+                    };
+                    let p = predictor.ras_probabilities(&image, &case.images[0])?;
+                    entry.probabilities.insert(algo.clone(), p);
+                }
+            }
+        }
+        Ok(CrossValidation {
+            cases: by_case.into_values().collect(),
+            classes,
+            label_ids,
+            algos,
+        })
+    }
+
+    /// Mean over cases of the mean foreground Dice of the averaged probabilities of
+    /// `members`, after keeping the largest component of each class in `keep_largest`.
+    pub fn dice(&self, members: &[String], keep_largest_of: &[u8]) -> Vec<f64> {
+        let mut sums = vec![(0.0, 0usize); self.classes - 1];
+        for case in &self.cases {
+            let n = case.reference.len() * self.classes;
+            let mut mean = vec![0f32; n];
+            for m in members {
+                mean.iter_mut()
+                    .zip(&case.probabilities[m])
+                    .for_each(|(a, p)| *a += p);
+            }
+            let mut predicted: Vec<u16> = argmax_classes(&mean, self.classes)
+                .into_iter()
+                .map(u16::from)
+                .collect();
+            for &class in keep_largest_of {
+                keep_largest(
+                    &mut predicted,
+                    case.dims,
+                    class as u16,
+                    Connectivity::TwentySix,
+                );
+            }
+            let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
+            let confusion = ConfusionMatrix::of(&predicted, &reference, self.classes);
+            for (k, sum) in sums.iter_mut().enumerate() {
+                let d = confusion.dice(k + 1);
+                if !d.is_nan() {
+                    sum.0 += d;
+                    sum.1 += 1;
+                }
+            }
+        }
+        sums.into_iter()
+            .map(|(s, n)| if n == 0 { f64::NAN } else { s / n as f64 })
+            .collect()
+    }
+
+    /// Greedy forward selection: the best algorithm alone, then whichever addition raises
+    /// the mean Dice most, while one does. Returns the chosen algorithms and their Dice.
+    pub fn greedy(&self) -> (Vec<String>, f64) {
+        let mut chosen: Vec<String> = Vec::new();
+        let mut best = f64::NEG_INFINITY;
+        loop {
+            let trial = self
+                .algos
+                .keys()
+                .filter(|a| !chosen.contains(a))
+                .map(|a| {
+                    let mut with = chosen.clone();
+                    with.push(a.clone());
+                    let score = mean(&self.dice(&with, &[]));
+                    (a.clone(), score)
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match trial {
+                Some((algo, score)) if score > best => {
+                    chosen.push(algo);
+                    best = score;
+                }
+                _ => return (chosen, best),
+            }
+        }
+    }
+
+    /// nnU-Net's per-class rule: keep the largest component of a class when that raises
+    /// its Dice on the cross-validation predictions of `members`.
+    pub fn postprocessing(&self, members: &[String]) -> Vec<u8> {
+        let mut kept = Vec::new();
+        let mut current = self.dice(members, &kept);
+        for class in 1..self.classes as u8 {
+            let mut trial = kept.clone();
+            trial.push(class);
+            let with = self.dice(members, &trial);
+            let k = class as usize - 1;
+            if with[k] > current[k] {
+                kept = trial;
+                current = with;
+            }
+        }
+        kept
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    let defined: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    defined.iter().sum::<f64>() / defined.len().max(1) as f64
+}
+
+/// The dataset a bundle trains on and the indices of its fold's validation cases, split as
+/// training splits them.
+fn validation_cases(bundle: &Path, fold: usize) -> Result<(Dataset, Vec<usize>), EnsembleError> {
+    let merged = read_config(bundle)?;
+    let data = &merged.values["data"];
+    let path = |key: &str| data[key].as_str().map(|p| bundle.join(p));
+    let datalist: PathBuf = path("datalist").ok_or_else(|| {
+        bad(
+            &merged.file_of(bundle, "data"),
+            "data.datalist is missing".into(),
+        )
+    })?;
+    let dataset = Dataset::open(&datalist, path("dataroot").as_deref(), false)?;
+    let num_folds = data["num_folds"].as_u64().unwrap_or(5) as usize;
+    let folds = Folds::plan(
+        &dataset,
+        &FoldOptions {
+            num_folds,
+            ..FoldOptions::default()
+        },
+    )?;
+    Ok((dataset, folds.validation(fold)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One-hot probabilities of class maps (2 classes) along a line of voxels.
+    fn one_hot(classes: &[u8]) -> Vec<f32> {
+        let bg = classes.iter().map(|&c| (c == 0) as u8 as f32);
+        let fg = classes.iter().map(|&c| (c == 1) as u8 as f32);
+        bg.chain(fg).collect()
+    }
+
+    fn cv(reference: &[u8], outputs: &[(&str, Vec<f32>)]) -> CrossValidation {
+        CrossValidation {
+            cases: vec![CaseOutputs {
+                reference: reference.to_vec(),
+                dims: [reference.len(), 1, 1],
+                probabilities: outputs
+                    .iter()
+                    .map(|(a, p)| (a.to_string(), p.clone()))
+                    .collect(),
+            }],
+            classes: 2,
+            label_ids: vec![0, 1],
+            algos: outputs
+                .iter()
+                .map(|(a, _)| (a.to_string(), BTreeMap::new()))
+                .collect(),
+        }
+    }
+
+    /// Two-class probabilities from the foreground's.
+    fn probabilities(foreground: &[f32]) -> Vec<f32> {
+        foreground
+            .iter()
+            .map(|p| 1.0 - p)
+            .chain(foreground.iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn greedy_adds_an_algorithm_only_while_it_helps() {
+        let reference = [0, 1, 1, 1, 1, 0, 0, 0];
+        // a and b each miss one voxel that the other is sure of; c is wrong everywhere.
+        let a = probabilities(&[0.0, 1.0, 1.0, 1.0, 0.3, 0.0, 0.0, 0.0]);
+        let b = probabilities(&[0.0, 0.4, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
+        let c = probabilities(&[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        let cv = cv(&reference, &[("a", a), ("b", b), ("c", c)]);
+        let (mut chosen, dice) = cv.greedy();
+        chosen.sort();
+        assert_eq!(chosen, ["a", "b"]);
+        assert_eq!(dice, 1.0);
+    }
+
+    #[test]
+    fn keeping_the_largest_component_is_kept_only_where_it_raises_the_dice() {
+        // A stray voxel far from the structure: removing it helps.
+        let reference = [0, 1, 1, 1, 0, 0, 0, 0];
+        let stray = one_hot(&[0, 1, 1, 1, 0, 0, 1, 0]);
+        assert_eq!(
+            cv(&reference, &[("a", stray)]).postprocessing(&["a".into()]),
+            [1]
+        );
+        // Two true pieces: keeping one would hurt.
+        let reference = [1, 1, 0, 0, 0, 1, 0, 0];
+        let exact = one_hot(&reference);
+        assert!(
+            cv(&reference, &[("a", exact)])
+                .postprocessing(&["a".into()])
+                .is_empty()
+        );
+    }
+}
