@@ -173,6 +173,9 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
     assert_eq!(filters["overridden"]["source"], "--set");
 
     common::run_ok(&["train", "--bundle", bundle.to_str().unwrap()]);
+    let trained = inspect_json(&bundle);
+    assert_eq!(trained["metrics"].as_array().unwrap().len(), 2, "{trained}");
+    assert_eq!(trained["training"]["status"], "finished");
     let progress = common::read_yaml(&bundle.join("progress.yaml"));
     assert_eq!(progress["epochs_done"], 2);
     assert_eq!(progress["num_epochs"], 2);

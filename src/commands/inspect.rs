@@ -90,6 +90,7 @@ fn report(bundle: &Path) -> anyhow::Result<Value> {
         .and_then(|t| serde_yaml::from_str(&t).ok());
     Ok(json!({
         "bundle": bundle.display().to_string(),
+        "metrics": last_metrics(bundle, 5),
         "metadata": Metadata::read(bundle).ok(),
         "parameters": config.network.parameter_count()?,
         "memory_gb_per_step": step_memory_gb(&config.network, config.patch_size, config.batch_size),
@@ -97,6 +98,28 @@ fn report(bundle: &Path) -> anyhow::Result<Value> {
         "derived": derived,
         "config": merged,
     }))
+}
+
+/// The last `rows` rows of a bundle's metrics.csv, as objects by column.
+fn last_metrics(bundle: &Path, rows: usize) -> Vec<Value> {
+    let Ok(text) = std::fs::read_to_string(bundle.join("metrics.csv")) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let all: Vec<&str> = lines.collect();
+    all[all.len().saturating_sub(rows)..]
+        .iter()
+        .map(|line| {
+            let cells = line.split(',').map(|c| {
+                c.parse::<u64>()
+                    .map(|v| json!(v))
+                    .or_else(|_| c.parse::<f64>().map(|v| json!(v)))
+                    .unwrap_or_else(|_| json!(c))
+            });
+            Value::Object(header.iter().map(|h| h.to_string()).zip(cells).collect())
+        })
+        .collect()
 }
 
 fn text(v: &Value) -> String {
@@ -123,6 +146,18 @@ fn print_bundle(r: &Value) {
         r["memory_gb_per_step"].as_f64().unwrap_or(f64::NAN)
     );
     println!("training {}", training_line(&r["training"]));
+    for row in r["metrics"].as_array().into_iter().flatten() {
+        let dice = row["mean_dice"]
+            .as_f64()
+            .map_or(String::new(), |d| format!(", mean Dice {d:.4}"));
+        println!(
+            "         epoch {}: loss {:.4}, learning rate {:.2e}, {:.1} s{dice}",
+            row["epoch"],
+            row["loss"].as_f64().unwrap_or(f64::NAN),
+            row["learning_rate"].as_f64().unwrap_or(f64::NAN),
+            row["seconds"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
     println!("\nderived values (rule, then the statistics it read):");
     for d in r["derived"].as_array().into_iter().flatten() {
         println!("  {} = {}", text(&d["key"]), text(&d["current"]));
