@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use autoseg_ensembler::ensemble::{Combine, Selection, ensemble_path, write_ensemble};
+use autoseg_ensembler::ensemble::{
+    Combine, EnsembleConfig, Selection, ensemble_path, write_ensemble,
+};
 
 use crate::cli::{CombineArg, EnsembleArgs, SelectionArg};
 
@@ -17,19 +19,7 @@ pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
         CombineArg::Vote => Combine::Vote,
     };
     let config = write_ensemble(&args.work_dir, selection, combine, args.device.parse()?)?;
-    for m in &config.members {
-        println!(
-            "member {} (validation Dice {:.4})",
-            m.bundle.display(),
-            m.dice
-        );
-    }
-    if let Some(dice) = config.cross_validation_dice {
-        println!(
-            "cross-validation Dice {dice:.4}; largest component kept for labels {:?}",
-            config.keep_largest
-        );
-    }
+    print_choice(&config);
     println!(
         "{:?} of {} member(s); wrote {}",
         config.combine,
@@ -37,4 +27,21 @@ pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
         ensemble_path(&args.work_dir).display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The members and what cross-validation measured and kept, a line each.
+pub fn print_choice(config: &EnsembleConfig) {
+    for m in &config.members {
+        println!(
+            "  member {} (validation Dice {:.4})",
+            m.bundle.display(),
+            m.dice
+        );
+    }
+    if let Some(dice) = config.cross_validation_dice {
+        println!(
+            "  cross-validation Dice {dice:.4}, largest component kept for labels {:?}",
+            config.keep_largest
+        );
+    }
 }

@@ -173,19 +173,7 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
     let members_mean =
         ensemble.members.iter().map(|m| m.dice).sum::<f64>() / ensemble.members.len() as f64;
     let validation_dice = ensemble.cross_validation_dice.unwrap_or(members_mean);
-    for m in &ensemble.members {
-        println!(
-            "  member {} (validation Dice {:.4})",
-            m.bundle.display(),
-            m.dice
-        );
-    }
-    if let Some(dice) = ensemble.cross_validation_dice {
-        println!(
-            "  cross-validation Dice {dice:.4}, largest component kept for labels {:?}",
-            ensemble.keep_largest
-        );
-    }
+    super::ensemble::print_choice(&ensemble);
 
     let predictions = if dataset.testing.is_empty() {
         println!("[predict] the datalist lists no testing cases");
