@@ -94,16 +94,12 @@ impl ClassMetrics {
     }
 }
 
-/// Reads a prediction and its reference and measures `labels` (the reference's foreground
-/// ids when empty). The prediction may be stored in another axis order than the reference,
-/// as long as it lies on the same grid.
-pub fn evaluate_files(
-    case: &str,
+/// Reads a prediction and its reference, the prediction brought onto the reference's grid
+/// (it may be stored in another axis order, as long as it lies on the same grid).
+pub fn read_pair(
     pred_path: &Path,
     ref_path: &Path,
-    labels: &[u16],
-    nsd_tolerance_mm: f64,
-) -> Result<Vec<ClassMetrics>, EvaluateError> {
+) -> Result<(LabelVolume, LabelVolume), EvaluateError> {
     let reference = LabelVolume::read(ref_path)?;
     let pred = LabelVolume::read(pred_path)?
         .into_onto(reference.geometry())
@@ -112,12 +108,41 @@ pub fn evaluate_files(
             reference: ref_path.to_path_buf(),
             reason: m.to_string(),
         })?;
+    Ok((pred, reference))
+}
+
+/// Measures `labels` of a pair (the reference's foreground ids when empty).
+pub fn evaluate_labels(
+    case: &str,
+    pred: &LabelVolume,
+    reference: &LabelVolume,
+    labels: &[u16],
+    nsd_tolerance_mm: f64,
+) -> Vec<ClassMetrics> {
     let labels = if labels.is_empty() {
-        foreground_ids(&reference)
+        foreground_ids(reference)
     } else {
         labels.to_vec()
     };
-    Ok(evaluate(case, &pred, &reference, &labels, nsd_tolerance_mm))
+    evaluate(case, pred, reference, &labels, nsd_tolerance_mm)
+}
+
+/// [`read_pair`], then [`evaluate_labels`].
+pub fn evaluate_files(
+    case: &str,
+    pred_path: &Path,
+    ref_path: &Path,
+    labels: &[u16],
+    nsd_tolerance_mm: f64,
+) -> Result<Vec<ClassMetrics>, EvaluateError> {
+    let (pred, reference) = read_pair(pred_path, ref_path)?;
+    Ok(evaluate_labels(
+        case,
+        &pred,
+        &reference,
+        labels,
+        nsd_tolerance_mm,
+    ))
 }
 
 /// The foreground ids present in a label map.

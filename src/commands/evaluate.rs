@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use autoseg_datasets::fsutil::write_bytes_atomic;
 use autoseg_datasets::{Dataset, LabelVolume, Volume};
-use autoseg_ensembler::evaluate::{ClassMetrics, csv, evaluate_files, summarize};
+use autoseg_ensembler::evaluate::{ClassMetrics, csv, evaluate_labels, read_pair, summarize};
 use autoseg_ensembler::overlay::{SLICES, write_overlay};
 use rayon::prelude::*;
 
@@ -33,14 +33,21 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         .map(|p| {
             let result = match &p.reference {
                 None => Err(anyhow::anyhow!("no reference for {}", p.pred.display())),
-                Some(r) => evaluate_files(&p.case, &p.pred, r, &args.labels, args.nsd_tolerance)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|rows| {
+                Some(r) => read_pair(&p.pred, r).map_err(anyhow::Error::from).and_then(
+                    |(pred, reference)| {
                         if args.png {
-                            overlay(p, r, &out)?;
+                            overlay(p, &pred, &reference, &out)?;
                         }
-                        Ok(rows)
-                    }),
+                        let tolerance = args.nsd_tolerance;
+                        Ok(evaluate_labels(
+                            &p.case,
+                            &pred,
+                            &reference,
+                            &args.labels,
+                            tolerance,
+                        ))
+                    },
+                ),
             };
             bar.inc(1);
             (p.case.clone(), result)
@@ -84,29 +91,25 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes the case's overlay picture into `out/overlays/`.
-fn overlay(pair: &Pair, reference: &Path, out: &Path) -> anyhow::Result<()> {
+fn overlay(
+    pair: &Pair,
+    pred: &LabelVolume,
+    reference: &LabelVolume,
+    out: &Path,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         !pair.image.is_empty(),
         "no image for the overlay of {} (give --images, or a datalist as --ref)",
         pair.case
     );
-    let reference_volume = LabelVolume::read(reference)?;
-    let on_grid = |what: &Path, m: autoseg_datasets::GeometryMismatch| {
-        anyhow::anyhow!(
-            "{} is not on the grid of {}: {m}",
-            what.display(),
-            reference.display()
-        )
-    };
-    let grid = *reference_volume.geometry();
-    let pred = LabelVolume::read(&pair.pred)?
-        .into_onto(&grid)
-        .map_err(|m| on_grid(&pair.pred, m))?;
     let image = Volume::read_channels(&pair.image)?
-        .into_onto(&grid)
-        .map_err(|m| on_grid(&pair.image[0], m))?;
+        .into_onto(reference.geometry())
+        .map_err(|m| {
+            let file = pair.image[0].display();
+            anyhow::anyhow!("{file} is not on the grid of the case's reference: {m}")
+        })?;
     let path = out.join("overlays").join(format!("{}.png", pair.case));
-    write_overlay(&image, &pred, &reference_volume, SLICES, &path)
+    write_overlay(&image, pred, reference, SLICES, &path)
         .with_context(|| format!("writing {}", path.display()))
 }
 
