@@ -20,17 +20,9 @@ device=${2:-tch}
 batch=${3:-2}
 work=${WORK:-$HOME/.cache/autoseg/bench-task04}
 data=$here/../shared/data/Task04_Hippocampus
-features=()
-if [ "$device" = cpu ]; then
-  target=${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}
-else
-  eval "$("$here/scripts/setup-torch.sh")"
-  target=${TCH_TARGET_DIR:-$HOME/.cache/autoseg/target-tch}
-  features=(--features tch)
-fi
-build() { CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml" "${features[@]}" "$@"; }
-build
-build -p autoseg-tuner --example bench_loader
+source "$here/bench/build_for_device.sh"
+build_for_device
+build_for_device -p autoseg-tuner --example bench_loader
 rm -rf "$work/work"
 # Epochs are sized so the decay spans the budget (about 1.8 s a step on tch here).
 epochs=$(( minutes * 60 / 90 ))

@@ -27,7 +27,8 @@ pub enum Command {
     /// (MONAI's keys, exact per-channel figures, nnU-Net's fingerprint).
     Analyze(AnalyzeArgs),
     /// The whole pipeline on a task: analyze, generate, train every bundle, rank, ensemble,
-    /// predict the testing cases; a rerun skips finished work and resumes the rest.
+    /// predict the testing cases, write report.html; a rerun skips finished work and resumes
+    /// the rest.
     Run(RunArgs),
     /// Write one bundle per algorithm template and fold into WORK_DIR/bundles, from the
     /// statistics `analyze` wrote; every value's rule is recorded in the bundle.
@@ -49,6 +50,9 @@ pub enum Command {
     /// Measure label maps against references: Dice, IoU, HD95, ASD, surface Dice and volume
     /// per case and class (metrics.csv), and their summary (summary.yaml).
     Evaluate(EvaluateArgs),
+    /// Write WORK_DIR/report.html: statistics, each bundle's values and why, training curves,
+    /// ranking, ensemble and cross-validation Dice, overlays of validation predictions.
+    Report(ReportArgs),
     /// Write a synthetic phantom dataset (NIfTI images, labels, dataset.json, task.yaml).
     Phantom(PhantomArgs),
     /// List the compute devices this build can use and test each one.
@@ -233,6 +237,19 @@ pub struct RankArgs {
     /// The work dir (its trials.yaml, written by `autoseg train --work-dir`).
     #[arg(long, short = 'w', default_value = "work_dir")]
     pub work_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The work dir (any stage done: what is missing is said so on the page).
+    #[arg(long, short = 'w', default_value = "work_dir")]
+    pub work_dir: PathBuf,
+    /// Validation cases the best bundle predicts for the overlay pictures (0: none).
+    #[arg(long, default_value_t = 3)]
+    pub overlays: usize,
+    /// Where those predictions run: cpu, tch or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Debug, Args)]

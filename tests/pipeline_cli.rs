@@ -1,5 +1,5 @@
 //! The stages chained by hand on phantoms: analyze, generate, train every bundle, rank,
-//! ensemble, predict with the ensemble, evaluate the predictions.
+//! ensemble, report, predict with the ensemble, evaluate the predictions.
 
 mod common;
 
@@ -78,6 +78,7 @@ fn every_stage_reads_the_last_ones_files() {
     assert!(members == 2 || members == 4, "{ensemble}");
     assert!(ensemble["cross_validation_dice"].as_f64().unwrap() >= 0.0);
     assert!(ensemble["keep_largest"].is_array());
+    report_renders(&work);
 
     common::run_ok(&["ensemble", "-w", w]);
     let ensemble = common::read_yaml(&work.join("ensemble/ensemble.yaml"));
@@ -164,4 +165,51 @@ fn an_interrupted_run_reruns_without_redoing_finished_work() {
             before
         );
     }
+}
+
+/// `autoseg report` on a ranked and ensembled work dir: every section filled, pictures
+/// embedded, and the page drawn by headless Chromium with its curves and overlays showing.
+fn report_renders(work: &std::path::Path) {
+    let said = common::run_ok(&["report", "-w", work.to_str().unwrap(), "--overlays", "2"]);
+    let page_path = work.join("report.html");
+    assert!(said.contains("report.html"), "{said}");
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    for words in [
+        "<h2>Dataset</h2>",
+        "<h2>Bundles</h2>",
+        "<h2>Ranking</h2>",
+        "<h2>Ensemble</h2>",
+        "Cross-validation Dice",
+        "<h2>Example predictions</h2>",
+        "dynunet_0",
+        "segresnet_1",
+        "patch_size",
+        "overlay of phantom_",
+    ] {
+        assert!(page.contains(words), "report.html lacks {words:?}");
+    }
+    assert!(
+        !page.contains("class=\"missing\""),
+        "a section says it is missing"
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page fetches nothing"
+    );
+    // 4 bundles' training curves and 2 overlays, embedded.
+    assert_eq!(page.matches("data:image/png;base64,").count(), 6);
+
+    let (rgb, width, height) = common::screenshot(&page_path, 1200, 9000);
+    let has = |colour: [u8; 3]| {
+        rgb.chunks(3)
+            .any(|p| p.iter().zip(colour).all(|(&a, b)| a.abs_diff(b) < 8))
+    };
+    assert_eq!((width, height), (1200, 9000));
+    // The loss curves are pure blue; the overlays' outlines green (reference), red
+    // (prediction) or yellow (both).
+    assert!(has([0, 0, 255]), "no training curve on the rendered page");
+    assert!(
+        has([0, 220, 0]) || has([255, 40, 40]) || has([255, 230, 0]),
+        "no overlay on the rendered page"
+    );
 }

@@ -205,7 +205,10 @@ fn mean(values: &[f64]) -> f64 {
 
 /// The dataset a bundle trains on and the indices of its fold's validation cases, split as
 /// training splits them.
-fn validation_cases(bundle: &Path, fold: usize) -> Result<(Dataset, Vec<usize>), EnsembleError> {
+pub(crate) fn validation_cases(
+    bundle: &Path,
+    fold: usize,
+) -> Result<(Dataset, Vec<usize>), EnsembleError> {
     let merged = read_config(bundle)?;
     let data = &merged.values["data"];
     let path = |key: &str| data[key].as_str().map(|p| bundle.join(p));

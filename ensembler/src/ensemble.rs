@@ -2,6 +2,7 @@
 //! combine (mean of probabilities, or a majority vote), written to
 //! `W/ensemble/ensemble.yaml`; and the predictor that loads each member once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use autoseg_datasets::{LabelVolume, Volume};
@@ -60,6 +61,10 @@ pub struct EnsembleConfig {
     /// The ensemble's mean Dice on the cross-validation predictions, when measured.
     #[serde(default)]
     pub cross_validation_dice: Option<f64>,
+    /// The same per label id (foreground classes; NaN where no case has the class), with
+    /// the chosen clean-ups applied.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cross_validation_dice_per_class: BTreeMap<u16, f64>,
 }
 
 /// One member.
@@ -152,12 +157,14 @@ pub fn write_ensemble(
         members,
         keep_largest,
         cross_validation_dice,
+        per_class,
     } = match selection {
         Selection::Greedy => greedy(work_dir, &ranking, device)?,
         _ => Choice {
             members: select(&ranking, selection),
             keep_largest: Vec::new(),
             cross_validation_dice: None,
+            per_class: BTreeMap::new(),
         },
     };
     if members.is_empty() {
@@ -172,6 +179,7 @@ pub fn write_ensemble(
         members,
         keep_largest,
         cross_validation_dice,
+        cross_validation_dice_per_class: per_class,
     };
     let text = serde_yaml::to_string(&config).expect("ensembles serialise");
     autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes()).map_err(|e| {
@@ -188,6 +196,7 @@ struct Choice {
     members: Vec<Member>,
     keep_largest: Vec<u16>,
     cross_validation_dice: Option<f64>,
+    per_class: BTreeMap<u16, f64>,
 }
 
 /// Greedy selection on cross-validation predictions: the members (every fold's bundle of
@@ -218,6 +227,7 @@ fn greedy(
         members,
         keep_largest: kept.iter().map(|&k| cv.label_ids[k as usize]).collect(),
         cross_validation_dice: Some(mean),
+        per_class: cv.label_ids[1..].iter().copied().zip(dice).collect(),
     })
 }
 

@@ -1,7 +1,8 @@
 //! Ranking, ensembling, prediction into each input's own geometry, and evaluation reports.
 //! So far: [`evaluate`] (metrics of label maps against references, [`overlay`] pictures),
 //! [`rank`] (algorithms by validation Dice), [`ensemble`] (members, combination,
-//! prediction) and [`crossval`] (greedy selection and clean-ups on cross-validation).
+//! prediction), [`crossval`] (greedy selection and clean-ups on cross-validation) and
+//! [`report`] (`report.html`: everything a work dir holds, on one page).
 //! Single-bundle prediction is the bundle runtime's (`autoseg_templates::bundle::runtime`).
 
 pub mod crossval;
@@ -9,3 +10,4 @@ pub mod ensemble;
 pub mod evaluate;
 pub mod overlay;
 pub mod rank;
+pub mod report;

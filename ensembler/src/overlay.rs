@@ -9,9 +9,7 @@ use autoseg_datasets::{LabelVolume, Volume};
 /// Slices tiled per picture.
 pub const SLICES: usize = 6;
 
-/// Writes the overlay montage of one case (all three on the reference's grid) to `path`,
-/// atomically: `slices` axial slices spread over the reference's foreground (or the whole
-/// volume when it has none), in radiological view (patient right on the left, anterior up).
+/// Writes the overlay montage of one case ([`overlay_png`]) to `path`, atomically.
 pub fn write_overlay(
     image: &Volume,
     pred: &LabelVolume,
@@ -19,6 +17,19 @@ pub fn write_overlay(
     slices: usize,
     path: &Path,
 ) -> std::io::Result<()> {
+    let bytes = overlay_png(image, pred, reference, slices)?;
+    autoseg_datasets::fsutil::write_bytes_atomic(path, &bytes)
+}
+
+/// The overlay montage of one case (all three on the reference's grid) as PNG bytes:
+/// `slices` axial slices spread over the reference's foreground (or the whole volume when
+/// it has none), in radiological view (patient right on the left, anterior up).
+pub fn overlay_png(
+    image: &Volume,
+    pred: &LabelVolume,
+    reference: &LabelVolume,
+    slices: usize,
+) -> std::io::Result<Vec<u8>> {
     let (image, pred, reference) = (image.to_ras(), pred.to_ras(), reference.to_ras());
     let [nx, ny, _] = reference.dims();
     let scale = (256 / nx.max(ny)).max(1);
@@ -51,17 +62,22 @@ pub fn write_overlay(
             }
         }
     }
+    encode_png(&rgb, width as u32, height as u32)
+}
+
+/// An RGB buffer (8 bits a channel, rows top to bottom) as PNG bytes.
+pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
         writer
-            .write_image_data(&rgb)
+            .write_image_data(rgb)
             .map_err(std::io::Error::other)?;
     }
-    autoseg_datasets::fsutil::write_bytes_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 /// `count` z positions spread over the slices holding foreground (all slices if none).

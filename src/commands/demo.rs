@@ -82,6 +82,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!("\nTask config: {}", written.task.display());
     println!("Work dir:    {} (autoseg inspect it)", work_dir.display());
     println!("Predictions: {}", predictions.display());
+    println!("Report:      {}", outcome.report.display());
     println!("Next: autoseg run --input YOUR_TASK.yaml --work-dir W --time-budget 3600");
     Ok(ExitCode::SUCCESS)
 }

@@ -43,5 +43,11 @@ pub fn print_choice(config: &EnsembleConfig) {
             "  cross-validation Dice {dice:.4}, largest component kept for labels {:?}",
             config.keep_largest
         );
+        let per_class: Vec<String> = config
+            .cross_validation_dice_per_class
+            .iter()
+            .map(|(label, dice)| format!("label {label}: {dice:.4}"))
+            .collect();
+        println!("  per class: {}", per_class.join(", "));
     }
 }

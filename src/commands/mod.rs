@@ -11,6 +11,7 @@ mod inspect;
 mod phantom;
 mod predict;
 mod rank;
+mod report;
 mod run;
 mod train;
 
@@ -32,6 +33,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Ensemble(args) => ensemble::run(&args),
         Command::Rank(args) => rank::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),
     }

@@ -1,5 +1,5 @@
 //! `autoseg run`: the whole pipeline on a task: analyze, generate, train every bundle, rank,
-//! ensemble, predict the datalist's testing cases. Each stage reads the last one's files, so
+//! ensemble, predict the datalist's testing cases, write the report. Each stage reads the last one's files, so
 //! a rerun skips what is done (cached statistics, existing bundles, finished trials) and
 //! resumes what was interrupted (trials from their checkpoints).
 
@@ -13,6 +13,7 @@ use autoseg_analyzer::AnalyzeOptions;
 use autoseg_datasets::{Dataset, TaskConfig};
 use autoseg_ensembler::ensemble::{Combine, EnsemblePredictor, Selection, write_ensemble};
 use autoseg_ensembler::rank::write_ranking;
+use autoseg_ensembler::report::{ReportOptions, write_report};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::generate::GenerateOptions;
 use autoseg_templates::templates::Resources;
@@ -24,6 +25,9 @@ use crate::cli::RunArgs;
 
 /// Share of the time budget kept for everything but training (analysis, prediction).
 const OTHER_STAGES_SHARE: f64 = 0.1;
+
+/// Validation cases drawn in the report.
+const REPORT_OVERLAYS: usize = 3;
 
 /// What a pipeline run does.
 pub struct Pipeline {
@@ -49,6 +53,8 @@ pub struct Outcome {
     pub predictions: Option<PathBuf>,
     /// The ensemble's cross-validation Dice (its members' mean when not measured).
     pub validation_dice: f64,
+    /// The work dir's report.html.
+    pub report: PathBuf,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -84,6 +90,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         "Work dir:    {} (autoseg inspect it)",
         pipeline.work_dir.display()
     );
+    println!("Report:      {}", outcome.report.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -188,10 +195,18 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         anyhow::ensure!(failed.is_empty(), "could not predict {failed:?}");
         Some(out)
     };
+    println!("[report]");
+    let options = ReportOptions {
+        overlays: REPORT_OVERLAYS,
+        device,
+    };
+    let report = write_report(w, &options)?;
+    println!("  wrote {}", report.display());
     println!("done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(Outcome {
         predictions,
         validation_dice,
+        report,
     })
 }
 

@@ -159,3 +159,53 @@ pub fn broken_dataset() -> tempfile::TempDir {
 
     dir
 }
+
+/// Renders `page` in headless Chromium (`AUTOSEG_CHROMIUM`, else `/usr/bin/chromium`; see
+/// scripts/setup-chromium.sh) to a `width` x `height` screenshot; returns its RGB pixels.
+pub fn screenshot(page: &Path, width: u32, height: u32) -> (Vec<u8>, u32, u32) {
+    let chromium = std::env::var("AUTOSEG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).is_file(),
+        "{chromium} is missing: install Chromium with scripts/setup-chromium.sh (the README's \
+         test command does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("shot.png");
+    // The flags keep Chromium off the network (this machine's is closed) and out of the way.
+    let out = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        shot.is_file(),
+        "no screenshot from {chromium}:\n{}",
+        text(&out)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let channels = info.color_type.samples();
+    let rgb = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (rgb, info.width, info.height)
+}

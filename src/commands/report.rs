@@ -1,0 +1,17 @@
+//! `autoseg report`: one HTML page of everything a work dir holds.
+
+use std::process::ExitCode;
+
+use autoseg_ensembler::report::{ReportOptions, write_report};
+
+use crate::cli::ReportArgs;
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let options = ReportOptions {
+        overlays: args.overlays,
+        device: args.device.parse()?,
+    };
+    let path = write_report(&args.work_dir, &options)?;
+    println!("wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
