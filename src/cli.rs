@@ -38,6 +38,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Train one bundle on its fold, or every bundle of a work dir; resumable.
     Train(TrainArgs),
+    /// Search each bundle's hyper-parameters (its search_space.yaml) within a time budget:
+    /// random or TPE draws, ASHA stopping weak trials early; the best trial becomes the
+    /// fold's bundle.
+    Tune(TuneArgs),
     /// Rank the work dir's algorithms by validation Dice (mean over folds and classes) into
     /// WORK_DIR/ranking.yaml.
     Rank(RankArgs),
@@ -309,6 +313,46 @@ pub struct TrainArgs {
     /// With --work-dir: the folds to train [default: all].
     #[arg(long, value_delimiter = ',', requires = "work_dir")]
     pub folds: Vec<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// The work dir: its bundles (from `autoseg generate`) are tuned; each study is kept in
+    /// WORK_DIR/tuning/<bundle>/ (study.yaml and a bundle per trial).
+    #[arg(long, short = 'w', default_value = "work_dir")]
+    pub work_dir: PathBuf,
+    /// Seconds for the whole search, shared evenly among the bundles.
+    #[arg(long)]
+    pub time_budget: f64,
+    /// How trials' values are drawn.
+    #[arg(long, value_enum, default_value = "tpe")]
+    pub sampler: SamplerArg,
+    /// Epochs of ASHA's first rung [default: each bundle's epochs / eta^3].
+    #[arg(long)]
+    pub first_rung: Option<usize>,
+    /// ASHA's reduction factor: the top 1/eta of a rung train on to the next.
+    #[arg(long, default_value_t = 3)]
+    pub eta: usize,
+    /// Where trials train: cpu (flex), tch or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The algorithms to tune [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub algos: Vec<String>,
+    /// The folds to tune [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub folds: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SamplerArg {
+    /// Tree-structured Parzen Estimator (random for the first 4 trials).
+    Tpe,
+    /// Uniform draws.
+    Random,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -9,36 +9,21 @@ use autoseg_datasets::{LabelVolume, Volume};
 
 #[test]
 fn every_stage_reads_the_last_ones_files() {
-    let dir = common::phantom_dataset(6);
+    let (dir, work) = common::analyzed_phantoms(6);
     let data = dir.path().join("data");
-    let work = dir.path().join("work");
     let w = work.to_str().unwrap();
-    common::run_ok(&[
-        "analyze",
-        "-i",
-        data.join("task.yaml").to_str().unwrap(),
-        "-w",
-        w,
-    ]);
-    common::run_ok(&[
-        "generate",
-        "-w",
-        w,
-        "--algos",
+    common::generate(
+        &work,
         "dynunet,segresnet",
-        "--folds",
         "0,1",
-        "--set",
-        "dynunet:network.filters=[4, 8, 16]",
-        "--set",
-        "segresnet:network.init_filters=4",
-        "--set",
-        "num_epochs=2",
-        "--set",
-        "iterations_per_epoch=2",
-        "--set",
-        "validation.every=1",
-    ]);
+        &[
+            "dynunet:network.filters=[4, 8, 16]",
+            "segresnet:network.init_filters=4",
+            "num_epochs=2",
+            "iterations_per_epoch=2",
+            "validation.every=1",
+        ],
+    );
     let trained = common::run_ok(&["train", "-w", w]);
     assert!(
         trained.contains("4 trial(s): 4 finished, 0 failed"),

@@ -223,6 +223,7 @@ fn write_bundle(
         source: e,
     })?;
     bundle::write_config(dir, &config)?;
+    crate::templates::search_space::SearchSpace::around(&config).write(dir)?;
     derivation.statistics = relative_to_bundle(dir, &input.stats.path);
     derivation.write(dir)?;
     let metadata = metadata(template, input, filled, &config, fold);

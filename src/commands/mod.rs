@@ -14,6 +14,7 @@ mod rank;
 mod report;
 mod run;
 mod train;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Ensemble(args) => ensemble::run(&args),
         Command::Rank(args) => rank::run(&args),
+        Command::Tune(args) => tune::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),

@@ -30,6 +30,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn train_bundle(bundle: &Path, device: ComputeDevice, resume: bool) -> anyhow::Result<ExitCode> {
     let options = TrainOptions {
+        stop_after_epochs: None,
         time_budget_seconds: None,
         device,
         resume,

@@ -209,3 +209,37 @@ pub fn screenshot(page: &Path, width: u32, height: u32) -> (Vec<u8>, u32, u32) {
         .collect();
     (rgb, info.width, info.height)
 }
+
+/// [`phantom_dataset`] analyzed into its `work` folder; returns the temp dir and that work
+/// dir.
+pub fn analyzed_phantoms(cases: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = phantom_dataset(cases);
+    let work = dir.path().join("work");
+    let task = dir.path().join("data/task.yaml");
+    run_ok(&[
+        "analyze",
+        "-i",
+        task.to_str().unwrap(),
+        "-w",
+        work.to_str().unwrap(),
+    ]);
+    (dir, work)
+}
+
+/// `autoseg generate` into `work` for `algos` and `folds`, each of `settings` passed as
+/// `--set`.
+pub fn generate(work: &Path, algos: &str, folds: &str, settings: &[&str]) -> String {
+    let mut args = vec![
+        "generate",
+        "-w",
+        work.to_str().unwrap(),
+        "--algos",
+        algos,
+        "--folds",
+        folds,
+    ];
+    for s in settings {
+        args.extend(["--set", s]);
+    }
+    run_ok(&args)
+}

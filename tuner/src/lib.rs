@@ -7,3 +7,4 @@ pub mod loss;
 pub mod optim;
 pub mod train;
 pub mod trials;
+pub mod tune;

@@ -223,6 +223,7 @@ pub fn train_all(
                     let result = train(
                         &bundle,
                         &TrainOptions {
+                            stop_after_epochs: None,
                             time_budget_seconds: options.time_budget_per_trial,
                             device,
                             resume: trial.status == TrialStatus::Partial,

@@ -32,6 +32,7 @@ fn a_small_unet_reaches_dice_0_9_on_phantoms_within_3_minutes() {
     };
     eprintln!("training on {device}");
     let options = TrainOptions {
+        stop_after_epochs: None,
         time_budget_seconds: None,
         device,
         resume: false,

@@ -29,6 +29,7 @@ fn short_bundle(root: &Path) -> PathBuf {
 
 fn options(resume: bool) -> TrainOptions {
     TrainOptions {
+        stop_after_epochs: None,
         time_budget_seconds: None,
         device: ComputeDevice::Flex,
         resume,
@@ -108,4 +109,40 @@ fn early_stopping_and_the_time_budget_end_a_run_saying_why() {
         "{}",
         spent.stopped_because
     );
+}
+
+#[test]
+fn a_paused_run_validates_its_last_epoch_and_resumes_on_the_same_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = short_bundle(dir.path());
+    let mut config = autoseg_tuner::train::TrainConfig::read(&bundle).unwrap();
+    config.num_epochs = 3;
+    config.validation.every = 10;
+    config.write(&bundle).unwrap();
+    let paused = train(
+        &bundle,
+        &TrainOptions {
+            stop_after_epochs: Some(1),
+            ..options(false)
+        },
+    )
+    .unwrap();
+    assert_eq!(paused.epochs_done, 1);
+    assert_eq!(paused.stopped_because, "paused after epoch 1");
+    assert!(
+        paused.history[0].dice.is_some(),
+        "the pause epoch validates"
+    );
+    let progress = std::fs::read_to_string(bundle.join("progress.yaml")).unwrap();
+    assert!(progress.contains("status: training"), "{progress}");
+    let done = train(&bundle, &options(true)).unwrap();
+    assert_eq!(done.epochs_done, 3);
+    assert_eq!(done.history[0], paused.history[0]);
+    // The schedule spans the configured 3 epochs either way.
+    std::fs::remove_dir_all(bundle.join("model")).unwrap();
+    let straight = train(&bundle, &options(false)).unwrap();
+    let rates = |h: &[autoseg_tuner::train::checkpoint::EpochRecord]| {
+        h.iter().map(|r| r.learning_rate).collect::<Vec<_>>()
+    };
+    assert_eq!(rates(&done.history), rates(&straight.history));
 }

@@ -10,6 +10,7 @@ mod dynunet;
 pub mod memory;
 pub mod overrides;
 mod recipe;
+pub mod search_space;
 mod segresnet;
 mod segresnet2d;
 pub mod stats;

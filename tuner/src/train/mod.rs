@@ -110,6 +110,9 @@ pub struct TrainOptions {
     /// configuration's own `time_budget_seconds`: the smaller holds. A scheduler sharing a
     /// budget out among trials sets it.
     pub time_budget_seconds: Option<f64>,
+    /// Pause once this many epochs are done (over all sessions), validating the last one;
+    /// the run stays resumable and its schedule unchanged. Tuning's rungs set it.
+    pub stop_after_epochs: Option<usize>,
 }
 
 /// How a run ended.
@@ -235,7 +238,8 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         (a, b) => a.or(b),
     };
     let mut stopped_because = "all epochs done".to_string();
-    while state.epochs_done < config.num_epochs {
+    let pause = options.stop_after_epochs.unwrap_or(usize::MAX);
+    while state.epochs_done < config.num_epochs.min(pause) {
         let epoch = state.epochs_done;
         let started = Instant::now();
         let first = (epoch * config.iterations_per_epoch) as u64;
@@ -293,8 +297,9 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         // The last epoch validates whatever the schedule, so a run always ends with a
         // validation Dice: the configured last one, or the one that spends the budget.
         let training_seconds = state.seconds + started.elapsed().as_secs_f64();
-        let last_epoch =
-            epoch + 1 == config.num_epochs || budget.is_some_and(|b| training_seconds >= b);
+        let last_epoch = epoch + 1 == config.num_epochs
+            || budget.is_some_and(|b| training_seconds >= b)
+            || options.stop_after_epochs == Some(epoch + 1);
         let validating = Instant::now();
         let dice = ((epoch + 1) % config.validation.every.max(1) == 0 || last_epoch).then(|| {
             validate::dice(
@@ -357,6 +362,10 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         progress::write(bundle, &state, config.num_epochs, stop.as_deref())?;
         if let Some(reason) = stop {
             stopped_because = reason;
+            break;
+        }
+        if options.stop_after_epochs == Some(state.epochs_done) {
+            stopped_because = format!("paused after epoch {}", state.epochs_done);
             break;
         }
     }
