@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the workspace on the default CPU build (with Debian's Chromium, installed once
-# by scripts/setup-chromium.sh, to render report.html headless); the kernels' CUDA paths with NVRTC
+# by scripts/setup-chromium.sh, to render report.html headless, and a single-node SLURM,
+# started by scripts/slurm-single-node.sh, for the cluster path); the kernels' CUDA paths with NVRTC
 # from PyPI (nvidia-cuda-nvrtc-cu12, no GPU needed): the CUDA sources must compile to PTX, and
 # where a GPU is present every kernel must agree with its CPU twin; then the networks, losses
 # and optimisers again on libtorch (PyPI's torch 2.9.0, scripts/setup-torch.sh), in a target
@@ -9,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}"
 eval "$(scripts/setup-chromium.sh)"
+scripts/slurm-single-node.sh
 cargo test --workspace --release
 
 venv="${AUTOSEG_NVRTC_VENV:-$HOME/.cache/autoseg/nvrtc-venv}"

@@ -313,6 +313,27 @@ pub struct TrainArgs {
     /// With --work-dir: the folds to train [default: all].
     #[arg(long, value_delimiter = ',', requires = "work_dir")]
     pub folds: Vec<usize>,
+    /// With --work-dir: train on a cluster instead of here: one sbatch job array, a task
+    /// per unfinished trial, on the shared work dir (WORK_DIR/slurm holds the scripts and
+    /// logs); lost trials are submitted again once.
+    #[arg(long, value_enum, requires = "work_dir")]
+    pub cluster: Option<ClusterArg>,
+    /// With --cluster: return once submitted instead of waiting for the jobs.
+    #[arg(long, requires = "cluster")]
+    pub detach: bool,
+    /// With --cluster: cores per task.
+    #[arg(long, default_value_t = 2)]
+    pub cpus_per_task: usize,
+    /// With --cluster: an sbatch option for every task, repeatable
+    /// (--sbatch=--partition=gpu --sbatch=--gres=gpu:1).
+    #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ClusterArg {
+    /// SLURM: sbatch, squeue.
+    Slurm,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use autoseg_templates::ComputeDevice;
+use autoseg_tuner::slurm::{self, SlurmOptions};
 use autoseg_tuner::train::{TrainOptions, train};
-use autoseg_tuner::trials::{TrialOptions, TrialStatus, ledger_path, train_all};
+use autoseg_tuner::trials::{Trial, TrialOptions, TrialStatus, ledger_path, plan, train_all};
 
 use crate::cli::TrainArgs;
 
@@ -62,15 +63,15 @@ fn train_work_dir(
         progress_bars: std::io::stderr().is_terminal(),
         time_budget_per_trial: None,
     };
-    let trials = train_all(work_dir, &options, &|t| {
-        let best = t.best_dice.map_or("none".into(), |d| format!("{d:.4}"));
-        let note = t.note.as_deref().unwrap_or("");
-        println!(
-            "{:<16} {:?}: best Dice {best} after {} epochs ({note})",
-            t.bundle, t.status, t.epochs_done
-        );
-    })
-    .with_context(|| format!("training the bundles of {}", work_dir.display()))?;
+    let trials = if args.cluster.is_some() {
+        match train_on_slurm(work_dir, &options, args)? {
+            Some(trials) => trials,
+            None => return Ok(ExitCode::SUCCESS),
+        }
+    } else {
+        train_all(work_dir, &options, &print_trial)
+            .with_context(|| format!("training the bundles of {}", work_dir.display()))?
+    };
     let count = |s: TrialStatus| trials.iter().filter(|t| t.status == s).count();
     println!(
         "{} trial(s): {} finished, {} failed; ledger {}",
@@ -84,4 +85,65 @@ fn train_work_dir(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn print_trial(t: &Trial) {
+    let best = t.best_dice.map_or("none".into(), |d| format!("{d:.4}"));
+    let note = t.note.as_deref().unwrap_or("");
+    println!(
+        "{:<16} {:?}: best Dice {best} after {} epochs ({note})",
+        t.bundle, t.status, t.epochs_done
+    );
+}
+
+/// Submits the unfinished trials as a SLURM job array; unless detached, waits for it
+/// (submitting lost trials again) and returns every selected trial.
+fn train_on_slurm(
+    work_dir: &Path,
+    options: &TrialOptions,
+    args: &TrainArgs,
+) -> anyhow::Result<Option<Vec<Trial>>> {
+    anyhow::ensure!(
+        options.devices.len() == 1,
+        "--cluster takes one --device for every task"
+    );
+    let all = plan(work_dir, options)?;
+    let pending: Vec<Trial> = all
+        .iter()
+        .filter(|t| t.status != TrialStatus::Finished)
+        .cloned()
+        .collect();
+    if pending.is_empty() {
+        println!("every selected trial has finished: nothing to submit");
+        return Ok(Some(all));
+    }
+    let slurm_options = SlurmOptions {
+        autoseg: std::env::current_exe().context("locating the autoseg binary")?,
+        device: args.device[0].clone(),
+        cpus_per_task: args.cpus_per_task,
+        sbatch_options: args.sbatch.clone(),
+        retries: 1,
+        poll_seconds: 2.0,
+    };
+    let id = slurm::submit(work_dir, &pending, &slurm_options)?;
+    println!(
+        "submitted {} trial(s) as job array {id} (logs in {})",
+        pending.len(),
+        slurm::slurm_dir(work_dir).join("logs").display()
+    );
+    if args.detach {
+        println!("detached: `autoseg train --work-dir` or `autoseg rank` once the jobs are done");
+        return Ok(None);
+    }
+    let done = slurm::wait(work_dir, id, &pending, &slurm_options, &|event| {
+        println!("{event}")
+    })?;
+    done.iter().for_each(print_trial);
+    let mut all = all;
+    for t in &mut all {
+        if let Some(d) = done.iter().find(|d| d.bundle == t.bundle) {
+            *t = d.clone();
+        }
+    }
+    Ok(Some(all))
 }

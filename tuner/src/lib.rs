@@ -5,6 +5,7 @@
 pub mod data;
 pub mod loss;
 pub mod optim;
+pub mod slurm;
 pub mod train;
 pub mod trials;
 pub mod tune;

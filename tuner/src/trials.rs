@@ -171,9 +171,39 @@ impl Ledger {
         {
             *t = trial;
         }
-        let text = serde_yaml::to_string(&*trials).expect("trials serialise");
+        // Other processes (cluster jobs on a shared work dir) write their own trials: under
+        // an exclusive lock, this process's entries replace theirs on disk, the rest stay.
+        let _lock = lock(&self.path)?;
+        let mut all = read_ledger(&self.path).unwrap_or_default();
+        all.retain(|d| !trials.iter().any(|t| t.bundle == d.bundle));
+        all.extend(trials.iter().cloned());
+        all.sort_by(|a, b| a.bundle.cmp(&b.bundle));
+        let text = serde_yaml::to_string(&all).expect("trials serialise");
         crate::train::atomic_write(&self.path, text.as_bytes())
     }
+}
+
+/// An exclusive lock on `ledger` (on `<ledger>.lock`, released when dropped), held while
+/// the ledger is read and rewritten.
+fn lock(ledger: &Path) -> Result<std::fs::File, TrainError> {
+    let path = ledger.with_extension("yaml.lock");
+    let io = |source| TrainError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
+}
+
+/// The ledger's trials as last written, if it is there and readable.
+pub fn read_ledger(path: &Path) -> Option<Vec<Trial>> {
+    serde_yaml::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// The selected trials of a work dir, as their bundles' files tell them.
