@@ -370,7 +370,7 @@ pub struct TuneArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SamplerArg {
-    /// Tree-structured Parzen Estimator (random for the first 4 trials).
+    /// Tree-structured Parzen Estimator (random for the first 10 trials).
     Tpe,
     /// Uniform draws.
     Random,

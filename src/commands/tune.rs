@@ -81,8 +81,9 @@ fn print_step(trial: &StudyTrial, said: &str) {
         .iter()
         .map(|(k, v)| {
             let short = k.rsplit('.').next().unwrap_or(k);
-            match v.as_f64() {
-                Some(x) if v.is_f64() => format!("{short}={x:.3e}"),
+            match (v.as_f64(), v.get("name")) {
+                (Some(x), _) if v.is_f64() => format!("{short}={x:.2e}"),
+                (_, Some(name)) => format!("{short}={}", name.as_str().unwrap_or("?")),
                 _ => format!("{short}={v}"),
             }
         })

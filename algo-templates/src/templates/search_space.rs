@@ -60,7 +60,8 @@ and its range\n# (log_uniform / uniform: low, high; choice: values). Edit freely
 impl SearchSpace {
     /// The space around a generated configuration: the learning rate from a fifth to 5x the
     /// template's (log), weight decay a decade either way (log), the network at half or full
-    /// width, and the rotation and scaling augmentations' probabilities from 0 to 0.4.
+    /// width, Dice + cross-entropy or Dice + focal loss, and the rotation and scaling
+    /// augmentations' probabilities from 0 to 0.4.
     pub fn around(config: &Map<String, Value>) -> SearchSpace {
         let mut params = Vec::new();
         let number = |v: &Value| v.as_f64().filter(|x| *x > 0.0);
@@ -76,6 +77,9 @@ impl SearchSpace {
         }
         if let Some(width) = width_choice(config) {
             params.push(width);
+        }
+        if let Some(loss) = loss_choice(config) {
+            params.push(loss);
         }
         for key in ["p_rotation", "p_scale"] {
             if config.get("augment").and_then(|a| a.get(key)).is_some() {
@@ -134,6 +138,23 @@ fn log_uniform(key: &str, low: f64, high: f64) -> Param {
         key: key.into(),
         range: Range::LogUniform { low, high },
     }
+}
+
+/// Dice + cross-entropy (the templates' loss) or Dice + focal with the same Dice options.
+fn loss_choice(config: &Map<String, Value>) -> Option<Param> {
+    let loss = config.get("loss")?.get("loss")?.as_object()?;
+    if loss.get("name") != Some(&json!("dice_ce")) {
+        return None;
+    }
+    let mut focal = loss.clone();
+    focal.remove("lambda_ce");
+    focal.insert("name".into(), json!("dice_focal"));
+    Some(Param {
+        key: "loss.loss".into(),
+        range: Range::Choice {
+            values: vec![Value::Object(loss.clone()), Value::Object(focal)],
+        },
+    })
 }
 
 /// Half or full network width, for the widths the network's configuration names.

@@ -2,8 +2,8 @@
 //! budget. For each bundle (an algorithm's fold), trials draw values from the bundle's
 //! `search_space.yaml` ([`sampler`]: random or TPE), each trial being a bundle of its own in
 //! `W/tuning/<bundle>/trial_NNN` that can be inspected and rerun; [`asha`] decides which
-//! trial trains further and which stop early. Trial 0 keeps the template's values, so the
-//! search says whether it beat them. The best trial is written back as the fold's bundle
+//! trial trains further and which stop early. Trial 0 keeps the bundle's own values (the
+//! template's, or hand edits), so the search says whether it beat them. The best trial is written back as the fold's bundle
 //! (its configuration, weights and history; `autoseg train` finishes it if it was paused).
 //! `W/tuning/<bundle>/study.yaml` records every trial and is reread on a rerun.
 
@@ -391,19 +391,19 @@ fn conclude(study: &Study, budget: f64) -> Option<Outcome> {
     let default_dice = default.and_then(|t| t.scores.last().copied());
     let verdict = match (default_dice, best_there) {
         _ if default.is_some_and(|d| d.name == best.name) => {
-            "the template's values (trial 0) were best: tuning did not beat them".to_string()
+            "the bundle's own values (trial 0) were best: tuning did not beat them".to_string()
         }
         (Some(d), Some(b)) if b > d => format!(
-            "{} beats the template's values: Dice {b:.4} against {d:.4} after {} epochs",
+            "{} beats the bundle's own values (trial 0): Dice {b:.4} against {d:.4} after {} epochs",
             best.name,
             study.rungs[default_rung.unwrap_or(0)]
         ),
         (Some(d), Some(b)) => format!(
-            "{} did not beat the template's values: Dice {b:.4} against {d:.4} after {} epochs",
+            "{} did not beat the bundle's own values (trial 0): Dice {b:.4} against {d:.4} after {} epochs",
             best.name,
             study.rungs[default_rung.unwrap_or(0)]
         ),
-        _ => "the template's values were not scored: no comparison".to_string(),
+        _ => "the bundle's own values (trial 0) were not scored: no comparison".to_string(),
     };
     let (seconds, epochs): (f64, usize) = study
         .trials

@@ -23,8 +23,8 @@ pub enum Sampler {
     Tpe,
 }
 
-/// Trials drawn at random before TPE models the scores.
-pub const TPE_STARTUP_TRIALS: usize = 4;
+/// Trials drawn at random before TPE models the scores (Optuna's default).
+pub const TPE_STARTUP_TRIALS: usize = 10;
 /// Share of scored trials that count as good.
 const TPE_GAMMA: f64 = 0.25;
 /// Candidates drawn from l(x) per parameter.
