@@ -216,6 +216,9 @@ pub fn tune_bundle(
         let said = record(trial, result, rung, epochs);
         on_step(trial, &said);
         write_study(&study_file, &study)?;
+        if let Some(reason) = failing_in_a_row(&study.trials) {
+            return Err(config_error(&study_file, reason));
+        }
     }
     let outcome = conclude(&study, options.time_budget_seconds);
     if let Some(outcome) = &outcome {
@@ -224,6 +227,22 @@ pub fn tune_bundle(
     study.outcome = outcome;
     write_study(&study_file, &study)?;
     Ok(study)
+}
+
+/// Trials failing in a row before the search gives up (a search space that yields
+/// configurations training refuses would otherwise fill the budget with failures).
+const FAILURES_IN_A_ROW: usize = 3;
+
+/// Why the search should stop, when its last trials all failed.
+fn failing_in_a_row(trials: &[StudyTrial]) -> Option<String> {
+    let last = trials.iter().rev().take(FAILURES_IN_A_ROW);
+    if trials.len() < FAILURES_IN_A_ROW || last.clone().any(|t| t.state != TrialState::Failed) {
+        return None;
+    }
+    Some(format!(
+        "the last {FAILURES_IN_A_ROW} trials failed (check search_space.yaml); the last said: {}",
+        trials.last()?.note.as_deref().unwrap_or("no reason")
+    ))
 }
 
 /// Trial 0 takes the configuration's own values; later ones the sampler's.
@@ -467,4 +486,45 @@ fn write_back(bundle: &Path, trial: &Path, study: &Study) -> Result<(), TrainErr
         copy(&trial.join(file), &bundle.join(file))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(state: TrialState) -> StudyTrial {
+        StudyTrial {
+            name: "t".into(),
+            values: BTreeMap::new(),
+            scores: Vec::new(),
+            state,
+            seconds: 0.0,
+            epochs: 0,
+            note: Some("network.yaml: unknown key".into()),
+        }
+    }
+
+    #[test]
+    fn a_search_gives_up_after_three_failures_in_a_row() {
+        let mut trials = vec![trial(TrialState::Failed), trial(TrialState::Failed)];
+        assert_eq!(failing_in_a_row(&trials), None);
+        trials.insert(0, trial(TrialState::Paused));
+        assert_eq!(failing_in_a_row(&trials), None);
+        trials.push(trial(TrialState::Failed));
+        let why = failing_in_a_row(&trials).unwrap();
+        assert!(
+            why.contains("last 3 trials failed") && why.contains("unknown key"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn data_paths_move_one_folder_deeper_and_absolute_ones_stay() {
+        let config = serde_json::json!({"data": {"datalist": "../../d.json", "dataroot": "/abs", "cache_dir": "../../pre"}, "x": "../y"});
+        let moved = rebased(config.as_object().unwrap().clone(), "../");
+        assert_eq!(moved["data"]["datalist"], "../../../d.json");
+        assert_eq!(moved["data"]["dataroot"], "/abs");
+        assert_eq!(moved["data"]["cache_dir"], "../../../pre");
+        assert_eq!(moved["x"], "../y");
+    }
 }
