@@ -88,7 +88,14 @@ fn a_short_budget_tries_more_trials_than_it_holds_at_full_length() {
         config["learning_rate"],
         best_trial["values"]["learning_rate"]
     );
-    // ... which `autoseg train` finishes from the trial's checkpoint.
+    // ... checkpoint included, so `autoseg train` finishes it from where the trial stopped
+    // (or has nothing left to do when the best went the whole schedule).
+    let best_epochs = best_trial["epochs"].as_u64().unwrap() as usize;
+    assert_eq!(common::epochs_done(&bundle), best_epochs);
+    assert!(
+        bundle.join("model/last").is_dir(),
+        "the trial's checkpoint came along"
+    );
     let trained = common::run_ok(&["train", "-w", w]);
     assert!(trained.contains("1 finished"), "{trained}");
     assert_eq!(common::epochs_done(&bundle), 9);

@@ -89,6 +89,19 @@ pub fn bundles_dir(work_dir: &Path) -> PathBuf {
     work_dir.join("bundles")
 }
 
+/// The bundles of a work dir (the folders of `bundles/` that hold `configs/`), sorted.
+pub fn list_bundles(work_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(bundles_dir(work_dir))? {
+        let path = entry?.path();
+        if bundle::files::configs_dir(&path).is_dir() {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// Checks a configuration and returns it with every default filled in.
 pub type Validator<'a> = dyn Fn(Map<String, Value>) -> Result<Map<String, Value>, String> + 'a;
 

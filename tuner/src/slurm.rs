@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use autoseg_templates::generate::bundles_dir;
+
 use crate::train::TrainError;
 use crate::trials::{Trial, TrialStatus, ledger_path, read_ledger, trial_of};
 
@@ -116,6 +118,14 @@ fn in_queue(id: &str) -> Result<bool, TrainError> {
         .args(["-h", "-j", id, "-o", "%i"])
         .output()
         .map_err(|e| cluster_error(Path::new("squeue"), e))?;
+    // A failing squeue (controller down) must not read as "the job is gone": its trials
+    // would be taken for lost and submitted again.
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        if !said.contains("Invalid job id") {
+            return Err(cluster_error(Path::new("squeue"), said.trim()));
+        }
+    }
     Ok(!String::from_utf8_lossy(&out.stdout).trim().is_empty())
 }
 
@@ -159,7 +169,7 @@ fn current(work_dir: &Path, trials: &[Trial]) -> Result<Vec<Trial>, TrainError> 
     trials
         .iter()
         .map(|t| {
-            let mut now = trial_of(&work_dir.join("bundles").join(&t.bundle))?;
+            let mut now = trial_of(&bundles_dir(work_dir).join(&t.bundle))?;
             if let Some(recorded) = ledger.iter().find(|r| r.bundle == t.bundle)
                 && recorded.status == TrialStatus::Failed
                 && now.status != TrialStatus::Finished

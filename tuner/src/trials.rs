@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::read_config;
+use autoseg_templates::generate::{bundles_dir, list_bundles};
 use serde::{Deserialize, Serialize};
 
 use crate::train::checkpoint::{self, RunState};
@@ -79,17 +80,10 @@ pub fn ledger_path(work_dir: &Path) -> PathBuf {
 
 /// The bundles of a work dir, sorted.
 pub fn bundles(work_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
-    let dir = work_dir.join("bundles");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|source| TrainError::Io {
-            path: dir.clone(),
-            source,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("configs").is_dir())
-        .collect();
-    found.sort();
-    Ok(found)
+    list_bundles(work_dir).map_err(|source| TrainError::Io {
+        path: bundles_dir(work_dir),
+        source,
+    })
 }
 
 /// A short hash of a bundle's merged configuration.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use autoseg_datasets::{LabelVolume, Volume};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
+use autoseg_templates::generate::{bundles_dir, list_bundles};
 use autoseg_templates::templates::derivation::Derivation;
 use autoseg_templates::templates::stats::DataStats;
 use serde::de::DeserializeOwned;
@@ -257,21 +258,12 @@ fn labels_table(stats: &DataStats) -> String {
     )
 }
 
-/// The bundles of a work dir, by name.
+/// The bundles of a work dir, by name (none before `generate`).
 fn bundle_dirs(work_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    let dir = work_dir.join("bundles");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| unreadable(&dir, e))?.path();
-        if path.join("configs").is_dir() {
-            dirs.push(path);
-        }
+    match list_bundles(work_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        found => found.map_err(|e| unreadable(&bundles_dir(work_dir), e)),
     }
-    dirs.sort();
-    Ok(dirs)
 }
 
 fn bundles_section(work_dir: &Path) -> Result<String, ReportError> {
@@ -296,25 +288,14 @@ fn bundles_section(work_dir: &Path) -> Result<String, ReportError> {
 
 /// Status line and training curves of a bundle.
 fn training_summary(bundle: &Path) -> Result<String, ReportError> {
-    let progress: Option<serde_yaml::Value> = read_yaml(&bundle.join("progress.yaml"))?;
+    let progress: Option<Value> = read_yaml(&bundle.join("progress.yaml"))?;
     let Some(progress) = progress else {
         return Ok(missing("training", "autoseg train"));
     };
-    let field = |k: &str| {
-        progress
-            .get(k)
-            .map(|v| match v {
-                serde_yaml::Value::Number(n) if k == "seconds" => {
-                    n.as_f64().map_or(n.to_string(), |x| format!("{x:.0}"))
-                }
-                serde_yaml::Value::Number(n) => n
-                    .as_f64()
-                    .map_or(n.to_string(), |x| format!("{}", (x * 1e4).round() / 1e4)),
-                serde_yaml::Value::String(s) => s.clone(),
-                serde_yaml::Value::Null => "none".into(),
-                other => serde_yaml::to_string(other).unwrap_or_default(),
-            })
-            .unwrap_or_else(|| "n/a".into())
+    let field = |k: &str| match &progress[k] {
+        Value::Number(n) if k == "seconds" => format!("{:.0}", n.as_f64().unwrap_or(f64::NAN)),
+        Value::Null => "none".into(),
+        v => show(v),
     };
     let mut html = para(&format!(
         "Status {}: {} of {} epochs in {} s; best validation Dice {} at epoch {}; {}.",
@@ -489,7 +470,10 @@ fn overlays_section(
     let best = ranking
         .and_then(|r| r.algos.first())
         .and_then(|a| a.bundles.iter().next());
-    let (Some((&fold, name)), true) = (best, options.overlays > 0) else {
+    if options.overlays == 0 {
+        return Ok(html + &para("None asked for (--overlays 0)."));
+    }
+    let Some((&fold, name)) = best else {
         return Ok(html + &missing("predictions to show", "autoseg rank"));
     };
     let bundle = work_dir.join("bundles").join(name);

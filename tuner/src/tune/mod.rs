@@ -17,6 +17,7 @@ use std::time::Instant;
 use autoseg_datasets::rng::Rng;
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::{read_config, write_config};
+use autoseg_templates::generate::bundles_dir;
 use autoseg_templates::templates::derivation::Derivation;
 use autoseg_templates::templates::overrides::{self, Setting};
 use autoseg_templates::templates::search_space::SearchSpace;
@@ -142,7 +143,7 @@ pub fn tune_bundle(
     on_step: &dyn Fn(&StudyTrial, &str),
 ) -> Result<Study, TrainError> {
     let started = Instant::now();
-    let bundle = work_dir.join("bundles").join(bundle_name);
+    let bundle = bundles_dir(work_dir).join(bundle_name);
     let space = match SearchSpace::read(&bundle) {
         Some(space) => space?,
         None => {
@@ -324,10 +325,7 @@ fn make_trial(
     trial: &Path,
     values: &BTreeMap<String, Value>,
 ) -> Result<(), TrainError> {
-    std::fs::create_dir_all(trial).map_err(|source| crate::train::TrainError::Io {
-        path: trial.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(trial).map_err(io_error(trial))?;
     let name = trial.file_name().unwrap_or_default().to_string_lossy();
     let (config, mut derivation) = configured(bundle, values, &format!("autoseg tune ({name})"))?;
     write_config(trial, &rebased(config, "../"))?;
@@ -381,13 +379,31 @@ fn rebased(mut config: Map<String, Value>, prefix: &str) -> Map<String, Value> {
     config
 }
 
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError {
+    let path = path.to_path_buf();
+    move |source| TrainError::Io { path, source }
+}
+
 fn copy(from: &Path, to: &Path) -> Result<(), TrainError> {
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|source| TrainError::Io {
-            path: to.to_path_buf(),
-            source,
-        })
+    std::fs::copy(from, to).map(|_| ()).map_err(io_error(to))
+}
+
+/// Copies the folder `from` to `to` (replacing it), sub-folders included.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), TrainError> {
+    if to.exists() {
+        std::fs::remove_dir_all(to).map_err(io_error(to))?;
+    }
+    std::fs::create_dir_all(to).map_err(io_error(to))?;
+    for entry in std::fs::read_dir(from).map_err(io_error(from))? {
+        let entry = entry.map_err(io_error(from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            copy_dir(&source, &target)?;
+        } else {
+            copy(&source, &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// The verdict: the best trial at the highest rung reached, and how the template's values
@@ -462,26 +478,8 @@ fn write_back(bundle: &Path, trial: &Path, study: &Study) -> Result<(), TrainErr
     let (config, derivation) = configured(bundle, values, &format!("autoseg tune (best: {name})"))?;
     write_config(bundle, &config)?;
     derivation.write(bundle)?;
-    let model = bundle.join("model");
-    if model.exists() {
-        std::fs::remove_dir_all(&model).map_err(|source| TrainError::Io {
-            path: model.clone(),
-            source,
-        })?;
-    }
-    std::fs::create_dir_all(&model).map_err(|source| TrainError::Io {
-        path: model.clone(),
-        source,
-    })?;
-    let entries = std::fs::read_dir(trial.join("model")).map_err(|source| TrainError::Io {
-        path: trial.join("model"),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        if entry.path().is_file() {
-            copy(&entry.path(), &model.join(entry.file_name()))?;
-        }
-    }
+    // The checkpoint (model/last/) comes too, so `autoseg train` resumes a paused best.
+    copy_dir(&trial.join("model"), &bundle.join("model"))?;
     for file in ["metrics.csv", "progress.yaml"] {
         copy(&trial.join(file), &bundle.join(file))?;
     }
