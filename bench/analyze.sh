@@ -14,7 +14,7 @@ data=${DATA:-$here/../shared/data}
 peer_py=${PEER_PY:?set PEER_PY to the peer venv python (../shared/peer/setup.sh prints it)}
 peer_script=${PEER_SCRIPT:-$here/../shared/peer/datastats.py}
 target=${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 autoseg=$target/release/autoseg
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -14,7 +14,7 @@ data=${DATA:-$here/../shared/data}
 peer_py=${PEER_PY:?set PEER_PY to the peer venv python (../shared/peer/setup.sh prints it)}
 ref=${1:-$data/BraTS2015-DeepMedic-mini/labelsTr/brats_2013_pat0005_1.nii.gz}
 target=${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}
-cargo build --release --quiet --manifest-path "$here/Cargo.toml" --example bench_metrics
+CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml" --example bench_metrics
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$peer_py" - "$ref" "$out/pred.nii.gz" <<'PY'

@@ -10,7 +10,7 @@ peer_py=${PEER_PY:?set PEER_PY to the peer venv python (../shared/peer/setup.sh 
 image=${1:-$data/BraTS2015-DeepMedic-mini/imagesTr/brats_2013_pat0005_1.nii.gz}
 spacing=${2:-1.5}
 target=${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}
-cargo build --release --quiet --manifest-path "$here/Cargo.toml" --example bench_resample
+CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml" --example bench_resample
 ours=$("$target/release/examples/bench_resample" "$image" "$spacing")
 theirs=$("$peer_py" "$here/bench/peer_resample.py" "$image" "$spacing" 2>/dev/null)
 python3 - "$ours" "$theirs" <<'PY'

@@ -12,7 +12,7 @@ size=${1:-64}
 batch=${2:-2}
 steps=${STEPS:-6}
 target=${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}
-cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p autoseg-tuner --example bench_unet
+CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p autoseg-tuner --example bench_unet
 runs=("flex:$("$target/release/examples/bench_unet" --device cpu --size "$size" --batch "$batch" --steps "$steps")")
 if [ "${WITH_TCH:-0}" = 1 ]; then
   eval "$("$here/scripts/setup-torch.sh")"

@@ -192,6 +192,10 @@ pub struct PredictArgs {
     /// Folder for the label maps (<case>.nii.gz, uint8).
     #[arg(long, short = 'o')]
     pub out: PathBuf,
+    /// Also write each case's class probabilities, <case>_probabilities.nii.gz: float32, one
+    /// volume per class (background first) on the input's grid, before any clean-up.
+    #[arg(long)]
+    pub probabilities: bool,
     /// Where to run: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,

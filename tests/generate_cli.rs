@@ -122,6 +122,22 @@ fn assert_prediction_overlays(prediction: &Path, image: &Path) {
     assert_eq!(labels.affine(), image.affine());
 }
 
+/// `predict --probabilities`' map beside a label map: one channel per class on the image's
+/// grid, summing to 1, whose argmax is the label map (a lone bundle cleans nothing up).
+fn assert_probabilities_explain_labels(maps: &Path, prediction: &Path, classes: usize) {
+    let maps = Volume::read(maps).unwrap();
+    let labels = LabelVolume::read(prediction).unwrap();
+    assert_eq!(maps.channels(), classes);
+    assert_eq!((maps.dims(), maps.affine()), (labels.dims(), labels.affine()));
+    for (v, &label) in labels.data().iter().enumerate() {
+        let p: Vec<f32> = (0..classes).map(|k| maps.channel(k)[v]).collect();
+        let sum: f32 = p.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4, "voxel {v}: probabilities sum to {sum}");
+        let best = (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        assert_eq!(best as u16, label, "voxel {v}: {p:?}");
+    }
+}
+
 #[test]
 fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
     let dir = common::phantom_dataset(8);
@@ -231,8 +247,11 @@ fn hand_edits_drive_training_and_prediction_and_bundles_move_with_their_data() {
         images.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--probabilities",
     ]);
     assert_prediction_overlays(&out.join(case), &images.join(case));
+    let maps = out.join("phantom_008_probabilities.nii.gz");
+    assert_probabilities_explain_labels(&maps, &out.join(case), 3);
 }
 
 #[test]

@@ -131,18 +131,23 @@ impl<T: Copy> Image<T> {
         }
     }
 
-    /// This image's data with another element type, on the same grid and header.
+    /// This image's data with another element type and channel count, on the same grid and
+    /// header (its channel dimension set to `channels`).
     pub fn with_data<U: Copy>(&self, channels: usize, data: Vec<U>) -> Image<U> {
         assert_eq!(
             data.len(),
             channels * self.geometry.voxel_count(),
             "data does not fit the geometry"
         );
+        let mut header = self.header.clone();
+        if channels != self.channels {
+            set_channel_dim(&mut header, channels);
+        }
         Image {
             geometry: self.geometry,
             channels,
             data,
-            header: self.header.clone(),
+            header,
         }
     }
 

@@ -100,7 +100,7 @@ impl CrossValidation {
                             })
                         }
                     };
-                    let p = predictor.ras_probabilities(&image, &case.images[0])?;
+                    let p = predictor.bundle_probabilities(&image, &case.images[0])?;
                     entry.probabilities.insert(algo.clone(), p);
                 }
             }

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use autoseg_datasets::{LabelVolume, Volume};
+use autoseg_datasets::Volume;
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::BundleError;
 use autoseg_templates::bundle::preprocess::argmax_classes;
-use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter, labels_on_image};
+use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -290,14 +290,13 @@ impl EnsemblePredictor {
 }
 
 impl Segmenter for EnsemblePredictor {
-    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
-        let ras = image.to_ras();
-        let first = &self.members[0];
-        let classes = first.classes();
+    /// The members' mean probabilities, or under `vote` each class's share of the votes.
+    fn ras_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
+        let classes = self.members[0].classes();
         let outputs = self
             .members
             .par_iter()
-            .map(|m| m.ras_probabilities(&ras, path))
+            .map(|m| m.bundle_probabilities(ras, path))
             .collect::<Result<Vec<_>, _>>()?;
         let n = outputs[0].len();
         let mut combined = vec![0f32; n];
@@ -312,9 +311,19 @@ impl Segmenter for EnsemblePredictor {
                 }
             }
         }
-        let winners = argmax_classes(&combined, classes);
-        let winners = self.clean(winners, ras.dims(), first.label_ids());
-        labels_on_image(image, &ras, &winners, first.label_ids(), path)
+        let members = outputs.len() as f32;
+        combined.iter_mut().for_each(|c| *c /= members);
+        Ok(combined)
+    }
+
+    fn classes_from(&self, probabilities: &[f32], dims: [usize; 3]) -> Vec<u8> {
+        let first = &self.members[0];
+        let winners = argmax_classes(probabilities, first.classes());
+        self.clean(winners, dims, first.label_ids())
+    }
+
+    fn label_ids(&self) -> &[u16] {
+        self.members[0].label_ids()
     }
 
     fn describe(&self) -> String {

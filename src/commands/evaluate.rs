@@ -117,8 +117,9 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_bytes_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Each prediction file (`<case>.nii.gz` or `.nii`) with its reference: the file of the
-/// same name in a folder, or the datalist case of that id.
+/// Each prediction file (`<case>.nii.gz` or `.nii`; probability maps that `predict` wrote
+/// beside them are passed over) with its reference: the file of the same name in a folder,
+/// or the datalist case of that id.
 fn pairs(pred: &Path, reference: &Path, images: Option<&Path>) -> anyhow::Result<Vec<Pair>> {
     let mut predictions: Vec<(String, PathBuf)> = std::fs::read_dir(pred)
         .with_context(|| format!("reading {}", pred.display()))?
@@ -126,7 +127,8 @@ fn pairs(pred: &Path, reference: &Path, images: Option<&Path>) -> anyhow::Result
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?;
             let id = name.strip_suffix(".nii.gz").or(name.strip_suffix(".nii"))?;
-            Some((id.to_string(), p.clone()))
+            let maps = id.ends_with(super::predict::PROBABILITIES_SUFFIX);
+            (!maps).then(|| (id.to_string(), p.clone()))
         })
         .collect();
     predictions.sort();

@@ -1,6 +1,6 @@
 //! `autoseg predict --bundle DIR | --work-dir W`: one trained bundle's (or an ensemble's)
-//! label maps for a folder of images or
-//! a datalist's `testing` cases, each in its input's own geometry. A case that fails is
+//! label maps (and, with `--probabilities`, class probability maps) for a folder of images
+//! or a datalist's `testing` cases, each in its input's own geometry. A case that fails is
 //! reported and the rest go on.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +15,9 @@ use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 
 use crate::cli::PredictArgs;
 use crate::progress;
+
+/// What a case's probability map adds to its id: `<case>_probabilities.nii.gz`.
+pub const PROBABILITIES_SUFFIX: &str = "_probabilities";
 
 /// One image to predict: its name and channel files.
 pub struct Input {
@@ -45,7 +48,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
         inputs.len(),
         segmenter.describe()
     );
-    let failed = predict_all(segmenter.as_ref(), &inputs, &args.out);
+    let failed = predict_all(segmenter.as_ref(), &inputs, &args.out, args.probabilities);
     Ok(if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -53,15 +56,20 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Predicts every input into `out` with a progress bar; returns the cases that failed
-/// (each reported on stderr), having gone on past them.
-pub fn predict_all(segmenter: &dyn Segmenter, inputs: &[Input], out: &Path) -> Vec<String> {
+/// Predicts every input into `out` (with probability maps when `probabilities`) with a
+/// progress bar; returns the cases that failed (each reported on stderr), having gone on
+/// past them.
+pub fn predict_all(
+    segmenter: &dyn Segmenter,
+    inputs: &[Input],
+    out: &Path,
+    probabilities: bool,
+) -> Vec<String> {
     let started = Instant::now();
     let bar = progress::counter(inputs.len(), "cases");
     let mut failed = Vec::new();
     for input in inputs {
-        let file = out.join(format!("{}.nii.gz", input.id));
-        if let Err(e) = predict_one(segmenter, input, &file) {
+        if let Err(e) = predict_one(segmenter, input, out, probabilities) {
             bar.suspend(|| eprintln!("  FAILED {}: {e:#}", input.id));
             failed.push(input.id.clone());
         }
@@ -78,10 +86,20 @@ pub fn predict_all(segmenter: &dyn Segmenter, inputs: &[Input], out: &Path) -> V
     failed
 }
 
-fn predict_one(segmenter: &dyn Segmenter, input: &Input, out: &Path) -> anyhow::Result<()> {
+fn predict_one(
+    segmenter: &dyn Segmenter,
+    input: &Input,
+    out: &Path,
+    probabilities: bool,
+) -> anyhow::Result<()> {
     let image = Volume::read_channels(&input.files)?;
-    let labels = segmenter.segment(&image, &input.files[0])?;
-    labels.write(out)?;
+    let prediction = segmenter.predict(&image, &input.files[0], probabilities)?;
+    prediction
+        .labels
+        .write(&out.join(format!("{}.nii.gz", input.id)))?;
+    if let Some(maps) = prediction.probabilities {
+        maps.write(&out.join(format!("{}{PROBABILITIES_SUFFIX}.nii.gz", input.id)))?;
+    }
     Ok(())
 }
 

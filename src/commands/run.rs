@@ -191,7 +191,7 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         let predictor = EnsemblePredictor::load(w, device)?;
         let inputs = predict::inputs(&dataset.datalist.path)?;
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        let failed = predict::predict_all(&predictor, &inputs, &out);
+        let failed = predict::predict_all(&predictor, &inputs, &out, false);
         anyhow::ensure!(failed.is_empty(), "could not predict {failed:?}");
         Some(out)
     };

@@ -142,7 +142,11 @@ impl BundlePredictor {
 
     /// Class probabilities on the RAS grid of `ras` (`[classes, x, y, z]`, x fastest):
     /// preprocessed, slid over, and brought back.
-    pub fn ras_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
+    pub fn bundle_probabilities(
+        &self,
+        ras: &Volume,
+        path: &Path,
+    ) -> Result<Vec<f32>, BundleError> {
         self.check_channels(ras, path)?;
         let prepared = prepare_image(ras, &self.settings.preprocessing);
         let classes = self.classes();
@@ -195,22 +199,70 @@ impl BundlePredictor {
     }
 }
 
+/// A segmentation and, when asked for, the class probabilities it was taken from.
+pub struct Prediction {
+    /// Label ids (the dataset's own, not class indices) on the image's grid, in its
+    /// orientation and with its affine.
+    pub labels: LabelVolume,
+    /// One channel per class (background first, in the order of the bundle's label ids) on
+    /// the same grid: what the labels are the argmax of, before any clean-up of components.
+    pub probabilities: Option<Volume>,
+}
+
 /// Something that segments an image: one bundle, or an ensemble of them.
 pub trait Segmenter: Sync {
-    /// Label ids (the dataset's own, not class indices) on `image`'s grid, in its
-    /// orientation and with its affine. `path` names the image in errors.
-    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError>;
+    /// Class probabilities on `ras`, the image reoriented to RAS (`[classes, x, y, z]`, x
+    /// fastest). `path` names the image in errors.
+    fn ras_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError>;
+
+    /// The class index of each voxel from those probabilities: their argmax, then whatever
+    /// clean-up the segmenter applies.
+    fn classes_from(&self, probabilities: &[f32], dims: [usize; 3]) -> Vec<u8>;
+
+    /// The dataset's label id of each class.
+    fn label_ids(&self) -> &[u16];
 
     /// What segments, in a line.
     fn describe(&self) -> String;
+
+    /// The labels on `image`'s own grid, with the probabilities too when
+    /// `with_probabilities`. `path` names the image in errors.
+    fn predict(
+        &self,
+        image: &Volume,
+        path: &Path,
+        with_probabilities: bool,
+    ) -> Result<Prediction, BundleError> {
+        let ras = image.to_ras();
+        let probabilities = self.ras_probabilities(&ras, path)?;
+        let classes = self.classes_from(&probabilities, ras.dims());
+        let labels = labels_on_image(image, &ras, &classes, self.label_ids(), path)?;
+        let probabilities = with_probabilities
+            .then(|| on_image(image, ras.with_data(self.label_ids().len(), probabilities), path))
+            .transpose()?;
+        Ok(Prediction {
+            labels,
+            probabilities,
+        })
+    }
+
+    /// [`Self::predict`]'s labels alone.
+    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
+        Ok(self.predict(image, path, false)?.labels)
+    }
 }
 
 impl Segmenter for BundlePredictor {
-    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
-        let ras = image.to_ras();
-        let probabilities = self.ras_probabilities(&ras, path)?;
-        let classes = argmax_classes(&probabilities, self.classes());
-        labels_on_image(image, &ras, &classes, self.label_ids(), path)
+    fn ras_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
+        self.bundle_probabilities(ras, path)
+    }
+
+    fn classes_from(&self, probabilities: &[f32], _dims: [usize; 3]) -> Vec<u8> {
+        argmax_classes(probabilities, self.classes())
+    }
+
+    fn label_ids(&self) -> &[u16] {
+        BundlePredictor::label_ids(self)
     }
 
     fn describe(&self) -> String {
@@ -239,7 +291,16 @@ pub fn labels_on_image(
     path: &Path,
 ) -> Result<LabelVolume, BundleError> {
     let ids: Vec<u16> = classes.iter().map(|&k| label_ids[k as usize]).collect();
-    ras.with_data(1, ids)
+    on_image(image, ras.with_data(1, ids), path)
+}
+
+/// Data on an image's RAS grid brought back to the image's own orientation and affine.
+fn on_image<T: Copy>(
+    image: &Volume,
+    on_ras: autoseg_datasets::Image<T>,
+    path: &Path,
+) -> Result<autoseg_datasets::Image<T>, BundleError> {
+    on_ras
         .into_orientation(image.geometry().orientation())
         .into_onto(image.geometry())
         .map_err(|m| BundleError::invalid(path, format!("restoring the grid: {m}")))

@@ -10,7 +10,6 @@
 use burn::module::Module;
 use burn::nn::InstanceNorm;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +17,7 @@ use super::NetworkError;
 use super::layers::{
     Triple, Wrapped, assert_divisible, conv_transpose3d, conv3d, instance_norm, product,
 };
+use crate::ops::{Activation, instance_norm_act};
 use crate::weights::{PytorchWeights, WeightsLayout};
 
 /// nnU-Net's LeakyReLU slope.
@@ -94,8 +94,9 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let x = leaky_relu(self.norm1.forward(self.conv1.forward(x)), NEGATIVE_SLOPE);
-        leaky_relu(self.norm2.forward(self.conv2.forward(x)), NEGATIVE_SLOPE)
+        let act = Activation::LeakyRelu(NEGATIVE_SLOPE);
+        let x = instance_norm_act(&self.norm1, self.conv1.forward(x), act);
+        instance_norm_act(&self.norm2, self.conv2.forward(x), act)
     }
 }
 

@@ -8,7 +8,6 @@
 use burn::module::Module;
 use burn::nn::InstanceNorm;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +15,7 @@ use super::NetworkError;
 use super::layers::{
     Triple, assert_divisible, conv_transpose3d, conv3d, conv3d_same, instance_norm, product,
 };
+use crate::ops::{Activation, instance_norm_act};
 use crate::weights::{PytorchWeights, WeightsLayout};
 
 /// The hyper-parameters of a SegResNetDS, as a bundle's `network.yaml` holds them.
@@ -101,8 +101,8 @@ impl SegResBlock {
     }
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let y = self.conv1.forward(relu(self.norm1.forward(x.clone())));
-        let y = self.conv2.forward(relu(self.norm2.forward(y)));
+        let y = self.conv1.forward(instance_norm_act(&self.norm1, x.clone(), Activation::Relu));
+        let y = self.conv2.forward(instance_norm_act(&self.norm2, y, Activation::Relu));
         x + y
     }
 }

@@ -4,10 +4,10 @@
 use burn::module::Module;
 use burn::nn::InstanceNorm;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 
 use super::layers::{conv_transpose3d, conv3d, instance_norm};
+use crate::ops::{Activation, instance_norm_act};
 
 /// Conv (bias) + InstanceNorm + LeakyReLU(0.01), twice; the first conv may stride.
 #[derive(Module, Debug)]
@@ -29,8 +29,9 @@ impl Block {
     }
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let x = leaky_relu(self.n1.forward(self.c1.forward(x)), 0.01);
-        leaky_relu(self.n2.forward(self.c2.forward(x)), 0.01)
+        let act = Activation::LeakyRelu(0.01);
+        let x = instance_norm_act(&self.n1, self.c1.forward(x), act);
+        instance_norm_act(&self.n2, self.c2.forward(x), act)
     }
 }
 
