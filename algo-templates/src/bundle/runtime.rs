@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::preprocess::{PreprocessPlan, argmax_classes, prepare_image, restore_probabilities};
 use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
 use crate::ComputeDevice;
-use crate::inference::SlidingWindow;
+use crate::inference::{Accumulation, SlidingWindow};
 use crate::networks::{Network, NetworkConfig};
 use crate::{strict, weights};
 
@@ -96,6 +96,8 @@ pub struct BundlePredictor {
     pub weights: PathBuf,
     network: Network,
     device: Device,
+    /// Where the sliding window keeps its sums on that device.
+    accumulation: Accumulation,
 }
 
 impl BundlePredictor {
@@ -122,6 +124,7 @@ impl BundlePredictor {
             weights: weights_path,
             network,
             device: burn_device,
+            accumulation: Accumulation::for_device(device),
         })
     }
 
@@ -150,7 +153,8 @@ impl BundlePredictor {
         self.check_channels(ras, path)?;
         let prepared = prepare_image(ras, &self.settings.preprocessing);
         let classes = self.classes();
-        let probabilities = self.settings.sliding_window().blend(
+        let probabilities = self.settings.sliding_window().blend_with(
+            self.accumulation,
             &prepared.data,
             prepared.channels,
             prepared.grid.dims,

@@ -2,12 +2,18 @@
 //! windows of the network's patch size, each window's class probabilities weighted by
 //! nnU-Net's Gaussian importance map and averaged.
 //!
-//! Volumes are `[channel, x, y, z]`, z fastest (see the tuner's preprocessing); the kernels'
-//! accumulator, which counts its first axis as the fastest, is given the axes reversed.
+//! Volumes are `[channel, x, y, z]`, z fastest (see the tuner's preprocessing). The running
+//! sums live on the host or on the network's device ([`Accumulation`]).
 
-use autoseg_kernels::blend::{Window, WindowAccumulator, gaussian_importance_map};
+mod accumulate;
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use autoseg_kernels::blend::gaussian_importance_map;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
+
+pub use accumulate::Accumulation;
 
 /// How windows cover the volume.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +62,7 @@ impl SlidingWindow {
     /// `forward`'s outputs (`[n, outputs, roi]` for `[n, channels, roi]`) over the whole
     /// volume, `[outputs, x, y, z]`: windows placed as nnU-Net places them, each weighted by
     /// the Gaussian importance map, averaged where they overlap. Volumes smaller than the
-    /// window are zero-padded and cropped back.
+    /// window are zero-padded and cropped back. The sums are kept on the host.
     pub fn blend(
         &self,
         image: &[f32],
@@ -66,6 +72,68 @@ impl SlidingWindow {
         device: &Device,
         forward: impl Fn(Tensor<5>) -> Tensor<5>,
     ) -> Vec<f32> {
+        let volume = Volume {
+            image,
+            channels,
+            dims,
+        };
+        self.blend_once(Accumulation::Host, &volume, classes, device, &forward)
+    }
+
+    /// [`Self::blend`] with the sums kept where `accumulation` says. When the device runs
+    /// out of memory (a panic that says so), the volume is blended again on the host and a
+    /// warning says why; any other failure is passed on.
+    #[allow(clippy::too_many_arguments)]
+    pub fn blend_with(
+        &self,
+        accumulation: Accumulation,
+        image: &[f32],
+        channels: usize,
+        dims: [usize; 3],
+        classes: usize,
+        device: &Device,
+        forward: impl Fn(Tensor<5>) -> Tensor<5>,
+    ) -> Vec<f32> {
+        let volume = Volume {
+            image,
+            channels,
+            dims,
+        };
+        if accumulation == Accumulation::Host {
+            return self.blend_once(accumulation, &volume, classes, device, &forward);
+        }
+        let attempt = catch_unwind(AssertUnwindSafe(|| {
+            self.blend_once(accumulation, &volume, classes, device, &forward)
+        }));
+        match attempt {
+            Ok(blended) => blended,
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                if !message.contains("out of memory") {
+                    resume_unwind(panic);
+                }
+                eprintln!(
+                    "warning: sliding window ran out of device memory ({}); blending on the host",
+                    message.lines().next().unwrap_or_default()
+                );
+                self.blend_once(Accumulation::Host, &volume, classes, device, &forward)
+            }
+        }
+    }
+
+    fn blend_once(
+        &self,
+        accumulation: Accumulation,
+        volume: &Volume,
+        classes: usize,
+        device: &Device,
+        forward: &dyn Fn(Tensor<5>) -> Tensor<5>,
+    ) -> Vec<f32> {
+        let Volume {
+            image,
+            channels,
+            dims,
+        } = *volume;
         let padded: [usize; 3] = std::array::from_fn(|a| dims[a].max(self.roi[a]));
         let source = if padded == dims {
             image.to_vec()
@@ -83,16 +151,17 @@ impl SlidingWindow {
                 }
             }
         }
-        let reversed = |t: [usize; 3]| [t[2], t[1], t[0]];
-        let importance = gaussian_importance_map(reversed(self.roi), 0.125);
-        let mut accumulator = WindowAccumulator::new(reversed(padded), classes);
+        // The kernel counts its first axis as the fastest: z, y, x gives the roi's z-fastest
+        // layout.
+        let [rx, ry, rz] = self.roi;
+        let importance = gaussian_importance_map([rz, ry, rx], 0.125);
+        let mut sums = accumulate::sums(accumulation, padded, classes, self.roi, &importance, device);
         let n_window: usize = self.roi.iter().product();
         for group in origins.chunks(self.batch.max(1)) {
             let mut batch = Vec::with_capacity(group.len() * channels * n_window);
             for origin in group {
                 batch.extend(crop(&source, channels, padded, *origin, self.roi));
             }
-            let [rx, ry, rz] = self.roi;
             let x = Tensor::<1>::from_floats(batch.as_slice(), device).reshape([
                 group.len(),
                 channels,
@@ -100,28 +169,31 @@ impl SlidingWindow {
                 ry,
                 rz,
             ]);
-            let probabilities = forward(x)
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("f32 probabilities");
-            for (i, origin) in group.iter().enumerate() {
-                let values = &probabilities[i * classes * n_window..(i + 1) * classes * n_window];
-                accumulator.add(&Window {
-                    origin: reversed(*origin),
-                    size: reversed(self.roi),
-                    values,
-                    importance: &importance,
-                });
-            }
+            sums.add(group, forward(x));
         }
-        let full = accumulator.finish();
+        let full = sums.finish();
         if padded == dims {
             full
         } else {
             crop(&full, classes, padded, [0; 3], dims)
         }
     }
+}
+
+/// The image a blend slides over: `channels` x `dims`, z fastest.
+struct Volume<'a> {
+    image: &'a [f32],
+    channels: usize,
+    dims: [usize; 3],
+}
+
+/// What a panic said, if it said it in a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 /// The `size` block at `origin` of a `[c, x, y, z]` z-fastest volume of `dims`.
@@ -177,6 +249,7 @@ pub fn argmax(probabilities: &[f32], classes: usize) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::DType;
 
     #[test]
     fn starts_cover_the_axis_evenly_as_nnunet_does() {
@@ -236,5 +309,67 @@ mod tests {
                 .fold(0f32, f32::max);
             assert!(worst < 1e-5, "{dims:?}: relative error {worst}");
         }
+    }
+
+    fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+    }
+
+    #[test]
+    fn sums_on_the_device_equal_the_host_kernel_in_f32_and_f16() {
+        let window = SlidingWindow {
+            roi: [8, 8, 8],
+            overlap: 0.5,
+            batch: 3,
+        };
+        for device in crate::ComputeDevice::available() {
+            let dev = device.burn_device();
+            for dims in [[19, 13, 11], [6, 9, 5]] {
+                let n: usize = dims.iter().product();
+                let image: Vec<f32> = (0..n).map(|i| ((i * 7919) % 101) as f32 / 101.0).collect();
+                let two = |x: Tensor<5>| Tensor::cat(vec![x.clone(), x.neg() + 1.0], 1);
+                let host = window.blend(&image, 1, dims, 2, &dev, two);
+                for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F16, 5e-3)] {
+                    let on_device = window.blend_with(
+                        Accumulation::Device(dtype),
+                        &image,
+                        1,
+                        dims,
+                        2,
+                        &dev,
+                        two,
+                    );
+                    let worst = max_difference(&on_device, &host);
+                    assert!(worst < tolerance, "{device} {dims:?} {dtype:?}: {worst}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_device_out_of_memory_falls_back_to_the_host() {
+        let window = SlidingWindow {
+            roi: [8, 8, 8],
+            overlap: 0.5,
+            batch: 2,
+        };
+        let dims = [12, 10, 9];
+        let image: Vec<f32> = (0..dims.iter().product()).map(|i| (i % 13) as f32).collect();
+        let device = Device::flex();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let got = window.blend_with(Accumulation::Device(DType::F16), &image, 1, dims, 1, &device, |x| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
+            }
+            x
+        });
+        assert!(max_difference(&got, &image) < 1e-4, "the host pass blends the identity");
+        let other = catch_unwind(AssertUnwindSafe(|| {
+            window.blend_with(Accumulation::Device(DType::F32), &image, 1, dims, 1, &device, |_| {
+                panic!("shape mismatch")
+            })
+        }));
+        assert!(other.is_err(), "a failure that is not out of memory is passed on");
     }
 }

@@ -1,0 +1,173 @@
+//! Where sliding-window inference keeps its running sums (each class's weighted scores and
+//! the weights): in host memory, or on the network's device, as Auto3DSeg's adaptive inferer
+//! and nnU-Net's predictor choose between them.
+//!
+//! On a GPU the device keeps the sums in half precision, as nnU-Net does, so a volume's
+//! scores take half the memory and only the finished result crosses to the host. Should the
+//! device run out of memory, the whole volume is blended again on the host (Auto3DSeg's
+//! fallback: windows on the GPU, accumulation on the CPU).
+
+use autoseg_kernels::blend::{Window, WindowAccumulator};
+use burn::tensor::{DType, Device, Tensor};
+
+use crate::ComputeDevice;
+
+/// Where the blend's running sums live.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Accumulation {
+    /// In host memory: each batch of window outputs is copied back and added by the CPU
+    /// kernel (`autoseg_kernels::blend`).
+    Host,
+    /// On the network's device, in this float type; only the normalised result is copied
+    /// back. Falls back to [`Accumulation::Host`] if the device runs out of memory.
+    Device(DType),
+}
+
+impl Accumulation {
+    /// What a device gets by default: on a CUDA GPU the sums stay there in f16; on the CPU
+    /// backends the host kernel, since host and device memory are one there.
+    pub fn for_device(device: ComputeDevice) -> Accumulation {
+        match device {
+            ComputeDevice::TchCuda(_) => Accumulation::Device(DType::F16),
+            ComputeDevice::Flex | ComputeDevice::TchCpu => Accumulation::Host,
+        }
+    }
+}
+
+/// The running sums of one blend: windows go in a batch at a time, the weighted average of
+/// the whole (padded) volume comes out, `[outputs, x, y, z]`, z fastest.
+pub(crate) trait Sums {
+    /// Adds `outputs` (`[n, outputs, roi]`), window `i` placed at `origins[i]`.
+    fn add(&mut self, origins: &[[usize; 3]], outputs: Tensor<5>);
+    /// The weighted average.
+    fn finish(self: Box<Self>) -> Vec<f32>;
+}
+
+/// The sums for `accumulation` over a `padded` volume of `outputs` channels, windows of
+/// `roi` weighted by `importance` (`roi`-shaped, z fastest).
+pub(crate) fn sums<'a>(
+    accumulation: Accumulation,
+    padded: [usize; 3],
+    outputs: usize,
+    roi: [usize; 3],
+    importance: &'a [f32],
+    device: &Device,
+) -> Box<dyn Sums + 'a> {
+    match accumulation {
+        Accumulation::Host => Box::new(HostSums {
+            accumulator: WindowAccumulator::new(reversed(padded), outputs),
+            roi,
+            outputs,
+            importance,
+        }),
+        Accumulation::Device(dtype) => {
+            let [rx, ry, rz] = roi;
+            let importance = representable(importance, dtype);
+            let importance = Tensor::<1>::from_floats(importance.as_slice(), device)
+                .reshape([1, 1, rx, ry, rz]);
+            let [px, py, pz] = padded;
+            Box::new(DeviceSums {
+                scores: Tensor::zeros([outputs, px, py, pz], (device, dtype)),
+                weights: Tensor::zeros([1, px, py, pz], (device, dtype)),
+                importance,
+                roi,
+                dtype,
+            })
+        }
+    }
+}
+
+/// The smallest normal f16, 2^-14.
+const F16_MIN_NORMAL: f32 = 6.103_515_6e-5;
+
+/// The importance map as `dtype` holds it without losing weights: in f16 the Gaussian's
+/// far corners would round to 0 (or lose their digits), so values under f16's smallest
+/// normal number take the least weight that is above it, as nnU-Net gives the least
+/// non-zero weight to the map's zeros after its cast to half.
+fn representable(importance: &[f32], dtype: DType) -> Vec<f32> {
+    if dtype != DType::F16 {
+        return importance.to_vec();
+    }
+    let floor = importance
+        .iter()
+        .copied()
+        .filter(|&w| w >= F16_MIN_NORMAL)
+        .fold(f32::INFINITY, f32::min);
+    importance.iter().map(|&w| if w < F16_MIN_NORMAL { floor } else { w }).collect()
+}
+
+/// The kernels' accumulator counts its first axis as the fastest: it is given the axes
+/// reversed.
+fn reversed(t: [usize; 3]) -> [usize; 3] {
+    [t[2], t[1], t[0]]
+}
+
+struct HostSums<'a> {
+    accumulator: WindowAccumulator,
+    roi: [usize; 3],
+    outputs: usize,
+    importance: &'a [f32],
+}
+
+impl Sums for HostSums<'_> {
+    fn add(&mut self, origins: &[[usize; 3]], outputs: Tensor<5>) {
+        let values = outputs
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 window outputs");
+        let window: usize = self.outputs * self.roi.iter().product::<usize>();
+        for (origin, values) in origins.iter().zip(values.chunks_exact(window)) {
+            self.accumulator.add(&Window {
+                origin: reversed(*origin),
+                size: reversed(self.roi),
+                values,
+                importance: self.importance,
+            });
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<f32> {
+        self.accumulator.finish()
+    }
+}
+
+struct DeviceSums {
+    scores: Tensor<4>,
+    weights: Tensor<4>,
+    /// `[1, 1, roi]`, f32.
+    importance: Tensor<5>,
+    roi: [usize; 3],
+    dtype: DType,
+}
+
+impl Sums for DeviceSums {
+    fn add(&mut self, origins: &[[usize; 3]], outputs: Tensor<5>) {
+        let weighted = (outputs * self.importance.clone()).cast(self.dtype);
+        let weight: Tensor<4> = self.importance.clone().cast(self.dtype).squeeze_dim(0);
+        let classes = self.scores.dims()[0];
+        for (i, origin) in origins.iter().enumerate() {
+            let [x, y, z] = *origin;
+            let [rx, ry, rz] = self.roi;
+            let region = [x..x + rx, y..y + ry, z..z + rz];
+            let [a, b, c] = region.clone();
+            let scores = [0..classes, a.clone(), b.clone(), c.clone()];
+            let window: Tensor<4> = weighted.clone().slice(i..i + 1).squeeze_dim(0);
+            let sum = self.scores.clone().slice(scores.clone()) + window;
+            self.scores = self.scores.clone().slice_assign(scores, sum);
+            let weights = [0..1, a, b, c];
+            let sum = self.weights.clone().slice(weights.clone()) + weight.clone();
+            self.weights = self.weights.clone().slice_assign(weights, sum);
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<f32> {
+        let DeviceSums { scores, weights, .. } = *self;
+        // Divided in f32: half precision keeps the sums, not the quotient's rounding.
+        (scores.cast(DType::F32) / weights.cast(DType::F32))
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 blend")
+    }
+}
