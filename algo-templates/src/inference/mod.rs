@@ -72,12 +72,8 @@ impl SlidingWindow {
         device: &Device,
         forward: impl Fn(Tensor<5>) -> Tensor<5>,
     ) -> Vec<f32> {
-        let volume = Volume {
-            image,
-            channels,
-            dims,
-        };
-        self.blend_once(Accumulation::Host, &volume, classes, device, &forward)
+        let host = Accumulation::Host;
+        self.blend_with(host, image, channels, dims, classes, device, forward)
     }
 
     /// [`Self::blend`] with the sums kept where `accumulation` says. When the device runs
