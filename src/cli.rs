@@ -208,8 +208,8 @@ pub enum SelectionArg {
     /// The N bundles with the best validation Dice (--n).
     BestN,
     /// Algorithms added while the mean Dice of their averaged cross-validation predictions
-    /// rises (every fold's bundle of each is a member), with the keep-largest-component
-    /// clean-up per class where it helps there.
+    /// rises (every fold's bundle of each is a member), with the keep-largest-component or
+    /// remove-small-components clean-up per class where it helps there.
     Greedy,
 }
 

@@ -2,7 +2,8 @@
 //! validation cases, so each labelled case has one prediction per algorithm. On those,
 //! algorithms are added to the ensemble greedily while the mean Dice rises (nnU-Net tries
 //! pairs only), and each class's "keep the largest component" clean-up is kept only if it
-//! raises that class's Dice (nnU-Net's `determine_postprocessing`).
+//! raises that class's Dice (nnU-Net's `determine_postprocessing`); for the other classes,
+//! removing components smaller than a fraction of the smallest true one, likewise.
 //!
 //! The predictions are held in memory as class probabilities on each case's RAS grid:
 //! algorithms x cases x classes x voxels floats, fine for datasets of small images.
@@ -12,14 +13,14 @@ use std::path::{Path, PathBuf};
 
 use autoseg_datasets::folds::{FoldOptions, Folds};
 use autoseg_datasets::{Dataset, LabelVolume, Volume};
-use autoseg_kernels::components::Connectivity;
+use autoseg_kernels::components::{Connectivity, label_components};
 use autoseg_kernels::overlap::ConfusionMatrix;
-use autoseg_kernels::postprocess::keep_largest;
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::preprocess::argmax_classes;
 use autoseg_templates::bundle::read_config;
 use autoseg_templates::bundle::runtime::BundlePredictor;
 
+use crate::cleanup::{Cleanups, size_thresholds};
 use crate::ensemble::EnsembleError;
 use crate::rank::Ranking;
 
@@ -114,8 +115,8 @@ impl CrossValidation {
     }
 
     /// Mean over cases of the mean foreground Dice of the averaged probabilities of
-    /// `members`, after keeping the largest component of each class in `keep_largest`.
-    pub fn dice(&self, members: &[String], keep_largest_of: &[u8]) -> Vec<f64> {
+    /// `members`, after `cleanups`.
+    pub fn dice(&self, members: &[String], cleanups: &Cleanups) -> Vec<f64> {
         let mut sums = vec![(0.0, 0usize); self.classes - 1];
         for case in &self.cases {
             let n = case.reference.len() * self.classes;
@@ -129,14 +130,7 @@ impl CrossValidation {
                 .into_iter()
                 .map(u16::from)
                 .collect();
-            for &class in keep_largest_of {
-                keep_largest(
-                    &mut predicted,
-                    case.dims,
-                    class as u16,
-                    Connectivity::TwentySix,
-                );
-            }
+            cleanups.apply(&mut predicted, case.dims);
             let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
             let confusion = ConfusionMatrix::of(&predicted, &reference, self.classes);
             for (k, sum) in sums.iter_mut().enumerate() {
@@ -165,7 +159,7 @@ impl CrossValidation {
                 .map(|a| {
                     let mut with = chosen.clone();
                     with.push(a.clone());
-                    let score = mean(&self.dice(&with, &[]));
+                    let score = mean(&self.dice(&with, &Cleanups::default()));
                     (a.clone(), score)
                 })
                 .max_by(|a, b| a.1.total_cmp(&b.1));
@@ -180,21 +174,58 @@ impl CrossValidation {
     }
 
     /// nnU-Net's per-class rule: keep the largest component of a class when that raises
-    /// its Dice on the cross-validation predictions of `members`.
-    pub fn postprocessing(&self, members: &[String]) -> Vec<u8> {
-        let mut kept = Vec::new();
-        let mut current = self.dice(members, &kept);
+    /// its Dice on the cross-validation predictions of `members`. Then, for each class
+    /// left, the size threshold ([`size_thresholds`] of its smallest true component) that
+    /// raises its Dice most, if one does.
+    pub fn postprocessing(&self, members: &[String]) -> Cleanups {
+        let mut chosen = Cleanups::default();
+        let mut current = self.dice(members, &chosen);
         for class in 1..self.classes as u8 {
-            let mut trial = kept.clone();
-            trial.push(class);
+            let mut trial = chosen.clone();
+            trial.keep_largest.push(class);
             let with = self.dice(members, &trial);
             let k = class as usize - 1;
             if with[k] > current[k] {
-                kept = trial;
-                current = with;
+                (chosen, current) = (trial, with);
             }
         }
-        kept
+        let smallest = self.smallest_true_components();
+        for class in 1..self.classes as u8 {
+            let Some(size) = smallest[class as usize] else {
+                continue;
+            };
+            if chosen.keep_largest.contains(&class) {
+                continue;
+            }
+            let k = class as usize - 1;
+            let mut best = None;
+            for min_size in size_thresholds(size) {
+                let mut trial = chosen.clone();
+                trial.remove_small.push((class, min_size));
+                let with = self.dice(members, &trial);
+                if with[k] > best.as_ref().map_or(current[k], |(_, d): &(Cleanups, Vec<f64>)| d[k]) {
+                    best = Some((trial, with));
+                }
+            }
+            if let Some((trial, with)) = best {
+                (chosen, current) = (trial, with);
+            }
+        }
+        chosen
+    }
+
+    /// Per class index, the voxel count of the smallest 26-connected component in any
+    /// reference (`None` where no reference has the class).
+    fn smallest_true_components(&self) -> Vec<Option<u64>> {
+        let mut smallest = vec![None; self.classes];
+        for case in &self.cases {
+            let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
+            for c in label_components(&reference, case.dims, Connectivity::TwentySix).components {
+                let slot: &mut Option<u64> = &mut smallest[c.class as usize];
+                *slot = Some(slot.map_or(c.size, |s| s.min(c.size)));
+            }
+        }
+        smallest
     }
 }
 
@@ -288,10 +319,9 @@ mod tests {
         // A stray voxel far from the structure: removing it helps.
         let reference = [0, 1, 1, 1, 0, 0, 0, 0];
         let stray = one_hot(&[0, 1, 1, 1, 0, 0, 1, 0]);
-        assert_eq!(
-            cv(&reference, &[("a", stray)]).postprocessing(&["a".into()]),
-            [1]
-        );
+        let chosen = cv(&reference, &[("a", stray)]).postprocessing(&["a".into()]);
+        assert_eq!(chosen.keep_largest, [1]);
+        assert!(chosen.remove_small.is_empty(), "{chosen:?}");
         // Two true pieces: keeping one would hurt.
         let reference = [1, 1, 0, 0, 0, 1, 0, 0];
         let exact = one_hot(&reference);
@@ -300,5 +330,19 @@ mod tests {
                 .postprocessing(&["a".into()])
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn small_components_are_removed_where_keeping_the_largest_would_hurt() {
+        // Two true structures of 4 and 5 voxels, and a stray voxel predicted between them:
+        // keeping the largest loses a structure; removing pieces under a voxel count
+        // drops only the stray.
+        let reference = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0];
+        let predicted = [1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0];
+        let chosen = cv(&reference, &[("a", one_hot(&predicted))]).postprocessing(&["a".into()]);
+        assert!(chosen.keep_largest.is_empty(), "{chosen:?}");
+        assert_eq!(chosen.remove_small, [(1, 2)]);
+        let c = cv(&reference, &[("a", one_hot(&predicted))]);
+        assert_eq!(c.dice(&["a".into()], &chosen), [1.0]);
     }
 }

@@ -13,9 +13,8 @@ use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use autoseg_kernels::components::Connectivity;
-use autoseg_kernels::postprocess::keep_largest;
 
+use crate::cleanup::Cleanups;
 use crate::crossval::CrossValidation;
 use crate::rank::{Ranking, rank};
 
@@ -32,7 +31,8 @@ pub enum Selection {
     },
     /// Algorithms added one at a time while the mean Dice of the averaged cross-validation
     /// predictions rises; every fold's bundle of each chosen algorithm is a member, and the
-    /// keep-largest-component clean-up is kept per class where it helps.
+    /// keep-largest-component or remove-small-components clean-up is kept per class where
+    /// it helps.
     Greedy,
 }
 
@@ -58,6 +58,10 @@ pub struct EnsembleConfig {
     /// Label ids whose largest component alone is kept (cross-validation showed it helps).
     #[serde(default)]
     pub keep_largest: Vec<u16>,
+    /// Label id -> voxel count: that label's components smaller than it become background
+    /// (cross-validation showed it helps; counted on the image's own grid).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remove_small: BTreeMap<u16, u64>,
     /// The ensemble's mean Dice on the cross-validation predictions, when measured.
     #[serde(default)]
     pub cross_validation_dice: Option<f64>,
@@ -65,6 +69,20 @@ pub struct EnsembleConfig {
     /// the chosen clean-ups applied.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cross_validation_dice_per_class: BTreeMap<u16, f64>,
+}
+
+impl EnsembleConfig {
+    /// The chosen clean-ups in words, for the CLI and the report.
+    pub fn describe_cleanups(&self) -> String {
+        let mut text = format!("largest component kept for labels {:?}", self.keep_largest);
+        if !self.remove_small.is_empty() {
+            let sizes: Vec<String> = (self.remove_small.iter())
+                .map(|(label, size)| format!("label {label} under {size} voxels"))
+                .collect();
+            text += &format!("; small components removed: {}", sizes.join(", "));
+        }
+        text
+    }
 }
 
 /// One member.
@@ -156,6 +174,7 @@ pub fn write_ensemble(
     let Choice {
         members,
         keep_largest,
+        remove_small,
         cross_validation_dice,
         per_class,
     } = match selection {
@@ -163,6 +182,7 @@ pub fn write_ensemble(
         _ => Choice {
             members: select(&ranking, selection),
             keep_largest: Vec::new(),
+            remove_small: BTreeMap::new(),
             cross_validation_dice: None,
             per_class: BTreeMap::new(),
         },
@@ -178,6 +198,7 @@ pub fn write_ensemble(
         combine,
         members,
         keep_largest,
+        remove_small,
         cross_validation_dice,
         cross_validation_dice_per_class: per_class,
     };
@@ -195,6 +216,7 @@ pub fn write_ensemble(
 struct Choice {
     members: Vec<Member>,
     keep_largest: Vec<u16>,
+    remove_small: BTreeMap<u16, u64>,
     cross_validation_dice: Option<f64>,
     per_class: BTreeMap<u16, f64>,
 }
@@ -225,7 +247,16 @@ fn greedy(
         .collect();
     Ok(Choice {
         members,
-        keep_largest: kept.iter().map(|&k| cv.label_ids[k as usize]).collect(),
+        keep_largest: kept
+            .keep_largest
+            .iter()
+            .map(|&k| cv.label_ids[k as usize])
+            .collect(),
+        remove_small: kept
+            .remove_small
+            .iter()
+            .map(|&(k, size)| (cv.label_ids[k as usize], size))
+            .collect(),
         cross_validation_dice: Some(mean),
         per_class: cv.label_ids[1..].iter().copied().zip(dice).collect(),
     })
@@ -274,17 +305,20 @@ impl EnsemblePredictor {
 }
 
 impl EnsemblePredictor {
-    /// Keeps the largest component of the classes cross-validation chose.
+    /// The clean-ups cross-validation chose, applied to class indices on a `dims` grid.
     fn clean(&self, classes: Vec<u8>, dims: [usize; 3], label_ids: &[u16]) -> Vec<u8> {
-        if self.config.keep_largest.is_empty() {
+        let class_of = |label: &u16| label_ids.iter().position(|l| l == label).map(|k| k as u8);
+        let cleanups = Cleanups {
+            keep_largest: self.config.keep_largest.iter().filter_map(class_of).collect(),
+            remove_small: (self.config.remove_small.iter())
+                .filter_map(|(label, &size)| Some((class_of(label)?, size)))
+                .collect(),
+        };
+        if cleanups.is_empty() {
             return classes;
         }
         let mut wide: Vec<u16> = classes.into_iter().map(u16::from).collect();
-        for label in &self.config.keep_largest {
-            if let Some(class) = label_ids.iter().position(|l| l == label) {
-                keep_largest(&mut wide, dims, class as u16, Connectivity::TwentySix);
-            }
-        }
+        cleanups.apply(&mut wide, dims);
         wide.into_iter().map(|c| c as u8).collect()
     }
 }

@@ -40,8 +40,8 @@ pub fn print_choice(config: &EnsembleConfig) {
     }
     if let Some(dice) = config.cross_validation_dice {
         println!(
-            "  cross-validation Dice {dice:.4}, largest component kept for labels {:?}",
-            config.keep_largest
+            "  cross-validation Dice {dice:.4}, {}",
+            config.describe_cleanups()
         );
         let per_class: Vec<String> = config
             .cross_validation_dice_per_class

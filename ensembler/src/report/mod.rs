@@ -432,8 +432,10 @@ fn ensemble_section(work_dir: &Path) -> Result<String, ReportError> {
         return Ok(html + &missing("ensemble", "autoseg ensemble"));
     };
     html.push_str(&para(&format!(
-        "Selection {:?}, combined by {:?}; largest component kept for labels {:?}.",
-        config.selection, config.combine, config.keep_largest
+        "Selection {:?}, combined by {:?}; {}.",
+        config.selection,
+        config.combine,
+        config.describe_cleanups()
     )));
     let members: Vec<Vec<String>> = config
         .members
