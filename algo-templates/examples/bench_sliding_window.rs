@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::inference::SlidingWindow;
+use autoseg_templates::inference::{Blend, SlidingWindow};
 use autoseg_templates::networks::SmallUNet;
 use burn::tensor::{Distribution, Tensor};
 
@@ -51,6 +51,7 @@ fn main() -> Result<(), String> {
         roi: [roi; 3],
         overlap,
         batch,
+        blend: Blend::Gaussian,
     };
     let mut seconds = Vec::new();
     for _ in 0..3 {

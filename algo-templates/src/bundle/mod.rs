@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::inference::Blend;
+
 pub use files::{MergedConfig, read_config, write_config};
 
 /// Why a bundle could not be read or written; each names the file.
@@ -69,6 +71,9 @@ pub struct InferenceConfig {
     /// combination of them is predicted and the probabilities averaged (nnU-Net: all
     /// three, 8 passes per window); none by default.
     pub mirror_axes: Vec<usize>,
+    /// How overlapping windows are weighted: `gaussian` (nnU-Net's importance map, the
+    /// default) or `constant` (a plain mean).
+    pub blend: Blend,
 }
 
 impl Default for InferenceConfig {
@@ -78,6 +83,7 @@ impl Default for InferenceConfig {
             batch: 1,
             roi: None,
             mirror_axes: Vec::new(),
+            blend: Blend::Gaussian,
         }
     }
 }

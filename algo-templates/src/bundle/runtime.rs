@@ -67,6 +67,7 @@ impl InferenceSettings {
             roi: self.inference.roi.unwrap_or(self.patch_size),
             overlap: self.inference.overlap,
             batch: self.inference.batch,
+            blend: self.inference.blend,
         }
     }
 }

@@ -67,8 +67,9 @@ pub(crate) fn sums<'a>(
                 .reshape([1, 1, rx, ry, rz]);
             let [px, py, pz] = padded;
             Box::new(DeviceSums {
-                scores: Tensor::zeros([outputs, px, py, pz], (device, dtype)),
-                weights: Tensor::zeros([1, px, py, pz], (device, dtype)),
+                scores: Some(Tensor::zeros([outputs, px, py, pz], (device, dtype))),
+                weights: Some(Tensor::zeros([1, px, py, pz], (device, dtype))),
+                outputs,
                 importance,
                 roi,
                 dtype,
@@ -132,9 +133,18 @@ impl Sums for HostSums<'_> {
     }
 }
 
+/// `total[region] += value`, in place while `total` is the only handle on its data.
+fn add_into(total: Tensor<4>, region: [std::ops::Range<usize>; 4], value: Tensor<4>) -> Tensor<4> {
+    let sum = total.clone().slice(region.clone()) + value;
+    total.slice_assign(region, sum)
+}
+
 struct DeviceSums {
-    scores: Tensor<4>,
-    weights: Tensor<4>,
+    /// Held in an `Option` so each update owns the only handle and writes in place (a
+    /// shared tensor would be copied whole for every window).
+    scores: Option<Tensor<4>>,
+    weights: Option<Tensor<4>>,
+    outputs: usize,
     /// `[1, 1, roi]`, f32.
     importance: Tensor<5>,
     roi: [usize; 3],
@@ -145,24 +155,22 @@ impl Sums for DeviceSums {
     fn add(&mut self, origins: &[[usize; 3]], outputs: Tensor<5>) {
         let weighted = (outputs * self.importance.clone()).cast(self.dtype);
         let weight: Tensor<4> = self.importance.clone().cast(self.dtype).squeeze_dim(0);
-        let classes = self.scores.dims()[0];
-        for (i, origin) in origins.iter().enumerate() {
-            let [x, y, z] = *origin;
-            let [rx, ry, rz] = self.roi;
-            let region = [x..x + rx, y..y + ry, z..z + rz];
-            let [a, b, c] = region.clone();
-            let scores = [0..classes, a.clone(), b.clone(), c.clone()];
+        let [rx, ry, rz] = self.roi;
+        for (i, &[x, y, z]) in origins.iter().enumerate() {
+            let (a, b, c) = (x..x + rx, y..y + ry, z..z + rz);
             let window: Tensor<4> = weighted.clone().slice(i..i + 1).squeeze_dim(0);
-            let sum = self.scores.clone().slice(scores.clone()) + window;
-            self.scores = self.scores.clone().slice_assign(scores, sum);
-            let weights = [0..1, a, b, c];
-            let sum = self.weights.clone().slice(weights.clone()) + weight.clone();
-            self.weights = self.weights.clone().slice_assign(weights, sum);
+            let region = [0..self.outputs, a.clone(), b.clone(), c.clone()];
+            self.scores = self.scores.take().map(|t| add_into(t, region, window));
+            let region = [0..1, a, b, c];
+            self.weights = self.weights.take().map(|t| add_into(t, region, weight.clone()));
         }
     }
 
     fn finish(self: Box<Self>) -> Vec<f32> {
-        let DeviceSums { scores, weights, .. } = *self;
+        let DeviceSums {
+            scores, weights, ..
+        } = *self;
+        let (scores, weights) = (scores.expect("sums"), weights.expect("weights"));
         // Divided in f32: half precision keeps the sums, not the quotient's rounding.
         (scores.cast(DType::F32) / weights.cast(DType::F32))
             .into_data()

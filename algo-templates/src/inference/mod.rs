@@ -12,6 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use autoseg_kernels::blend::gaussian_importance_map;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 pub use accumulate::Accumulation;
 
@@ -24,6 +25,19 @@ pub struct SlidingWindow {
     pub overlap: f64,
     /// Windows per forward pass.
     pub batch: usize,
+    /// How overlapping windows are weighted.
+    pub blend: Blend,
+}
+
+/// How overlapping windows are weighted where they meet (MONAI's `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Blend {
+    /// nnU-Net's Gaussian importance map: a window's centre counts most, its edges least.
+    #[default]
+    Gaussian,
+    /// Every voxel of every window counts the same: a plain mean of the windows.
+    Constant,
 }
 
 /// nnU-Net's window starts along one axis: as few as cover `size` with at most
@@ -150,7 +164,10 @@ impl SlidingWindow {
         // The kernel counts its first axis as the fastest: z, y, x gives the roi's z-fastest
         // layout.
         let [rx, ry, rz] = self.roi;
-        let importance = gaussian_importance_map([rz, ry, rx], 0.125);
+        let importance = match self.blend {
+            Blend::Gaussian => gaussian_importance_map([rz, ry, rx], 0.125),
+            Blend::Constant => vec![1.0; rx * ry * rz],
+        };
         let mut sums = accumulate::sums(accumulation, padded, classes, self.roi, &importance, device);
         let n_window: usize = self.roi.iter().product();
         for group in origins.chunks(self.batch.max(1)) {
@@ -268,6 +285,7 @@ mod tests {
             roi: [4, 4, 8],
             overlap: 0.5,
             batch: 3,
+            blend: Blend::Gaussian,
         };
         let device = Device::flex();
         let got = window.predict(&image, 1, dims, 2, &device, |x| {
@@ -291,6 +309,7 @@ mod tests {
             roi: [16, 16, 16],
             overlap: 0.5,
             batch: 4,
+            blend: Blend::Gaussian,
         };
         for dims in [[37, 29, 23], [10, 9, 7], [16, 40, 3]] {
             let n: usize = dims.iter().product();
@@ -307,6 +326,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn constant_blending_is_the_plain_mean_of_the_windows() {
+        let dims = [12, 6, 5];
+        let n: usize = dims.iter().product();
+        let image: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        for blend in [Blend::Constant, Blend::Gaussian] {
+            let window = SlidingWindow {
+                roi: [8, 6, 5],
+                overlap: 0.5,
+                batch: 1,
+                blend,
+            };
+            let got = window.blend(&image, 1, dims, 1, &Device::flex(), |x| x);
+            assert!(max_difference(&got, &image) < 1e-3, "{blend:?}: the identity");
+            // Each window outputs its own start along x: windows at x = 0 and 4 overlap
+            // on x = 4..8, where the constant blend gives their plain mean, 2.
+            let starts = window_starts(dims[0], 8, 0.5);
+            assert_eq!(starts, [0, 4]);
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let got = window.blend(&image, 1, dims, 1, &Device::flex(), |x| {
+                let k = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                x.zeros_like() + starts[k] as f32
+            });
+            let at = |x: usize| got[x * dims[1] * dims[2]];
+            assert_eq!((at(0), at(11)), (0.0, 4.0));
+            match blend {
+                Blend::Constant => assert!((at(6) - 2.0).abs() < 1e-6, "{}", at(6)),
+                Blend::Gaussian => assert!(at(4) < 2.0 && at(7) > 2.0, "{} {}", at(4), at(7)),
+            }
+        }
+        let read: Blend = serde_yaml::from_str("constant").unwrap();
+        assert_eq!(read, Blend::Constant);
+        assert!(serde_yaml::from_str::<Blend>("gausian").is_err());
+    }
+
     fn max_difference(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
@@ -318,6 +372,7 @@ mod tests {
             roi: [8, 8, 8],
             overlap: 0.5,
             batch: 3,
+            blend: Blend::Gaussian,
         };
         for device in crate::ComputeDevice::available() {
             let dev = device.burn_device();
@@ -349,6 +404,7 @@ mod tests {
             roi: [8, 8, 8],
             overlap: 0.5,
             batch: 2,
+            blend: Blend::Gaussian,
         };
         let dims = [12, 10, 9];
         let image: Vec<f32> = (0..dims.iter().product()).map(|i| (i % 13) as f32).collect();

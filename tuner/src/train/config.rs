@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use autoseg_templates::bundle::{self, InferenceConfig};
-use autoseg_templates::inference::SlidingWindow;
+use autoseg_templates::inference::{Blend, SlidingWindow};
 use autoseg_templates::networks::NetworkConfig;
 use serde::{Deserialize, Serialize};
 
@@ -250,6 +250,7 @@ impl TrainConfig {
             roi: self.patch_size,
             overlap: self.validation.overlap,
             batch: self.validation.batch,
+            blend: Blend::Gaussian,
         }
     }
 }
