@@ -128,11 +128,17 @@ fn assert_probabilities_explain_labels(maps: &Path, prediction: &Path, classes: 
     let maps = Volume::read(maps).unwrap();
     let labels = LabelVolume::read(prediction).unwrap();
     assert_eq!(maps.channels(), classes);
-    assert_eq!((maps.dims(), maps.affine()), (labels.dims(), labels.affine()));
+    assert_eq!(
+        (maps.dims(), maps.affine()),
+        (labels.dims(), labels.affine())
+    );
     for (v, &label) in labels.data().iter().enumerate() {
         let p: Vec<f32> = (0..classes).map(|k| maps.channel(k)[v]).collect();
         let sum: f32 = p.iter().sum();
-        assert!((sum - 1.0).abs() < 1e-4, "voxel {v}: probabilities sum to {sum}");
+        assert!(
+            (sum - 1.0).abs() < 1e-4,
+            "voxel {v}: probabilities sum to {sum}"
+        );
         let best = (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
         assert_eq!(best as u16, label, "voxel {v}: {p:?}");
     }

@@ -203,7 +203,11 @@ impl CrossValidation {
                 let mut trial = chosen.clone();
                 trial.remove_small.push((class, min_size));
                 let with = self.dice(members, &trial);
-                if with[k] > best.as_ref().map_or(current[k], |(_, d): &(Cleanups, Vec<f64>)| d[k]) {
+                if with[k]
+                    > best
+                        .as_ref()
+                        .map_or(current[k], |(_, d): &(Cleanups, Vec<f64>)| d[k])
+                {
                     best = Some((trial, with));
                 }
             }

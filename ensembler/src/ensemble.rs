@@ -13,7 +13,6 @@ use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-
 use crate::cleanup::Cleanups;
 use crate::crossval::CrossValidation;
 use crate::rank::{Ranking, rank};
@@ -309,7 +308,12 @@ impl EnsemblePredictor {
     fn clean(&self, classes: Vec<u8>, dims: [usize; 3], label_ids: &[u16]) -> Vec<u8> {
         let class_of = |label: &u16| label_ids.iter().position(|l| l == label).map(|k| k as u8);
         let cleanups = Cleanups {
-            keep_largest: self.config.keep_largest.iter().filter_map(class_of).collect(),
+            keep_largest: self
+                .config
+                .keep_largest
+                .iter()
+                .filter_map(class_of)
+                .collect(),
             remove_small: (self.config.remove_small.iter())
                 .filter_map(|(label, &size)| Some((class_of(label)?, size)))
                 .collect(),

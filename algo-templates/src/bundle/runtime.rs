@@ -146,11 +146,7 @@ impl BundlePredictor {
 
     /// Class probabilities on the RAS grid of `ras` (`[classes, x, y, z]`, x fastest):
     /// preprocessed, slid over, and brought back.
-    pub fn bundle_probabilities(
-        &self,
-        ras: &Volume,
-        path: &Path,
-    ) -> Result<Vec<f32>, BundleError> {
+    pub fn bundle_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
         self.check_channels(ras, path)?;
         let prepared = prepare_image(ras, &self.settings.preprocessing);
         let classes = self.classes();
@@ -243,7 +239,13 @@ pub trait Segmenter: Sync {
         let classes = self.classes_from(&probabilities, ras.dims());
         let labels = labels_on_image(image, &ras, &classes, self.label_ids(), path)?;
         let probabilities = with_probabilities
-            .then(|| on_image(image, ras.with_data(self.label_ids().len(), probabilities), path))
+            .then(|| {
+                on_image(
+                    image,
+                    ras.with_data(self.label_ids().len(), probabilities),
+                    path,
+                )
+            })
             .transpose()?;
         Ok(Prediction {
             labels,

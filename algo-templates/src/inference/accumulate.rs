@@ -63,8 +63,8 @@ pub(crate) fn sums<'a>(
         Accumulation::Device(dtype) => {
             let [rx, ry, rz] = roi;
             let importance = representable(importance, dtype);
-            let importance = Tensor::<1>::from_floats(importance.as_slice(), device)
-                .reshape([1, 1, rx, ry, rz]);
+            let importance =
+                Tensor::<1>::from_floats(importance.as_slice(), device).reshape([1, 1, rx, ry, rz]);
             let [px, py, pz] = padded;
             Box::new(DeviceSums {
                 scores: Some(Tensor::zeros([outputs, px, py, pz], (device, dtype))),
@@ -94,7 +94,10 @@ fn representable(importance: &[f32], dtype: DType) -> Vec<f32> {
         .copied()
         .filter(|&w| w >= F16_MIN_NORMAL)
         .fold(f32::INFINITY, f32::min);
-    importance.iter().map(|&w| if w < F16_MIN_NORMAL { floor } else { w }).collect()
+    importance
+        .iter()
+        .map(|&w| if w < F16_MIN_NORMAL { floor } else { w })
+        .collect()
 }
 
 /// The kernels' accumulator counts its first axis as the fastest: it is given the axes
@@ -162,7 +165,10 @@ impl Sums for DeviceSums {
             let region = [0..self.outputs, a.clone(), b.clone(), c.clone()];
             self.scores = self.scores.take().map(|t| add_into(t, region, window));
             let region = [0..1, a, b, c];
-            self.weights = self.weights.take().map(|t| add_into(t, region, weight.clone()));
+            self.weights = self
+                .weights
+                .take()
+                .map(|t| add_into(t, region, weight.clone()));
         }
     }
 

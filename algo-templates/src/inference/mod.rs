@@ -168,7 +168,8 @@ impl SlidingWindow {
             Blend::Gaussian => gaussian_importance_map([rz, ry, rx], 0.125),
             Blend::Constant => vec![1.0; rx * ry * rz],
         };
-        let mut sums = accumulate::sums(accumulation, padded, classes, self.roi, &importance, device);
+        let mut sums =
+            accumulate::sums(accumulation, padded, classes, self.roi, &importance, device);
         let n_window: usize = self.roi.iter().product();
         for group in origins.chunks(self.batch.max(1)) {
             let mut batch = Vec::with_capacity(group.len() * channels * n_window);
@@ -339,7 +340,10 @@ mod tests {
                 blend,
             };
             let got = window.blend(&image, 1, dims, 1, &Device::flex(), |x| x);
-            assert!(max_difference(&got, &image) < 1e-3, "{blend:?}: the identity");
+            assert!(
+                max_difference(&got, &image) < 1e-3,
+                "{blend:?}: the identity"
+            );
             // Each window outputs its own start along x: windows at x = 0 and 4 overlap
             // on x = 4..8, where the constant blend gives their plain mean, 2.
             let starts = window_starts(dims[0], 8, 0.5);
@@ -363,7 +367,10 @@ mod tests {
 
     fn max_difference(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
     }
 
     #[test]
@@ -407,21 +414,43 @@ mod tests {
             blend: Blend::Gaussian,
         };
         let dims = [12, 10, 9];
-        let image: Vec<f32> = (0..dims.iter().product()).map(|i| (i % 13) as f32).collect();
+        let image: Vec<f32> = (0..dims.iter().product())
+            .map(|i| (i % 13) as f32)
+            .collect();
         let device = Device::flex();
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let got = window.blend_with(Accumulation::Device(DType::F16), &image, 1, dims, 1, &device, |x| {
-            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-                panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
-            }
-            x
-        });
-        assert!(max_difference(&got, &image) < 1e-4, "the host pass blends the identity");
+        let got = window.blend_with(
+            Accumulation::Device(DType::F16),
+            &image,
+            1,
+            dims,
+            1,
+            &device,
+            |x| {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                    panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
+                }
+                x
+            },
+        );
+        assert!(
+            max_difference(&got, &image) < 1e-4,
+            "the host pass blends the identity"
+        );
         let other = catch_unwind(AssertUnwindSafe(|| {
-            window.blend_with(Accumulation::Device(DType::F32), &image, 1, dims, 1, &device, |_| {
-                panic!("shape mismatch")
-            })
+            window.blend_with(
+                Accumulation::Device(DType::F32),
+                &image,
+                1,
+                dims,
+                1,
+                &device,
+                |_| panic!("shape mismatch"),
+            )
         }));
-        assert!(other.is_err(), "a failure that is not out of memory is passed on");
+        assert!(
+            other.is_err(),
+            "a failure that is not out of memory is passed on"
+        );
     }
 }

@@ -101,8 +101,12 @@ impl SegResBlock {
     }
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let y = self.conv1.forward(instance_norm_act(&self.norm1, x.clone(), Activation::Relu));
-        let y = self.conv2.forward(instance_norm_act(&self.norm2, y, Activation::Relu));
+        let y = self
+            .conv1
+            .forward(instance_norm_act(&self.norm1, x.clone(), Activation::Relu));
+        let y = self
+            .conv2
+            .forward(instance_norm_act(&self.norm2, y, Activation::Relu));
         x + y
     }
 }

@@ -31,19 +31,36 @@ where
     C: CheckpointStrategy,
     DispatchTensor: DispatchKindConversion<Autodiff<B, C>>,
 {
-    let x = inputs.x.clone().try_into_primitive::<Autodiff<B, C>>().ok()?;
-    let gamma = inputs.gamma.clone().try_into_primitive::<Autodiff<B, C>>().ok()?;
-    let beta = inputs.beta.clone().try_into_primitive::<Autodiff<B, C>>().ok()?;
+    let x = inputs
+        .x
+        .clone()
+        .try_into_primitive::<Autodiff<B, C>>()
+        .ok()?;
+    let gamma = inputs
+        .gamma
+        .clone()
+        .try_into_primitive::<Autodiff<B, C>>()
+        .ok()?;
+    let beta = inputs
+        .beta
+        .clone()
+        .try_into_primitive::<Autodiff<B, C>>()
+        .ok()?;
     let (eps, activation) = (inputs.eps, inputs.activation);
     let prep = NormActBackward
         .prepare::<C>([x.node(), gamma.node(), beta.node()])
         // The state is saved, never recomputed: it is mostly tensors that live anyway.
         .compute_bound()
         .stateful();
-    let (x, gamma, beta) = (x.into_primitive(), gamma.into_primitive(), beta.into_primitive());
+    let (x, gamma, beta) = (
+        x.into_primitive(),
+        gamma.into_primitive(),
+        beta.into_primitive(),
+    );
     let output = match prep {
         OpsKind::Tracked(prep) => {
-            let (y, statistics) = B::norm_act_forward(x.clone(), gamma.clone(), beta, eps, activation);
+            let (y, statistics) =
+                B::norm_act_forward(x.clone(), gamma.clone(), beta, eps, activation);
             let saved = Saved {
                 x,
                 gamma,
@@ -53,7 +70,9 @@ where
             };
             prep.finish(saved, y)
         }
-        OpsKind::UnTracked(prep) => prep.finish(B::norm_act_forward(x, gamma, beta, eps, activation).0),
+        OpsKind::UnTracked(prep) => {
+            prep.finish(B::norm_act_forward(x, gamma, beta, eps, activation).0)
+        }
     };
     Some(Tensor::from_primitive::<Autodiff<B, C>>(output))
 }

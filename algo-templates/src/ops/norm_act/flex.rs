@@ -63,7 +63,11 @@ impl NormActKernels for Flex {
         // Per slice: (sum dz, sum dz * xhat).
         let mut sums = vec![(0f64, 0f64); xs.len() / len];
         dx.par_chunks_mut(len)
-            .zip(xs.par_chunks(len).zip(ys.par_chunks(len)).zip(dys.par_chunks(len)))
+            .zip(
+                xs.par_chunks(len)
+                    .zip(ys.par_chunks(len))
+                    .zip(dys.par_chunks(len)),
+            )
             .zip(sums.par_iter_mut())
             .enumerate()
             .for_each(|(s, ((dx, ((x, y), dy)), sum))| {

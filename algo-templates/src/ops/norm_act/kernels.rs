@@ -41,10 +41,7 @@ pub trait NormActKernels: Backend {
     ) -> Forward<Self>;
 
     /// The gradients of the inputs from the output's gradient `dy`.
-    fn norm_act_backward(
-        saved: Saved<Self>,
-        dy: FloatTensor<Self>,
-    ) -> Gradients<Self>;
+    fn norm_act_backward(saved: Saved<Self>, dy: FloatTensor<Self>) -> Gradients<Self>;
 }
 
 /// What the backward pass reads: the forward pass's inputs (less `beta`), statistics and

@@ -28,7 +28,6 @@ use burn::nn::InstanceNorm;
 use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::{DType, Tensor};
 
-
 /// The activation applied after the normalisation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Activation {

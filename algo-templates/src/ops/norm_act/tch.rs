@@ -21,15 +21,9 @@ impl NormActKernels for LibTorch {
         activation: Activation,
     ) -> Forward<Self> {
         let (n, c, len) = extents(&x.tensor);
-        let (mut y, mean, rstd) = x.tensor.native_group_norm(
-            Some(&gamma.tensor),
-            Some(&beta.tensor),
-            n,
-            c,
-            len,
-            c,
-            eps,
-        );
+        let (mut y, mean, rstd) =
+            x.tensor
+                .native_group_norm(Some(&gamma.tensor), Some(&beta.tensor), n, c, len, c, eps);
         let y = match activation {
             Activation::Identity => y,
             Activation::Relu => {
@@ -67,10 +61,7 @@ impl NormActKernels for LibTorch {
         let rstd = saved.statistics.rstd.tensor.reshape([n * c, 1]);
         let sum_dz = dz.sum_dim_intlist([1i64].as_slice(), true, None);
         // sum dz * x as a batched dot product: one pass, no temporary.
-        let sum_dz_x = dz
-            .unsqueeze(1)
-            .bmm(&x.unsqueeze(2))
-            .reshape([n * c, 1]);
+        let sum_dz_x = dz.unsqueeze(1).bmm(&x.unsqueeze(2)).reshape([n * c, 1]);
         let sum_dz_xhat = (sum_dz_x - &mean * &sum_dz) * &rstd;
         let gamma = saved.gamma.tensor.repeat([n]).reshape([n * c, 1]);
         let a = gamma * &rstd;
@@ -79,7 +70,10 @@ impl NormActKernels for LibTorch {
         let shift = -(&a * &sum_dz) / len as f64 - &b * &mean;
         let mut dx = shift.addcmul(&dz, &a);
         let _ = dx.addcmul_(&x, &b);
-        let per_channel = |t: &tch::Tensor| t.reshape([n, c]).sum_dim_intlist([0i64].as_slice(), false, None);
+        let per_channel = |t: &tch::Tensor| {
+            t.reshape([n, c])
+                .sum_dim_intlist([0i64].as_slice(), false, None)
+        };
         [
             TchTensor::new(dx.reshape(shape)),
             TchTensor::new(per_channel(&sum_dz_xhat)),

@@ -20,8 +20,11 @@ const ACTIVATIONS: [Activation; 4] = [
 fn case(device: &Device, tracked: bool) -> (InstanceNorm, Tensor<5>) {
     let track = |t: Tensor<1>| if tracked { t.require_grad() } else { t };
     let channels = 3;
-    let x = Tensor::<5>::random([2, channels, 5, 4, 3], Distribution::Normal(0.0, 2.0), device)
-        + Tensor::<1>::from_floats([40.0, -3.0, 0.5], device).reshape([1, channels, 1, 1, 1]);
+    let x = Tensor::<5>::random(
+        [2, channels, 5, 4, 3],
+        Distribution::Normal(0.0, 2.0),
+        device,
+    ) + Tensor::<1>::from_floats([40.0, -3.0, 0.5], device).reshape([1, channels, 1, 1, 1]);
     let gamma = Tensor::<1>::from_floats([1.5, -0.7, 0.2], device);
     let beta = Tensor::<1>::from_floats([0.3, 0.0, -1.1], device);
     let norm = InstanceNorm {
@@ -46,7 +49,10 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert_eq!(got.len(), want.len(), "{what}");
-    assert!(worst <= 2e-5 * scale, "{what}: max error {worst} (scale {scale})");
+    assert!(
+        worst <= 2e-5 * scale,
+        "{what}: max error {worst} (scale {scale})"
+    );
 }
 
 fn inputs(norm: &InstanceNorm, x: Tensor<5>, activation: Activation) -> Inputs<5> {
@@ -83,15 +89,24 @@ fn gradients_equal_burns_composition_on_every_device() {
         for activation in ACTIVATIONS {
             let grads_of = |y: Tensor<5>, x: &Tensor<5>| {
                 let grads = (y * weights.clone()).sum().backward();
-                let param = |p: &Option<Param<Tensor<1>>>| values(p.as_ref().unwrap().val().grad(&grads).unwrap());
-                [values(x.grad(&grads).unwrap()), param(&norm.gamma), param(&norm.beta)]
+                let param = |p: &Option<Param<Tensor<1>>>| {
+                    values(p.as_ref().unwrap().val().grad(&grads).unwrap())
+                };
+                [
+                    values(x.grad(&grads).unwrap()),
+                    param(&norm.gamma),
+                    param(&norm.beta),
+                ]
             };
             let x1 = x.clone().detach().require_grad();
             let fused = fused(&inputs(&norm, x1.clone(), activation))
                 .unwrap_or_else(|| panic!("{device}: no fused kernel was taken under autodiff"));
             let got = grads_of(fused, &x1);
             let x2 = x.clone().detach().require_grad();
-            let want = grads_of(composed_instance_norm_act(&norm, x2.clone(), activation), &x2);
+            let want = grads_of(
+                composed_instance_norm_act(&norm, x2.clone(), activation),
+                &x2,
+            );
             for (name, (g, w)) in ["x", "gamma", "beta"].iter().zip(got.iter().zip(&want)) {
                 assert_close(g, w, &format!("{device} {activation:?} gradient of {name}"));
             }
@@ -114,7 +129,10 @@ fn the_public_entry_point_takes_the_fused_path_and_falls_back_without_affine() {
         beta: None,
         ..norm
     };
-    let plain = InstanceNorm { affine: false, ..plain };
+    let plain = InstanceNorm {
+        affine: false,
+        ..plain
+    };
     assert_close(
         &values(instance_norm_act(&plain, x.clone(), act)),
         &values(composed_instance_norm_act(&plain, x, act)),
