@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::inference::{Blend, SlidingWindow};
+use autoseg_templates::inference::{Accumulation, Blend, SlidingWindow};
 use autoseg_templates::networks::SmallUNet;
 use burn::tensor::{Distribution, Tensor};
 
@@ -52,6 +52,7 @@ fn main() -> Result<(), String> {
         overlap,
         batch,
         blend: Blend::Gaussian,
+        accumulation: Accumulation::for_device(device),
     };
     let mut seconds = Vec::new();
     for _ in 0..3 {

@@ -135,13 +135,23 @@ impl ComputeDevice {
             Ok(())
         })
         .unwrap_or_else(|panic| {
-            let text = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-            Err(text.unwrap_or_else(|| "the backend panicked".into()))
+            let text = panic_message(panic.as_ref());
+            Err(if text.is_empty() {
+                "the backend panicked".into()
+            } else {
+                text
+            })
         })
     }
+}
+
+/// What a panic said, if it said it in a string (empty otherwise).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

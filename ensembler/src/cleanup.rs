@@ -6,7 +6,7 @@
 //! with the chosen ensemble, so what was measured is what is applied.
 
 use autoseg_kernels::components::Connectivity;
-use autoseg_kernels::postprocess::{keep_largest, remove_small};
+use autoseg_kernels::postprocess::{keep_largest, remove_small_of_class};
 
 /// Clean-ups by class index (0 is background), applied in the listed order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,26 +24,14 @@ impl Cleanups {
             keep_largest(labels, dims, class as u16, Connectivity::TwentySix);
         }
         for &(class, min_size) in &self.remove_small {
-            remove_small_of(labels, dims, class, min_size);
+            let class = class as u16;
+            remove_small_of_class(labels, dims, class, min_size, Connectivity::TwentySix);
         }
     }
 
     /// Whether there is nothing to apply.
     pub fn is_empty(&self) -> bool {
         self.keep_largest.is_empty() && self.remove_small.is_empty()
-    }
-}
-
-/// [`remove_small`] for one class only: the other classes' voxels are left as they are.
-fn remove_small_of(labels: &mut [u16], dims: [usize; 3], class: u8, min_size: u64) {
-    let mut only: Vec<u16> = labels.iter().map(|&l| (l == class as u16) as u16).collect();
-    if remove_small(&mut only, dims, min_size, Connectivity::TwentySix) == 0 {
-        return;
-    }
-    for (label, kept) in labels.iter_mut().zip(&only) {
-        if *label == class as u16 && *kept == 0 {
-            *label = 0;
-        }
     }
 }
 

@@ -198,21 +198,15 @@ impl CrossValidation {
                 continue;
             }
             let k = class as usize - 1;
-            let mut best = None;
+            // Each threshold is tried on the clean-ups chosen so far; the best one stays.
+            let base = chosen.clone();
             for min_size in size_thresholds(size) {
-                let mut trial = chosen.clone();
+                let mut trial = base.clone();
                 trial.remove_small.push((class, min_size));
                 let with = self.dice(members, &trial);
-                if with[k]
-                    > best
-                        .as_ref()
-                        .map_or(current[k], |(_, d): &(Cleanups, Vec<f64>)| d[k])
-                {
-                    best = Some((trial, with));
+                if with[k] > current[k] {
+                    (chosen, current) = (trial, with);
                 }
-            }
-            if let Some((trial, with)) = best {
-                (chosen, current) = (trial, with);
             }
         }
         chosen

@@ -31,5 +31,6 @@ pub use order::linear_percentile;
 pub use overlap::ConfusionMatrix;
 pub use postprocess::{
     fill_holes, fill_holes_in, keep_largest, keep_largest_in, remove_small, remove_small_in,
+    remove_small_of_class,
 };
 pub use surface::{SurfaceDistances, surface};

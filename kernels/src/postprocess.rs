@@ -43,13 +43,34 @@ pub fn remove_small(
     remove_small_in(labels, &components, min_size)
 }
 
+/// [`remove_small`] for the components of one class only; the other classes are left as
+/// they are.
+pub fn remove_small_of_class(
+    labels: &mut [u16],
+    dims: [usize; 3],
+    class: u16,
+    min_size: u64,
+    connectivity: Connectivity,
+) -> usize {
+    let components = label_components(labels, dims, connectivity);
+    remove_where(labels, &components, |c| {
+        c.class == class && c.size < min_size
+    })
+}
+
 /// [`remove_small`] with `labels`' components already found.
 pub fn remove_small_in(labels: &mut [u16], components: &Components, min_size: u64) -> usize {
-    let small: Vec<bool> = components
-        .components
-        .iter()
-        .map(|c| c.class != 0 && c.size < min_size)
-        .collect();
+    remove_where(labels, components, |c| c.class != 0 && c.size < min_size)
+}
+
+/// Sets to background the voxels of every component `remove` picks; returns how many it
+/// picked.
+fn remove_where(
+    labels: &mut [u16],
+    components: &Components,
+    remove: impl Fn(&crate::components::Component) -> bool,
+) -> usize {
+    let small: Vec<bool> = components.components.iter().map(remove).collect();
     for (label, id) in labels.iter_mut().zip(components.voxel_index()) {
         if small[id as usize] {
             *label = 0;

@@ -62,12 +62,13 @@ impl InferenceSettings {
     }
 
     /// The window over whole images.
-    pub fn sliding_window(&self) -> SlidingWindow {
+    pub fn sliding_window(&self, device: ComputeDevice) -> SlidingWindow {
         SlidingWindow {
             roi: self.inference.roi.unwrap_or(self.patch_size),
             overlap: self.inference.overlap,
             batch: self.inference.batch,
             blend: self.inference.blend,
+            accumulation: Accumulation::for_device(device),
         }
     }
 }
@@ -97,8 +98,8 @@ pub struct BundlePredictor {
     pub weights: PathBuf,
     network: Network,
     device: Device,
-    /// Where the sliding window keeps its sums on that device.
-    accumulation: Accumulation,
+    /// How windows cover an image on that device.
+    window: SlidingWindow,
 }
 
 impl BundlePredictor {
@@ -121,11 +122,11 @@ impl BundlePredictor {
         let network = weights::load(network, &weights_path).map_err(|e| invalid(e.to_string()))?;
         Ok(BundlePredictor {
             bundle: bundle.to_path_buf(),
+            window: settings.sliding_window(device),
             settings,
             weights: weights_path,
             network,
             device: burn_device,
-            accumulation: Accumulation::for_device(device),
         })
     }
 
@@ -150,8 +151,7 @@ impl BundlePredictor {
         self.check_channels(ras, path)?;
         let prepared = prepare_image(ras, &self.settings.preprocessing);
         let classes = self.classes();
-        let probabilities = self.settings.sliding_window().blend_with(
-            self.accumulation,
+        let probabilities = self.window.blend(
             &prepared.data,
             prepared.channels,
             prepared.grid.dims,
@@ -283,7 +283,7 @@ impl Segmenter for BundlePredictor {
             "{} ({}), window {:?}, overlap {}{mirrored}",
             self.bundle.display(),
             self.weights.display(),
-            self.settings.sliding_window().roi,
+            self.window.roi,
             inference.overlap
         )
     }

@@ -1,6 +1,6 @@
 //! Sliding-window inference: a volume too large for one pass is covered by overlapping
 //! windows of the network's patch size, each window's class probabilities weighted by
-//! nnU-Net's Gaussian importance map and averaged.
+//! nnU-Net's Gaussian importance map (or all alike, [`Blend::Constant`]) and averaged.
 //!
 //! Volumes are `[channel, x, y, z]`, z fastest (see the tuner's preprocessing). The running
 //! sums live on the host or on the network's device ([`Accumulation`]).
@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 pub use accumulate::Accumulation;
 
+use crate::device::panic_message;
+
 /// How windows cover the volume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlidingWindow {
@@ -27,6 +29,8 @@ pub struct SlidingWindow {
     pub batch: usize,
     /// How overlapping windows are weighted.
     pub blend: Blend,
+    /// Where the running sums live.
+    pub accumulation: Accumulation,
 }
 
 /// How overlapping windows are weighted where they meet (MONAI's `mode`).
@@ -75,28 +79,12 @@ impl SlidingWindow {
 
     /// `forward`'s outputs (`[n, outputs, roi]` for `[n, channels, roi]`) over the whole
     /// volume, `[outputs, x, y, z]`: windows placed as nnU-Net places them, each weighted by
-    /// the Gaussian importance map, averaged where they overlap. Volumes smaller than the
-    /// window are zero-padded and cropped back. The sums are kept on the host.
+    /// the blend's importance map, averaged where they overlap. Volumes smaller than the
+    /// window are zero-padded and cropped back. The sums are kept where `accumulation`
+    /// says; when the device runs out of memory (a panic that says so), the volume is
+    /// blended again on the host and a warning says why; any other failure is passed on.
     pub fn blend(
         &self,
-        image: &[f32],
-        channels: usize,
-        dims: [usize; 3],
-        classes: usize,
-        device: &Device,
-        forward: impl Fn(Tensor<5>) -> Tensor<5>,
-    ) -> Vec<f32> {
-        let host = Accumulation::Host;
-        self.blend_with(host, image, channels, dims, classes, device, forward)
-    }
-
-    /// [`Self::blend`] with the sums kept where `accumulation` says. When the device runs
-    /// out of memory (a panic that says so), the volume is blended again on the host and a
-    /// warning says why; any other failure is passed on.
-    #[allow(clippy::too_many_arguments)]
-    pub fn blend_with(
-        &self,
-        accumulation: Accumulation,
         image: &[f32],
         channels: usize,
         dims: [usize; 3],
@@ -109,13 +97,11 @@ impl SlidingWindow {
             channels,
             dims,
         };
-        if accumulation == Accumulation::Host {
-            return self.blend_once(accumulation, &volume, classes, device, &forward);
+        let once = |accumulation| self.blend_once(accumulation, &volume, classes, device, &forward);
+        if self.accumulation == Accumulation::Host {
+            return once(Accumulation::Host);
         }
-        let attempt = catch_unwind(AssertUnwindSafe(|| {
-            self.blend_once(accumulation, &volume, classes, device, &forward)
-        }));
-        match attempt {
+        match catch_unwind(AssertUnwindSafe(|| once(self.accumulation))) {
             Ok(blended) => blended,
             Err(panic) => {
                 let message = panic_message(panic.as_ref());
@@ -126,7 +112,7 @@ impl SlidingWindow {
                     "warning: sliding window ran out of device memory ({}); blending on the host",
                     message.lines().next().unwrap_or_default()
                 );
-                self.blend_once(Accumulation::Host, &volume, classes, device, &forward)
+                once(Accumulation::Host)
             }
         }
     }
@@ -199,15 +185,6 @@ struct Volume<'a> {
     image: &'a [f32],
     channels: usize,
     dims: [usize; 3],
-}
-
-/// What a panic said, if it said it in a string.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 /// The `size` block at `origin` of a `[c, x, y, z]` z-fastest volume of `dims`.
@@ -287,6 +264,7 @@ mod tests {
             overlap: 0.5,
             batch: 3,
             blend: Blend::Gaussian,
+            accumulation: Accumulation::Host,
         };
         let device = Device::flex();
         let got = window.predict(&image, 1, dims, 2, &device, |x| {
@@ -311,6 +289,7 @@ mod tests {
             overlap: 0.5,
             batch: 4,
             blend: Blend::Gaussian,
+            accumulation: Accumulation::Host,
         };
         for dims in [[37, 29, 23], [10, 9, 7], [16, 40, 3]] {
             let n: usize = dims.iter().product();
@@ -338,6 +317,7 @@ mod tests {
                 overlap: 0.5,
                 batch: 1,
                 blend,
+                accumulation: Accumulation::Host,
             };
             let got = window.blend(&image, 1, dims, 1, &Device::flex(), |x| x);
             assert!(
@@ -380,6 +360,7 @@ mod tests {
             overlap: 0.5,
             batch: 3,
             blend: Blend::Gaussian,
+            accumulation: Accumulation::Host,
         };
         for device in crate::ComputeDevice::available() {
             let dev = device.burn_device();
@@ -389,15 +370,11 @@ mod tests {
                 let two = |x: Tensor<5>| Tensor::cat(vec![x.clone(), x.neg() + 1.0], 1);
                 let host = window.blend(&image, 1, dims, 2, &dev, two);
                 for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F16, 5e-3)] {
-                    let on_device = window.blend_with(
-                        Accumulation::Device(dtype),
-                        &image,
-                        1,
-                        dims,
-                        2,
-                        &dev,
-                        two,
-                    );
+                    let on_device = SlidingWindow {
+                        accumulation: Accumulation::Device(dtype),
+                        ..window.clone()
+                    }
+                    .blend(&image, 1, dims, 2, &dev, two);
                     let worst = max_difference(&on_device, &host);
                     assert!(worst < tolerance, "{device} {dims:?} {dtype:?}: {worst}");
                 }
@@ -412,6 +389,7 @@ mod tests {
             overlap: 0.5,
             batch: 2,
             blend: Blend::Gaussian,
+            accumulation: Accumulation::Host,
         };
         let dims = [12, 10, 9];
         let image: Vec<f32> = (0..dims.iter().product())
@@ -419,34 +397,22 @@ mod tests {
             .collect();
         let device = Device::flex();
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        let got = window.blend_with(
-            Accumulation::Device(DType::F16),
-            &image,
-            1,
-            dims,
-            1,
-            &device,
-            |x| {
-                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-                    panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
-                }
-                x
-            },
-        );
+        let on_device = |dtype| SlidingWindow {
+            accumulation: Accumulation::Device(dtype),
+            ..window.clone()
+        };
+        let got = on_device(DType::F16).blend(&image, 1, dims, 1, &device, |x| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
+            }
+            x
+        });
         assert!(
             max_difference(&got, &image) < 1e-4,
             "the host pass blends the identity"
         );
         let other = catch_unwind(AssertUnwindSafe(|| {
-            window.blend_with(
-                Accumulation::Device(DType::F32),
-                &image,
-                1,
-                dims,
-                1,
-                &device,
-                |_| panic!("shape mismatch"),
-            )
+            on_device(DType::F32).blend(&image, 1, dims, 1, &device, |_| panic!("shape mismatch"))
         }));
         assert!(
             other.is_err(),

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use autoseg_templates::bundle::{self, InferenceConfig};
-use autoseg_templates::inference::{Blend, SlidingWindow};
+use autoseg_templates::inference::{Accumulation, Blend, SlidingWindow};
 use autoseg_templates::networks::NetworkConfig;
 use serde::{Deserialize, Serialize};
 
@@ -251,6 +251,7 @@ impl TrainConfig {
             overlap: self.validation.overlap,
             batch: self.validation.batch,
             blend: Blend::Gaussian,
+            accumulation: Accumulation::Host,
         }
     }
 }
