@@ -41,7 +41,8 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
-fn assert_close(got: &[f32], want: &[f32], what: &str) {
+/// Within `tolerance` of the largest reference value.
+fn assert_close_within(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
     let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
     let worst = got
         .iter()
@@ -50,9 +51,14 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
         .fold(0f32, f32::max);
     assert_eq!(got.len(), want.len(), "{what}");
     assert!(
-        worst <= 2e-5 * scale,
+        worst <= tolerance * scale,
         "{what}: max error {worst} (scale {scale})"
     );
+}
+
+/// Values computed elementwise: within 2e-5.
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_close_within(got, want, 2e-5, what);
 }
 
 fn inputs(norm: &InstanceNorm, x: Tensor<5>, activation: Activation) -> Inputs<5> {
@@ -108,7 +114,10 @@ fn gradients_equal_burns_composition_on_every_device() {
                 &x2,
             );
             for (name, (g, w)) in ["x", "gamma", "beta"].iter().zip(got.iter().zip(&want)) {
-                assert_close(g, w, &format!("{device} {activation:?} gradient of {name}"));
+                // gamma's and beta's gradients are f32 sums over every voxel, added in
+                // another order by each path: 1e-4 of the largest.
+                let what = format!("{device} {activation:?} gradient of {name}");
+                assert_close_within(g, w, 1e-4, &what);
             }
         }
     }
