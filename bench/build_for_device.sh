@@ -13,3 +13,15 @@ build_for_device() {
   CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml" \
     "${features[@]}" "$@"
 }
+
+# Sets $yaml_python to a Python that has PyYAML (the machine's python3 when it has it, else a
+# venv of its own under ~/.cache/autoseg), for the scripts that read the work dir's YAML.
+find_yaml_python() {
+  yaml_python=python3
+  if ! python3 -c "import yaml" 2>/dev/null; then
+    local venv=$HOME/.cache/autoseg/bench-venv
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -c "import yaml" 2>/dev/null || "$venv/bin/pip" install -q pyyaml
+    yaml_python=$venv/bin/python
+  fi
+}

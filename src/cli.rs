@@ -113,7 +113,8 @@ pub struct RunArgs {
     #[arg(long, short = 'w', default_value = "work_dir")]
     pub work_dir: PathBuf,
     /// Seconds for the whole run, shared out among the trials (a tenth kept for the
-    /// other stages) [default: each bundle's own epochs].
+    /// other stages); each bundle's recipe suits its share [default: each bundle's own
+    /// epochs].
     #[arg(long)]
     pub time_budget: Option<f64>,
     /// Where to train and predict: cpu (flex), tch (libtorch CPU) or cuda:N; a
@@ -155,7 +156,8 @@ pub struct GenerateArgs {
     /// GPU memory to plan patch and batch for, in GB [default: nnU-Net's 8].
     #[arg(long)]
     pub gpu_memory: Option<f64>,
-    /// Seconds of training per bundle (written as time_budget_seconds).
+    /// Seconds of training per bundle (written as time_budget_seconds); under 12 hours,
+    /// dynunet swaps nnU-Net's recipe for one that learns in few steps.
     #[arg(long)]
     pub time_budget: Option<f64>,
     /// Rewrite bundles that exist already (otherwise they are kept as they are, hand edits

@@ -40,6 +40,18 @@ fn analyze_and_generate(task: &Path, work: &Path, extra: &[&str]) -> String {
     common::run_ok(&args)
 }
 
+/// The derivation record of `key` in a bundle's derivation.yaml.
+fn derived(bundle: &Path, key: &str) -> Value {
+    let derivation = common::read_yaml(&bundle.join("derivation.yaml"));
+    derivation["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["key"] == key)
+        .unwrap_or_else(|| panic!("no record of {key}"))
+        .clone()
+}
+
 fn inspect_json(dir: &Path) -> Value {
     serde_json::from_str(&common::run_ok(&[
         "inspect",
@@ -50,7 +62,7 @@ fn inspect_json(dir: &Path) -> Value {
 }
 
 #[test]
-fn task04_dynunet_plan_equals_nnunets() {
+fn task04_dynunet_plan_equals_nnunets_and_a_short_budget_swaps_only_the_recipe() {
     let data = common::shared_data().join("Task04_Hippocampus/dataset.json");
     let work = tempfile::tempdir().unwrap();
     let w = work.path().to_str().unwrap();
@@ -87,18 +99,55 @@ fn task04_dynunet_plan_equals_nnunets() {
     assert_eq!(fullres["use_mask_for_norm"][0], false);
     assert_eq!(ours["preprocessing"]["normalization"]["name"], "z_score");
     // The derivation names the statistics each value came from.
-    let derivation = common::read_yaml(&work.path().join("bundles/dynunet_0/derivation.yaml"));
-    let patch = derivation["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["key"] == "patch_size")
-        .unwrap();
+    let bundle = work.path().join("bundles/dynunet_0");
+    let patch = derived(&bundle, "patch_size");
     assert!(
         patch["inputs"]
             .get("median shape at the target spacing")
             .is_some()
     );
+    assert_eq!(ours["optimizer"]["name"], "sgd");
+
+    // A budget of hours keeps nnU-Net's plan and swaps its recipe for the short one.
+    common::run_ok(&[
+        "generate",
+        "-w",
+        w,
+        "--algos",
+        "dynunet",
+        "--folds",
+        "0",
+        "--time-budget",
+        "5400",
+        "--force",
+    ]);
+    let short = config(&bundle);
+    for key in [
+        "patch_size",
+        "network",
+        "preprocessing",
+        "augment",
+        "sampling",
+    ] {
+        assert_eq!(short[key], ours[key], "{key}");
+    }
+    assert_eq!(short["loss"]["loss"]["name"], ours["loss"]["loss"]["name"]);
+    assert_eq!(short["optimizer"]["name"], "adam_w");
+    assert_eq!(short["learning_rate"], 0.003);
+    assert_eq!(short["schedule"]["name"], "warmup_cosine");
+    assert_eq!(short["batch_size"], 2);
+    assert_eq!(short["iterations_per_epoch"], 50);
+    assert_eq!(short["loss"]["loss"]["batch"], true);
+    assert_eq!(short["validation"]["every"], 4);
+    assert_eq!(short["time_budget_seconds"], 5400.0);
+    let optimizer = derived(&bundle, "optimizer");
+    assert!(
+        optimizer["rule"]
+            .as_str()
+            .unwrap()
+            .contains("under 12 hours")
+    );
+    assert_eq!(optimizer["inputs"]["resources.time_budget_seconds"], 5400.0);
 }
 
 /// Copies a folder tree.

@@ -119,11 +119,7 @@ pub fn generate(
         .filter_map(|s| s.template.clone())
         .collect();
     selected(&scoped)?;
-    let folds: Vec<usize> = if options.folds.is_empty() {
-        (0..input.task.num_folds).collect()
-    } else {
-        options.folds.clone()
-    };
+    let folds = fold_list(input, options);
     let mut report = GenerateReport::default();
     for template in templates {
         if let Some(reason) = template.skip_reason(input)? {
@@ -157,6 +153,30 @@ pub fn generate(
         }
     }
     Ok(report)
+}
+
+/// How many bundles [`generate`] writes or keeps: the folds of every selected template
+/// that suits the data. A budget shared by all of them is split by this count.
+pub fn count_bundles(
+    input: &TemplateInput,
+    options: &GenerateOptions,
+) -> Result<usize, GenerateError> {
+    let mut suited = 0;
+    for template in selected(&options.algos)? {
+        if template.skip_reason(input)?.is_none() {
+            suited += 1;
+        }
+    }
+    Ok(suited * fold_list(input, options).len())
+}
+
+/// The folds asked for, or all of the task's.
+fn fold_list(input: &TemplateInput, options: &GenerateOptions) -> Vec<usize> {
+    if options.folds.is_empty() {
+        (0..input.task.num_folds).collect()
+    } else {
+        options.folds.clone()
+    }
 }
 
 fn selected(algos: &[String]) -> Result<Vec<Box<dyn Template>>, GenerateError> {

@@ -8,10 +8,13 @@ use anyhow::Context;
 use autoseg_datasets::folds::{FoldOptions, Folds};
 use autoseg_datasets::task::ClassSpec;
 use autoseg_datasets::{Dataset, TaskConfig};
-use autoseg_templates::generate::{BundleOutcome, GenerateOptions, GenerateReport, generate};
+use autoseg_templates::generate::{
+    BundleOutcome, GenerateOptions, GenerateReport, count_bundles, generate,
+};
 use autoseg_templates::templates::overrides::Setting;
 use autoseg_templates::templates::{DataStats, Resources, TaskInfo, TemplateInput};
 use autoseg_tuner::train::TrainConfig;
+use autoseg_tuner::trials::budget_per_trial;
 
 use crate::cli::GenerateArgs;
 
@@ -46,12 +49,8 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         settings,
         force: args.force,
     };
-    let resources = Resources {
-        gpu_memory_gb: args.gpu_memory,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        time_budget_seconds: args.time_budget,
-    };
-    generate_bundles(work_dir, &task, &options, &resources)?;
+    let budget = BundleBudget::Each(args.time_budget);
+    generate_bundles(work_dir, &task, &options, args.gpu_memory, budget)?;
     println!(
         "Inspect the bundles: autoseg inspect {}",
         autoseg_templates::generate::bundles_dir(work_dir).display()
@@ -59,12 +58,29 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long each generated bundle may train, which shapes its recipe.
+#[derive(Debug, Clone, Copy)]
+pub enum BundleBudget {
+    /// The same seconds for each bundle (`autoseg generate --time-budget`), or no limit.
+    Each(Option<f64>),
+    /// Seconds shared by all the bundles generated, trained `slots` at a time
+    /// (`autoseg run`): each gets its round's share.
+    Shared {
+        /// Seconds of training for them all.
+        seconds: f64,
+        /// Bundles trained at once.
+        slots: usize,
+    },
+}
+
 /// Generates the bundles for a task from the work dir's statistics, printing a line each.
+/// `gpu_memory_gb` plans for that GPU (nnU-Net's 8 GB reference when `None`).
 pub fn generate_bundles(
     work_dir: &Path,
     task: &TaskConfig,
     options: &GenerateOptions,
-    resources: &Resources,
+    gpu_memory_gb: Option<f64>,
+    budget: BundleBudget,
 ) -> anyhow::Result<GenerateReport> {
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
         .context("reading the datalist")?;
@@ -72,10 +88,27 @@ pub fn generate_bundles(
     let bundles = autoseg_templates::generate::bundles_dir(work_dir);
     std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
     let info = task_info(task, &dataset, &bundles)?;
+    let mut resources = Resources {
+        gpu_memory_gb,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        time_budget_seconds: None,
+    };
+    resources.time_budget_seconds = match budget {
+        BundleBudget::Each(seconds) => seconds,
+        BundleBudget::Shared { seconds, slots } => {
+            let input = TemplateInput {
+                stats: &stats,
+                task: &info,
+                resources: &resources,
+            };
+            let count = count_bundles(&input, options)?;
+            Some(budget_per_trial(seconds, count, slots))
+        }
+    };
     let input = TemplateInput {
         stats: &stats,
         task: &info,
-        resources,
+        resources: &resources,
     };
     let report = generate(work_dir, &input, options, &TrainConfig::complete)?;
     for b in &report.bundles {

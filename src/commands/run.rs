@@ -16,10 +16,10 @@ use autoseg_ensembler::rank::write_ranking;
 use autoseg_ensembler::report::{ReportOptions, write_report};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::generate::GenerateOptions;
-use autoseg_templates::templates::Resources;
 use autoseg_templates::templates::overrides::Setting;
-use autoseg_tuner::trials::{TrialOptions, TrialStatus, plan, train_all};
+use autoseg_tuner::trials::{TrialOptions, TrialStatus, budget_per_trial, plan, train_all};
 
+use super::generate::BundleBudget;
 use super::{analyze, check, generate, predict};
 use crate::cli::RunArgs;
 
@@ -124,12 +124,16 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         settings: p.settings.clone(),
         force: false,
     };
-    let resources = Resources {
-        gpu_memory_gb: None,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        time_budget_seconds: None,
+    // Each bundle's recipe is chosen for its share of the training time.
+    let slots = p.devices.len().max(1);
+    let budget = match p.time_budget {
+        Some(total) => BundleBudget::Shared {
+            seconds: training_seconds_left(total, &started),
+            slots,
+        },
+        None => BundleBudget::Each(None),
     };
-    generate::generate_bundles(w, &p.task, &options, &resources)?;
+    generate::generate_bundles(w, &p.task, &options, None, budget)?;
 
     println!("[train]");
     let mut trial_options = TrialOptions {
@@ -146,9 +150,7 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         .count();
     println!("  {pending} of {} trial(s) to train", planned.len());
     if let Some(total) = p.time_budget {
-        let rounds = pending.div_ceil(p.devices.len().max(1)).max(1);
-        let left = total * (1.0 - OTHER_STAGES_SHARE) - started.elapsed().as_secs_f64();
-        let each = (left / rounds as f64).max(1.0);
+        let each = budget_per_trial(training_seconds_left(total, &started), pending, slots);
         println!("  {each:.0} s each");
         trial_options.time_budget_per_trial = Some(each);
     }
@@ -208,6 +210,12 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         validation_dice,
         report,
     })
+}
+
+/// What is left of a run's budget of `total` seconds for training, the other stages'
+/// share kept back.
+fn training_seconds_left(total: f64, started: &Instant) -> f64 {
+    total * (1.0 - OTHER_STAGES_SHARE) - started.elapsed().as_secs_f64()
 }
 
 /// The path of a run's predictions folder.

@@ -73,6 +73,13 @@ pub struct TrialOptions {
     pub time_budget_per_trial: Option<f64>,
 }
 
+/// Each trial's share of a budget of `seconds` for `trials` trials trained `slots` at a
+/// time: the budget over the rounds they take (at least a second).
+pub fn budget_per_trial(seconds: f64, trials: usize, slots: usize) -> f64 {
+    let rounds = trials.div_ceil(slots.max(1)).max(1);
+    (seconds / rounds as f64).max(1.0)
+}
+
 /// The ledger file of a work dir.
 pub fn ledger_path(work_dir: &Path) -> PathBuf {
     work_dir.join("trials.yaml")

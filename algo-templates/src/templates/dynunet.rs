@@ -4,12 +4,16 @@
 //! 10th percentile. Patch: shaped like 1/spacing with 256^3 voxels, clipped to the median
 //! image, shrunk axis by axis until nnU-Net's memory proxy fits the GPU. Topology from
 //! [`pool_and_conv`]. Batch: what the memory left allows, capped so one batch covers at
-//! most 5 % of the dataset's voxels, at least 2.
+//! most 5 % of the dataset's voxels, at least 2. A time budget under 12 hours swaps
+//! nnU-Net's recipe for [`short_budget_recipe`]'s.
 
 use serde_json::json;
 
 use super::memory::{REFERENCE_3D, REFERENCE_BATCH_3D, REFERENCE_GB, dynunet_feature_map};
-use super::recipe::{Plan, add_recipe, base_config, classes_and_channels, nnunet_normalization};
+use super::recipe::{
+    Plan, add_recipe, base_config, classes_and_channels, nnunet_normalization, short_budget,
+    short_budget_recipe,
+};
 use super::stats::FINGERPRINT;
 use super::topology::{Topology, pool_and_conv};
 use super::{Derivation, Filled, Template, TemplateError, TemplateInput};
@@ -292,6 +296,9 @@ impl Template for DynUnetTemplate {
              Dice on patches every epoch instead)",
             &[],
         );
+        if let Some(seconds) = short_budget(input) {
+            short_budget_recipe(&mut config, &mut d, seconds);
+        }
         Ok(Filled {
             config,
             derivation: d,

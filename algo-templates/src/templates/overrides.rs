@@ -84,23 +84,34 @@ pub fn apply(
 ) -> Result<(), TemplateError> {
     let template = derivation.template.clone();
     for s in settings.iter().filter(|s| s.applies_to(&template)) {
-        let parts: Vec<&str> = s.key.split('.').collect();
-        let (last, path) = parts.split_last().expect("split gives one part at least");
-        let mut at = &mut *config;
-        for (depth, part) in path.iter().enumerate() {
-            let next = at
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            at = next
-                .as_object_mut()
-                .ok_or_else(|| TemplateError::Override {
-                    key: s.key.clone(),
-                    reason: format!("`{}` is not a mapping", parts[..=depth].join(".")),
-                })?;
-        }
-        at.insert(last.to_string(), s.value.clone());
+        set_dotted(config, &s.key, s.value.clone())?;
         derivation.overridden(&s.key, s.value.clone(), &s.source);
     }
+    Ok(())
+}
+
+/// Sets the value at a dotted key (`loss.loss.batch`), making the mappings on its way
+/// that are missing; fails when one on the way is not a mapping.
+pub fn set_dotted(
+    config: &mut Map<String, Value>,
+    key: &str,
+    value: Value,
+) -> Result<(), TemplateError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, path) = parts.split_last().expect("split gives one part at least");
+    let mut at = config;
+    for (depth, part) in path.iter().enumerate() {
+        let next = at
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        at = next
+            .as_object_mut()
+            .ok_or_else(|| TemplateError::Override {
+                key: key.to_string(),
+                reason: format!("`{}` is not a mapping", parts[..=depth].join(".")),
+            })?;
+    }
+    at.insert(last.to_string(), value);
     Ok(())
 }
 

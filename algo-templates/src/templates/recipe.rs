@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::overrides::set_dotted;
 use super::stats::FINGERPRINT;
 use super::{Derivation, TemplateError, TemplateInput};
 use crate::bundle::preprocess::Normalization;
@@ -122,6 +123,84 @@ pub fn time_budget(input: &TemplateInput, d: &mut Derivation) -> Value {
             &[("resources.time_budget_seconds", json!(seconds))],
         )),
         None => Value::Null,
+    }
+}
+
+/// Per-bundle training budgets under this many seconds (12 hours) get the
+/// [`short_budget_recipe`]: nnU-Net's 1000 epochs of 250 steps take 12 to 48 hours on one
+/// GPU, and its SGD from 0.01 has not found small structures after a few hundred steps.
+pub const SHORT_BUDGET_SECONDS: f64 = 12.0 * 3600.0;
+
+/// The bundle's training budget when it is too short for nnU-Net's schedule.
+pub fn short_budget(input: &TemplateInput) -> Option<f64> {
+    input
+        .resources
+        .time_budget_seconds
+        .filter(|&s| s < SHORT_BUDGET_SECONDS)
+}
+
+/// Replaces an nnU-Net recipe by one that learns in a few thousand steps (what
+/// `bench/train_task04.sh` found on Task04 in a CPU budget): AdamW at 3e-3 with a warm-up
+/// cosine decay that ends with the budget, batches of 2 so the budget makes more steps,
+/// nnU-Net's Dice pooled over the batch, and a validation every 200 steps so the best
+/// epoch is seen. The patch, network and loss stay nnU-Net's.
+pub fn short_budget_recipe(config: &mut Map<String, Value>, d: &mut Derivation, seconds: f64) {
+    let choices = [
+        (
+            "optimizer",
+            json!({"name": "adam_w", "weight_decay": 1e-5}),
+            "AdamW, which learns small structures in fewer steps than SGD",
+        ),
+        (
+            "learning_rate",
+            json!(3e-3),
+            "3e-3, the fastest rate that trained stably on Task04 in a CPU budget",
+        ),
+        (
+            "schedule",
+            json!({"name": "warmup_cosine", "warmup_steps": 20}),
+            "20 warm-up steps, then a cosine decay that ends when the budget does",
+        ),
+        (
+            "batch_size",
+            json!(2),
+            "nnU-Net's smallest batch, so the budget makes the most steps",
+        ),
+        (
+            "iterations_per_epoch",
+            json!(50),
+            "epochs of 50 steps, so the budget ends close to an epoch's end",
+        ),
+        (
+            "num_epochs",
+            config["num_epochs"].clone(),
+            "kept as an upper bound: the budget ends training first",
+        ),
+        (
+            "loss.loss.batch",
+            json!(true),
+            "Dice pooled over the batch (nnU-Net's batch Dice), steadier at batch 2",
+        ),
+        (
+            "validation.every",
+            json!(4),
+            "a sliding-window validation every 4 epochs (200 steps)",
+        ),
+        (
+            "validation.batch",
+            json!(4),
+            "4 windows a pass, so validations take little of the budget",
+        ),
+    ];
+    for (key, value, rule) in choices {
+        set_dotted(config, key, value.clone())
+            .expect("nnU-Net's recipe holds every block the short recipe sets");
+        d.record(
+            key,
+            value,
+            &format!("the budget is under 12 hours, too short for nnU-Net's 250,000 steps: {rule}"),
+            &[("resources.time_budget_seconds", json!(seconds))],
+        );
     }
 }
 
