@@ -6,6 +6,8 @@ use burn::nn::conv::{Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfi
 use burn::nn::{InstanceNorm, InstanceNormConfig, PaddingConfig3d};
 use burn::tensor::{Device, Tensor};
 
+use crate::ops::{apply_conv_transpose3d, apply_conv3d};
+
 /// A kernel, stride or scale per spatial axis (x, y, z).
 pub type Triple = [usize; 3];
 
@@ -93,13 +95,13 @@ pub struct Wrapped<M> {
 impl Wrapped<Conv3d> {
     /// Applies the convolution.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        self.conv.forward(x)
+        apply_conv3d(&self.conv, x)
     }
 }
 
 impl Wrapped<ConvTranspose3d> {
     /// Applies the transposed convolution.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        self.conv.forward(x)
+        apply_conv_transpose3d(&self.conv, x)
     }
 }

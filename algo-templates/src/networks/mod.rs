@@ -2,7 +2,7 @@
 //! libtorch CPU and libtorch CUDA alike, with PyTorch-compatible parameter names.
 
 mod dynunet;
-mod layers;
+pub(crate) mod layers;
 mod segresnet_ds;
 mod small_unet;
 

@@ -15,7 +15,7 @@ use super::NetworkError;
 use super::layers::{
     Triple, assert_divisible, conv_transpose3d, conv3d, conv3d_same, instance_norm, product,
 };
-use crate::ops::{Activation, instance_norm_act};
+use crate::ops::{Activation, apply_conv_transpose3d, apply_conv3d, instance_norm_act};
 use crate::weights::{PytorchWeights, WeightsLayout};
 
 /// The hyper-parameters of a SegResNetDS, as a bundle's `network.yaml` holds them.
@@ -101,12 +101,14 @@ impl SegResBlock {
     }
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let y = self
-            .conv1
-            .forward(instance_norm_act(&self.norm1, x.clone(), Activation::Relu));
-        let y = self
-            .conv2
-            .forward(instance_norm_act(&self.norm2, y, Activation::Relu));
+        let y = apply_conv3d(
+            &self.conv1,
+            instance_norm_act(&self.norm1, x.clone(), Activation::Relu),
+        );
+        let y = apply_conv3d(
+            &self.conv2,
+            instance_norm_act(&self.norm2, y, Activation::Relu),
+        );
         x + y
     }
 }
@@ -315,12 +317,12 @@ impl SegResNetDs {
     fn decode(&self, x: Tensor<5>, wanted: usize) -> Vec<Tensor<5>> {
         assert_divisible(&x, self.shape_factor);
         let mut skips = Vec::with_capacity(self.encoder.layers.len());
-        let mut x = self.encoder.conv_init.forward(x);
+        let mut x = apply_conv3d(&self.encoder.conv_init, x);
         for level in &self.encoder.layers {
             x = run_blocks(&level.blocks, x);
             skips.push(x.clone());
             if let Some(down) = &level.downsample {
-                x = down.forward(x);
+                x = apply_conv3d(down, x);
             }
         }
         let mut x = skips.pop().expect("at least two levels");
@@ -329,12 +331,15 @@ impl SegResNetDs {
         let mut heads_seen = 0;
         for level in &self.up_layers {
             let skip = skips.pop().expect("one skip per decoder level");
-            x = run_blocks(&level.blocks, level.upsample.deconv.forward(x) + skip);
+            x = run_blocks(
+                &level.blocks,
+                apply_conv_transpose3d(&level.upsample.deconv, x) + skip,
+            );
             if let Some(head) = &level.head {
                 heads_seen += 1;
                 // Heads come coarsest first; only the `wanted` finest are computed.
                 if heads - heads_seen < wanted {
-                    outputs.push(head.forward(x.clone()));
+                    outputs.push(apply_conv3d(head, x.clone()));
                 }
             }
         }

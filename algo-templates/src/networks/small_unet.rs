@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv3d, ConvTranspose3d};
 use burn::tensor::{Device, Tensor};
 
 use super::layers::{conv_transpose3d, conv3d, instance_norm};
-use crate::ops::{Activation, instance_norm_act};
+use crate::ops::{Activation, apply_conv_transpose3d, apply_conv3d, instance_norm_act};
 
 /// Conv (bias) + InstanceNorm + LeakyReLU(0.01), twice; the first conv may stride.
 #[derive(Module, Debug)]
@@ -30,8 +30,8 @@ impl Block {
 
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let act = Activation::LeakyRelu(0.01);
-        let x = instance_norm_act(&self.n1, self.c1.forward(x), act);
-        instance_norm_act(&self.n2, self.c2.forward(x), act)
+        let x = instance_norm_act(&self.n1, apply_conv3d(&self.c1, x), act);
+        instance_norm_act(&self.n2, apply_conv3d(&self.c2, x), act)
     }
 }
 
@@ -71,12 +71,16 @@ impl SmallUNet {
         let s1 = self.e1.forward(x);
         let s2 = self.e2.forward(s1.clone());
         let b = self.e3.forward(s2.clone());
-        let y = self
-            .d2
-            .forward(Tensor::cat(vec![self.u2.forward(b), s2], 1));
-        self.head.forward(
-            self.d1
-                .forward(Tensor::cat(vec![self.u1.forward(y), s1], 1)),
+        let y = self.d2.forward(Tensor::cat(
+            vec![apply_conv_transpose3d(&self.u2, b), s2],
+            1,
+        ));
+        apply_conv3d(
+            &self.head,
+            self.d1.forward(Tensor::cat(
+                vec![apply_conv_transpose3d(&self.u1, y), s1],
+                1,
+            )),
         )
     }
 }

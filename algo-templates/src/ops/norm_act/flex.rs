@@ -2,13 +2,13 @@
 //! each (statistics, then output), accumulating in f64.
 
 use burn::backend::TensorMetadata;
-use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, tensor::FloatTensor};
-use burn::tensor::{Shape, TensorData};
+use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::Activation;
 use super::kernels::{Forward, Gradients, NormActKernels, Saved, Statistics};
+use crate::ops::flex_slices::{contiguous, tensor, values};
 
 impl NormActKernels for Flex {
     fn norm_act_forward(
@@ -123,21 +123,4 @@ fn moments(values: &[f32]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = s1 / n;
     (shift + mean, (s2 / n - mean * mean).max(0.0))
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.is_contiguous() && t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("a contiguous f32 tensor (checked by the caller)")
-}
-
-fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use super::*;
 use crate::ComputeDevice;
+use crate::ops::test_support::{assert_close_within, values};
 
 const ACTIVATIONS: [Activation; 4] = [
     Activation::Identity,
@@ -35,25 +36,6 @@ fn case(device: &Device, tracked: bool) -> (InstanceNorm, Tensor<5>) {
         affine: true,
     };
     (norm, x)
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
-}
-
-/// Within `tolerance` of the largest reference value.
-fn assert_close_within(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
-    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-    let worst = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert_eq!(got.len(), want.len(), "{what}");
-    assert!(
-        worst <= tolerance * scale,
-        "{what}: max error {worst} (scale {scale})"
-    );
 }
 
 /// Values computed elementwise: within 2e-5.
