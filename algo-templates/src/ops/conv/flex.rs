@@ -1,4 +1,4 @@
-//! The convolution's gradients on burn-flex (f32, no groups or dilation).
+//! The convolution and its gradients on burn-flex (f32, no groups or dilation).
 //!
 //! With `x` `[batch, ci, d, h, w]`, the kernel `[co, ci, kd, kh, kw]`, `dy`
 //! `[batch, co, od, oh, ow]` and `o * stride + k - padding` the input voxel that kernel tap
@@ -21,6 +21,7 @@
 use burn::backend::Flex;
 use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
+use burn::backend::ops::conv::calculate_conv_output_sizes;
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::tensor::Shape;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
@@ -43,26 +44,24 @@ pub fn forward(
     options: &ConvOptions<3>,
 ) -> FlexTensor {
     let (x_shape, w_shape) = (x.shape(), weight.shape());
-    let padding = options.padding_begin();
-    let mut out_shape = x_shape.clone();
-    out_shape[1] = w_shape[0];
-    for a in 0..3 {
-        let span = x_shape[2 + a] + 2 * padding[a];
-        out_shape[2 + a] = (span.saturating_sub(w_shape[2 + a])) / options.stride[a] + 1;
-    }
+    let out_sizes = calculate_conv_output_sizes(
+        &w_shape[2..],
+        &options.stride,
+        &options.padding,
+        &options.dilation,
+        &x_shape[2..],
+    );
+    let out_shape = Shape::from([vec![x_shape[0], w_shape[0]], out_sizes].concat());
     let g = Geometry::new(&x_shape, &out_shape, &w_shape, options);
     let (x, weight) = (contiguous(x.clone()), contiguous(weight.clone()));
     let (xs, ws) = (values(&x), values(&weight));
     let spatial: usize = g.out.iter().product();
     let mut y = vec![0f32; g.batch * g.co * spatial];
-    let rows_per_tile = g.rows_per_tile();
-    let tiles_per_case = g.out_rows().div_ceil(rows_per_tile);
     let out = SharedOut(y.as_mut_ptr());
-    (0..g.batch * tiles_per_case)
+    (0..g.tiles())
         .into_par_iter()
         .for_each_init(Vec::new, |col, item| {
-            let (b, tile) = (item / tiles_per_case, item % tiles_per_case);
-            let rows = tile * rows_per_tile..((tile + 1) * rows_per_tile).min(g.out_rows());
+            let (b, rows) = g.tile(item);
             g.im2col(xs, b, rows.clone(), col);
             // SAFETY: each item writes only its own rows' voxels of case b, for every
             // output channel: disjoint from every other item's.
@@ -162,15 +161,12 @@ pub fn weight_grad(
     let (xs, dys) = (values(&x), values(&dy));
     let g = &geometry;
     let columns = g.columns();
-    let rows_per_tile = g.rows_per_tile();
-    let tiles_per_case = g.out_rows().div_ceil(rows_per_tile);
-    let sum = (0..g.batch * tiles_per_case)
+    let sum = (0..g.tiles())
         .into_par_iter()
         .fold(
             || (vec![0f32; g.co * columns], Vec::new()),
             |(mut acc, mut col), item| {
-                let (b, tile) = (item / tiles_per_case, item % tiles_per_case);
-                let rows = tile * rows_per_tile..((tile + 1) * rows_per_tile).min(g.out_rows());
+                let (b, rows) = g.tile(item);
                 g.im2col(xs, b, rows.clone(), &mut col);
                 g.accumulate(&mut acc, dys, b, rows, &col);
                 (acc, col)
@@ -224,6 +220,24 @@ impl Geometry {
     /// Output rows per tile, so that a tile's im2col matrix holds at most [`TILE_VALUES`].
     fn rows_per_tile(&self) -> usize {
         (TILE_VALUES / (self.columns() * self.out[2]).max(1)).clamp(1, self.out_rows().max(1))
+    }
+
+    /// Tiles over every case, the unit of parallel work.
+    fn tiles(&self) -> usize {
+        self.batch * self.out_rows().div_ceil(self.rows_per_tile())
+    }
+
+    /// Tile `item`'s case and output rows.
+    fn tile(&self, item: usize) -> (usize, Range<usize>) {
+        let (per_tile, per_case) = (
+            self.rows_per_tile(),
+            self.out_rows().div_ceil(self.rows_per_tile()),
+        );
+        let (b, tile) = (item / per_case, item % per_case);
+        (
+            b,
+            tile * per_tile..((tile + 1) * per_tile).min(self.out_rows()),
+        )
     }
 
     /// The input coordinate that tap `k` of output coordinate `o` reads along `axis`.
