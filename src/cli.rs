@@ -156,6 +156,10 @@ pub struct GenerateArgs {
     /// GPU memory to plan patch and batch for, in GB [default: nnU-Net's 8].
     #[arg(long)]
     pub gpu_memory: Option<f64>,
+    /// The bundles will train on CPU cores alone (cpu or tch): with a time budget under 12
+    /// hours, dynunet halves nnU-Net's widths so the budget makes more steps.
+    #[arg(long)]
+    pub cpu: bool,
     /// Seconds of training per bundle (written as time_budget_seconds); under 12 hours,
     /// dynunet swaps nnU-Net's recipe for one that learns in few steps.
     #[arg(long)]

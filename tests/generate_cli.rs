@@ -148,6 +148,24 @@ fn task04_dynunet_plan_equals_nnunets_and_a_short_budget_swaps_only_the_recipe()
             .contains("under 12 hours")
     );
     assert_eq!(optimizer["inputs"]["resources.time_budget_seconds"], 5400.0);
+
+    // On CPU cores alone the same budget also halves the widths, and nothing else.
+    let base = ["generate", "-w", w, "--algos", "dynunet", "--folds", "0"];
+    let budget = ["--time-budget", "5400", "--force", "--cpu"];
+    common::run_ok(&[&base[..], &budget[..]].concat());
+    let cpu = config(&bundle);
+    assert_eq!(
+        cpu["network"]["filters"],
+        serde_json::json!([16, 32, 64, 128])
+    );
+    let mut widths_back = cpu.clone();
+    widths_back["network"]["filters"] = ours["network"]["filters"].clone();
+    assert_eq!(widths_back, short);
+    let filters = derived(&bundle, "network.filters");
+    assert_eq!(filters["inputs"]["resources.cpu_only"], true, "{filters}");
+    // Without a short budget, --cpu keeps nnU-Net's widths.
+    common::run_ok(&[&base[..], &["--force", "--cpu"][..]].concat());
+    assert_eq!(config(&bundle)["network"], ours["network"]);
 }
 
 /// Copies a folder tree.

@@ -75,8 +75,13 @@ impl ComputeDevice {
     pub fn available() -> Vec<ComputeDevice> {
         Self::compiled()
             .into_iter()
-            .filter(|d| !matches!(d, ComputeDevice::TchCuda(_)) || d.smoke_test().is_ok())
+            .filter(|d| !d.is_gpu() || d.smoke_test().is_ok())
             .collect()
+    }
+
+    /// Whether the device is a GPU (the others compute on this machine's CPU cores).
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, ComputeDevice::TchCuda(_))
     }
 
     /// What the device is, in words.

@@ -50,7 +50,11 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
     };
     let budget = BundleBudget::Each(args.time_budget);
-    generate_bundles(work_dir, &task, &options, args.gpu_memory, budget)?;
+    let target = Target {
+        gpu_memory_gb: args.gpu_memory,
+        cpu_only: args.cpu,
+    };
+    generate_bundles(work_dir, &task, &options, target, budget)?;
     println!(
         "Inspect the bundles: autoseg inspect {}",
         autoseg_templates::generate::bundles_dir(work_dir).display()
@@ -73,13 +77,22 @@ pub enum BundleBudget {
     },
 }
 
+/// What the bundles will train on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target {
+    /// Plans patch and batch for a GPU with this memory (nnU-Net's 8 GB reference when
+    /// `None`).
+    pub gpu_memory_gb: Option<f64>,
+    /// The bundles train on CPU cores alone.
+    pub cpu_only: bool,
+}
+
 /// Generates the bundles for a task from the work dir's statistics, printing a line each.
-/// `gpu_memory_gb` plans for that GPU (nnU-Net's 8 GB reference when `None`).
 pub fn generate_bundles(
     work_dir: &Path,
     task: &TaskConfig,
     options: &GenerateOptions,
-    gpu_memory_gb: Option<f64>,
+    target: Target,
     budget: BundleBudget,
 ) -> anyhow::Result<GenerateReport> {
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
@@ -89,9 +102,10 @@ pub fn generate_bundles(
     std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
     let info = task_info(task, &dataset, &bundles)?;
     let mut resources = Resources {
-        gpu_memory_gb,
+        gpu_memory_gb: target.gpu_memory_gb,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         time_budget_seconds: None,
+        cpu_only: target.cpu_only,
     };
     resources.time_budget_seconds = match budget {
         BundleBudget::Each(seconds) => seconds,

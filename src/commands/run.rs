@@ -133,7 +133,11 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         },
         None => BundleBudget::Each(None),
     };
-    generate::generate_bundles(w, &p.task, &options, None, budget)?;
+    let target = generate::Target {
+        gpu_memory_gb: None,
+        cpu_only: !p.devices.iter().any(ComputeDevice::is_gpu),
+    };
+    generate::generate_bundles(w, &p.task, &options, target, budget)?;
 
     println!("[train]");
     let mut trial_options = TrialOptions {

@@ -86,6 +86,9 @@ pub struct Resources {
     pub cores: usize,
     /// Seconds of training per bundle, if limited.
     pub time_budget_seconds: Option<f64>,
+    /// The bundles train on CPU cores alone (flex or libtorch CPU, no GPU): a short budget
+    /// then makes several times fewer steps than on a GPU, which templates weigh.
+    pub cpu_only: bool,
 }
 
 /// What a template reads.
