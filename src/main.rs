@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod memory;
 mod progress;
 
 use std::process::ExitCode;

@@ -11,6 +11,7 @@
 
 use autoseg_kernels::order::{from_ordered_bits, ordered_bits};
 
+use crate::runs::{keyed_runs, value_runs};
 use crate::sample::{PERCENTILES, SampleStats, linear_percentile};
 use crate::sketch::{Moments, QuantileSketch, SketchBuilder};
 use crate::window::Window;
@@ -103,51 +104,64 @@ impl Slot {
     }
 }
 
-/// Runs of voxels with the same sample and the same value: (sample, value, count). Medical
-/// images repeat values (background) in long runs, and a run is counted once instead of
-/// voxel by voxel, which also spares the loop a chain of increments of one counter.
-fn runs(mut voxels: impl Iterator<Item = (usize, f32)>) -> impl Iterator<Item = (usize, f32, u32)> {
-    let mut pending: Option<(usize, f32, u32)> = None;
-    std::iter::from_fn(move || {
-        for (g, v) in voxels.by_ref() {
-            match &mut pending {
-                Some((pg, pv, count)) if *pg == g && pv.to_bits() == v.to_bits() => *count += 1,
-                _ => {
-                    if let Some(done) = pending.replace((g, v, 1)) {
-                        return Some(done);
-                    }
-                }
+/// A sample's voxels as runs of (sample, value, count), produced afresh for each pass.
+trait Runs {
+    fn for_each(&self, f: impl FnMut(usize, f32, u32));
+}
+
+/// Voxels with labels, each in the sample its label maps to (or in none).
+struct Labelled<'a, G> {
+    values: &'a [f32],
+    labels: &'a [u16],
+    sample_of: G,
+}
+
+impl<G: Fn(u16) -> Option<usize>> Runs for Labelled<'_, G> {
+    fn for_each(&self, mut f: impl FnMut(usize, f32, u32)) {
+        keyed_runs(self.values, self.labels, |label, v, count| {
+            if let Some(g) = (self.sample_of)(label) {
+                f(g, v, count);
             }
+        });
+    }
+}
+
+/// One sample given as rows of voxels.
+struct Rows<'a>(&'a [&'a [f32]]);
+
+impl Runs for Rows<'_> {
+    fn for_each(&self, mut f: impl FnMut(usize, f32, u32)) {
+        for row in self.0 {
+            value_runs(row, |v, count| f(0, v, count));
         }
-        pending.take()
-    })
+    }
 }
 
 /// One sample's ranks: (rank, bucket, offset in bucket, slot index).
 type Plan = Vec<(u64, usize, u64, usize)>;
 
-/// Figures of `groups` samples of `values`, where voxel i belongs to sample `group_of(i)` (or to
-/// none), followed by one figure per entry of `unions`, each the union of the listed samples.
-/// An empty sample is taken as the value 0, as MONAI does.
+/// Figures of `groups` samples of `values`, where voxel i belongs to sample
+/// `sample_of(labels[i])` (or to none), followed by one figure per entry of `unions`, each the
+/// union of the listed samples. An empty sample is taken as the value 0, as MONAI does.
 pub fn grouped_stats(
     values: &[f32],
+    labels: &[u16],
     groups: usize,
-    group_of: impl Fn(usize) -> Option<usize>,
+    sample_of: impl Fn(u16) -> Option<usize>,
     unions: &[Vec<usize>],
 ) -> Vec<SampleStats> {
     let samples = groups + unions.len();
     let mut counts = vec![Window::new(0u32); samples];
-    let voxels = || {
-        values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &v)| group_of(i).map(|g| (g, v)))
+    let voxels = Labelled {
+        values,
+        labels,
+        sample_of,
     };
     let mut sums = vec![Sums::default(); groups];
-    for (g, v, count) in runs(voxels()) {
+    voxels.for_each(|g, v, count| {
         *counts[g].cell((ordered_bits(v) >> BUCKET_BITS) as usize) += count;
         sums[g].add(v, count);
-    }
+    });
     let mut moments: Vec<Moments> = sums.iter().map(Sums::moments).collect();
     let mut unions_of: Vec<Vec<usize>> = vec![Vec::new(); groups];
     for (u, members) in unions.iter().enumerate() {
@@ -163,25 +177,23 @@ pub fn grouped_stats(
         }
         moments.push(merged);
     }
-    resolve(voxels(), &unions_of, &mut counts, &moments)
+    resolve(&voxels, &unions_of, &mut counts, &moments)
 }
 
-/// The figures of one sample, with its exact moments and quantile sketch, in the same two
-/// passes (the sketch's buckets refine pass 1's). `values` gives the sample afresh each call.
-pub fn sample_with_distribution<I: Iterator<Item = f32>>(
-    values: impl Fn() -> I,
-) -> (SampleStats, Moments, QuantileSketch) {
+/// The figures of one sample (given as rows of voxels), with its exact moments and quantile
+/// sketch, in the same two passes (the sketch's buckets refine pass 1's).
+pub fn sample_with_distribution(rows: &[&[f32]]) -> (SampleStats, Moments, QuantileSketch) {
     let mut sketch = SketchBuilder::new();
     let mut sums = Sums::default();
-    for (_, v, count) in runs(values().map(|v| (0, v))) {
+    let voxels = Rows(rows);
+    voxels.for_each(|_, v, count| {
         sketch.add(v, count);
         sums.add(v, count);
-    }
+    });
     let mut counts = sketch.coarse_counts(BUCKET_BITS);
     let moments = sums.moments();
-    let voxels = values().map(|v| (0, v));
     let stats = resolve(
-        voxels,
+        &voxels,
         &[Vec::new()],
         std::slice::from_mut(&mut counts),
         &[moments],
@@ -190,10 +202,10 @@ pub fn sample_with_distribution<I: Iterator<Item = f32>>(
 }
 
 /// Plans every sample's ranks from its bucket counts, runs pass 2 over the target buckets of
-/// `voxels` ((group, value) pairs), and finishes the figures. `counts` holds each sample's
+/// `voxels`, and finishes the figures. `counts` holds each sample's
 /// bucket counts (groups, then unions).
 fn resolve(
-    voxels: impl Iterator<Item = (usize, f32)>,
+    voxels: &impl Runs,
     unions_of: &[Vec<usize>],
     counts: &mut [Window<u32>],
     moments: &[Moments],
@@ -211,10 +223,10 @@ fn resolve(
             *targeted.cell(key) = true;
         }
     }
-    for (g, v, count) in runs(voxels) {
+    voxels.for_each(|g, v, count| {
         let bucket = (ordered_bits(v) >> BUCKET_BITS) as usize;
         if !targeted.get(bucket) {
-            continue;
+            return;
         }
         for s in std::iter::once(g).chain(unions_of[g].iter().copied()) {
             let mark = counts[s].get(bucket);
@@ -225,7 +237,7 @@ fn resolve(
                 }
             }
         }
-    }
+    });
     plans
         .iter()
         .zip(moments)
@@ -334,9 +346,12 @@ mod tests {
     fn equals_sorting_each_sample() {
         let n = 200_000;
         let values = values(n);
-        let group = |i: usize| if i % 7 == 6 { None } else { Some(i % 4) };
+        // Labels in runs too (blocks of 9 voxels), 6 of them in 4 samples, 6 in none.
+        let labels: Vec<u16> = (0..n).map(|i| ((i / 9) % 7) as u16).collect();
+        let sample_of = |l: u16| if l == 6 { None } else { Some(l as usize % 4) };
+        let group = |i: usize| sample_of(labels[i]);
         let unions = vec![vec![1, 2, 3], vec![0]];
-        let got = grouped_stats(&values, 4, group, &unions);
+        let got = grouped_stats(&values, &labels, 4, sample_of, &unions);
         let sample = |keep: &dyn Fn(usize) -> bool| {
             let mut v: Vec<f32> = (0..n)
                 .filter(|&i| group(i).is_some_and(keep))
@@ -354,7 +369,7 @@ mod tests {
     #[test]
     fn one_sample_with_its_distribution() {
         let mut v = values(50_000);
-        let (stats, moments, sketch) = sample_with_distribution(|| v.iter().copied());
+        let (stats, moments, sketch) = sample_with_distribution(&[&v[..20_000], &v[20_000..]]);
         assert_eq!(moments.weight, 50_000.0);
         assert_eq!(sketch, QuantileSketch::of(&v));
         assert_close(&stats, &SampleStats::of(&mut v));
@@ -362,7 +377,7 @@ mod tests {
 
     #[test]
     fn an_empty_sample_is_zero() {
-        let got = grouped_stats(&[1.0, 2.0], 2, |_| Some(0), &[]);
+        let got = grouped_stats(&[1.0, 2.0], &[0, 0], 2, |_| Some(0), &[]);
         assert_eq!(got[1], SampleStats::of(&mut []));
         assert_eq!(got[0].median, 1.0);
     }

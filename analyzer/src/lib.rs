@@ -8,6 +8,7 @@ pub mod cache;
 pub mod case;
 pub mod grouped;
 pub mod output;
+pub mod runs;
 pub mod sample;
 pub mod sketch;
 pub mod summary;
