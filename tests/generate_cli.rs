@@ -109,18 +109,9 @@ fn task04_dynunet_plan_equals_nnunets_and_a_short_budget_swaps_only_the_recipe()
     assert_eq!(ours["optimizer"]["name"], "sgd");
 
     // A budget of hours keeps nnU-Net's plan and swaps its recipe for the short one.
-    common::run_ok(&[
-        "generate",
-        "-w",
-        w,
-        "--algos",
-        "dynunet",
-        "--folds",
-        "0",
-        "--time-budget",
-        "5400",
-        "--force",
-    ]);
+    let base = ["generate", "-w", w, "--algos", "dynunet", "--folds", "0"];
+    let budget = ["--time-budget", "5400", "--force"];
+    common::run_ok(&[&base[..], &budget[..]].concat());
     let short = config(&bundle);
     for key in [
         "patch_size",
@@ -150,9 +141,7 @@ fn task04_dynunet_plan_equals_nnunets_and_a_short_budget_swaps_only_the_recipe()
     assert_eq!(optimizer["inputs"]["resources.time_budget_seconds"], 5400.0);
 
     // On CPU cores alone the same budget also halves the widths, and nothing else.
-    let base = ["generate", "-w", w, "--algos", "dynunet", "--folds", "0"];
-    let budget = ["--time-budget", "5400", "--force", "--cpu"];
-    common::run_ok(&[&base[..], &budget[..]].concat());
+    common::run_ok(&[&base[..], &budget[..], &["--cpu"][..]].concat());
     let cpu = config(&bundle);
     assert_eq!(
         cpu["network"]["filters"],

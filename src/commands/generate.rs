@@ -78,7 +78,7 @@ pub enum BundleBudget {
 }
 
 /// What the bundles will train on.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Target {
     /// Plans patch and batch for a GPU with this memory (nnU-Net's 8 GB reference when
     /// `None`).

@@ -241,28 +241,26 @@ impl Template for DynUnetTemplate {
              bottleneck (nnU-Net)",
             &[("target spacing", json!(spacing))],
         );
-        let stages = ("stages", json!(topology.strides.len()));
-        match cpu_budget {
-            None => d.record(
-                "network.filters",
-                &network.filters,
-                "32 x 2^stage, capped at 320 (nnU-Net)",
-                &[stages],
-            ),
-            Some(seconds) => d.record(
-                "network.filters",
-                &network.filters,
+        let mut filter_inputs = vec![("stages", json!(topology.strides.len()))];
+        let filter_rule = match cpu_budget {
+            None => "32 x 2^stage, capped at 320 (nnU-Net)",
+            Some(seconds) => {
+                filter_inputs.extend([
+                    ("resources.cpu_only", json!(true)),
+                    ("resources.time_budget_seconds", json!(seconds)),
+                ]);
                 "half nnU-Net's widths (16 x 2^stage, capped at 160): on CPU cores alone a \
                  budget under 12 hours makes a few thousand steps, and a quarter of the \
                  convolution work makes about 3x as many (Task04 on 2 cores: 5,700 steps \
-                 instead of 2,000 in 81 minutes, cross-validation Dice 0.881 instead of 0.864)",
-                &[
-                    stages,
-                    ("resources.cpu_only", json!(true)),
-                    ("resources.time_budget_seconds", json!(seconds)),
-                ],
-            ),
+                 instead of 2,000 in 81 minutes, cross-validation Dice 0.881 instead of 0.864)"
+            }
         };
+        d.record(
+            "network.filters",
+            &network.filters,
+            filter_rule,
+            &filter_inputs,
+        );
         let batch_size = d.record(
             "batch_size",
             plan.batch_size,
