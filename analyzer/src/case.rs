@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use autoseg_datasets::orientation::AxisTransform;
 use autoseg_datasets::{Case, DatasetError, LabelVolume, Orientation, Volume};
-use autoseg_kernels::{Connectivity, label_components};
+use autoseg_kernels::{Components, Connectivity, label_components};
 use serde::{Deserialize, Serialize};
 
-use crate::grouped::{grouped_stats, sample_with_distribution};
+use crate::grouped::{ChannelSamples, ChannelStats};
 use crate::sample::SampleStats;
-use crate::sketch::{Moments, QuantileSketch};
+use crate::scan::Scan;
+pub use crate::sketch::Distribution;
 
 /// Everything measured on one case, in RAS voxel order (x, y, z), as MONAI reorients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,22 +71,6 @@ pub struct CaseDistributions {
     pub foreground: Vec<Distribution>,
 }
 
-/// Exact moments and a quantile sketch of one sample.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Distribution {
-    pub moments: Moments,
-    pub sketch: QuantileSketch,
-}
-
-impl Distribution {
-    fn of(values: &[f32]) -> Distribution {
-        Distribution {
-            moments: Moments::of(values),
-            sketch: QuantileSketch::of(values),
-        }
-    }
-}
-
 /// Why a case could not be analyzed.
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
@@ -118,30 +103,37 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
     } else {
         (image, to_ras.flip)
     };
-    check_finite(&image, &case.images[0])?;
+    let scan = Scan::of(&image);
+    check_finite(&image, &scan, &case.images[0])?;
     let label = match &case.label {
         Some(path) => Some(read_label_onto(path, &case.images[0], &image)?),
         None => None,
     };
     let dims = image.dims();
     let spacing = image.spacing();
+    let labelled = label
+        .as_ref()
+        .map(|label| (label.data(), Classes::of(label.data(), dims)));
     let mut cropped_shape = Vec::new();
-    let mut intensity = Vec::new();
-    let mut image_dist = Vec::new();
+    let mut channels = Vec::new();
     for c in 0..image.channels() {
-        let (shape, rows) = monai_crop(image.channel(c), dims);
+        let (shape, rows) = monai_crop(dims, scan.positive_rows[c]);
         cropped_shape.push(shape);
-        let (stats, moments, sketch) = sample_with_distribution(&rows);
-        image_dist.push(Distribution { moments, sketch });
-        intensity.push(stats);
+        let labelled = labelled
+            .as_ref()
+            .map(|(labels, classes)| (*labels, classes));
+        channels.push(measure_channel(image.channel(c), labelled, dims[0], &rows));
     }
-    let (label, foreground) = match &label {
-        Some(label) => {
-            let (figures, dists) = label_figures(&image, label.data(), mirrored);
-            (Some(figures), dists)
-        }
-        None => (None, Vec::new()),
+    let intensity = channels.iter().map(|m| m.rows).collect();
+    let label = labelled.map(|(_, classes)| classes.figures(&channels, dims, mirrored));
+    let foreground = match label {
+        Some(_) => channels
+            .iter_mut()
+            .map(|m| m.union_distributions.remove(0))
+            .collect(),
+        None => Vec::new(),
     };
+    let image_dist = channels.into_iter().map(|m| m.rows_distribution).collect();
     let stats = CaseStats {
         id: case.id.clone(),
         image_paths: case.images.iter().map(|p| relative(p, root)).collect(),
@@ -153,7 +145,7 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
         sizemm: std::array::from_fn(|a| dims[a] as f64 * spacing[a]),
         intensity,
         label,
-        nonzero_crop_shape: image.nonzero_box().map(|[lo, hi]| hi - lo),
+        nonzero_crop_shape: scan.nonzero_box.map(|[lo, hi]| hi - lo),
     };
     let dists = CaseDistributions {
         image: image_dist,
@@ -178,118 +170,145 @@ fn read_label_onto(
     })
 }
 
-fn check_finite(image: &Volume, path: &Path) -> Result<(), CaseError> {
-    let bad = image.data().iter().filter(|v| !v.is_finite()).count();
-    if bad == 0 {
+fn check_finite(image: &Volume, scan: &Scan, path: &Path) -> Result<(), CaseError> {
+    if scan.non_finite == 0 {
         return Ok(());
     }
-    let first = image
-        .data()
-        .iter()
-        .position(|v| !v.is_finite())
-        .unwrap_or(0);
+    let first = image.data().iter().position(|v| !v.is_finite());
     Err(CaseError::NonFinite {
         path: path.to_path_buf(),
-        count: bad,
-        first,
+        count: scan.non_finite,
+        first: first.unwrap_or(0),
     })
 }
 
-/// MONAI's per-channel crop: the y/z bounding box of voxels > 0, all of x. Returns the crop's
-/// shape and its rows (x runs), empty when no voxel is > 0.
-fn monai_crop(channel: &[f32], dims: [usize; 3]) -> ([usize; 3], Vec<&[f32]>) {
+/// MONAI's per-channel crop: the y/z bounding box of voxels > 0 (`positive_rows`, from the
+/// scan), all of x. Returns the crop's shape and which rows (x runs) it holds, none when no
+/// voxel is > 0.
+fn monai_crop(dims: [usize; 3], positive_rows: Option<[[usize; 2]; 2]>) -> ([usize; 3], Vec<bool>) {
     let [nx, ny, nz] = dims;
-    let row = |y: usize, z: usize| &channel[(z * ny + y) * nx..][..nx];
-    let (mut y0, mut y1, mut z0, mut z1) = (usize::MAX, 0, usize::MAX, 0);
-    for z in 0..nz {
-        for y in 0..ny {
-            if row(y, z).iter().any(|&v| v > 0.0) {
-                (y0, y1, z0, z1) = (y0.min(y), y1.max(y), z0.min(z), z1.max(z));
-            }
-        }
-    }
-    if y0 == usize::MAX {
-        return ([nx, 0, 0], Vec::new());
-    }
-    let rows = (z0..=z1).flat_map(|z| (y0..=y1).map(move |y| (y, z)));
-    (
-        [nx, y1 - y0 + 1, z1 - z0 + 1],
-        rows.map(|(y, z)| row(y, z)).collect(),
-    )
+    let Some([[y0, y1], [z0, z1]]) = positive_rows else {
+        return ([nx, 0, 0], vec![false; ny * nz]);
+    };
+    let rows = (0..ny * nz)
+        .map(|r| (y0..=y1).contains(&(r % ny)) && (z0..=z1).contains(&(r / ny)))
+        .collect();
+    ([nx, y1 - y0 + 1, z1 - z0 + 1], rows)
 }
 
-/// Foreground and per-class figures, plus the foreground distributions; bounding boxes are
-/// mirrored along the `mirrored` axes (to give them in RAS order).
-fn label_figures(
-    image: &Volume,
-    labels: &[u16],
-    mirrored: [bool; 3],
-) -> (LabelFigures, Vec<Distribution>) {
-    let components = label_components(labels, image.dims(), Connectivity::TwentySix);
-    let mut present: Vec<u16> = components.components.iter().map(|c| c.class).collect();
-    present.sort_unstable();
-    present.dedup();
-    // Dense index of each present class, and the union of the non-zero ones: the foreground.
-    let mut dense = vec![0usize; present.last().map_or(0, |&id| id as usize + 1)];
-    for (i, &id) in present.iter().enumerate() {
-        dense[id as usize] = i;
+/// One channel's samples: MONAI's crop (the `rows` marked, of `row_len` voxels each) and,
+/// with a label map, every present class and the foreground.
+fn measure_channel(
+    values: &[f32],
+    labelled: Option<(&[u16], &Classes)>,
+    row_len: usize,
+    rows: &[bool],
+) -> ChannelStats {
+    match labelled {
+        Some((labels, classes)) => ChannelSamples {
+            values,
+            labels: Some(labels),
+            row_len,
+            rows,
+            groups: classes.present.len(),
+            sample_of: |label| Some(classes.sample[label as usize]),
+            unions: std::slice::from_ref(&classes.foreground),
+        }
+        .measure(),
+        None => ChannelSamples {
+            values,
+            labels: None,
+            row_len,
+            rows,
+            groups: 0,
+            sample_of: |_| None,
+            unions: &[],
+        }
+        .measure(),
     }
-    let foreground = vec![
-        present
+}
+
+/// The classes of a label map: its components, the classes present, and the sample each
+/// class's voxels go to.
+struct Classes {
+    components: Components,
+    /// Classes present, ascending; class `present[k]` is sample k.
+    present: Vec<u16>,
+    /// Per class id up to the largest present, its sample.
+    sample: Vec<usize>,
+    /// The samples of the non-zero classes: the foreground, as one union.
+    foreground: Vec<usize>,
+    /// Voxels in the map.
+    voxels: usize,
+}
+
+impl Classes {
+    fn of(labels: &[u16], dims: [usize; 3]) -> Classes {
+        let components = label_components(labels, dims, Connectivity::TwentySix);
+        let mut present: Vec<u16> = components.components.iter().map(|c| c.class).collect();
+        present.sort_unstable();
+        present.dedup();
+        let mut sample = vec![0usize; present.last().map_or(0, |&id| id as usize + 1)];
+        for (k, &id) in present.iter().enumerate() {
+            sample[id as usize] = k;
+        }
+        let foreground = (0..present.len()).filter(|&k| present[k] > 0).collect();
+        Classes {
+            components,
+            present,
+            sample,
+            foreground,
+            voxels: labels.len(),
+        }
+    }
+
+    /// The foreground and per-class figures from each channel's measured samples; bounding
+    /// boxes are mirrored along the `mirrored` axes (to give them in RAS order).
+    fn figures(
+        &self,
+        channels: &[ChannelStats],
+        dims: [usize; 3],
+        mirrored: [bool; 3],
+    ) -> LabelFigures {
+        let classes = self
+            .present
             .iter()
             .enumerate()
-            .filter(|(_, id)| **id > 0)
-            .map(|(i, _)| i)
-            .collect(),
-    ];
-    let per_channel: Vec<Vec<SampleStats>> = (0..image.channels())
-        .map(|c| {
-            grouped_stats(
-                image.channel(c),
-                labels,
-                present.len(),
-                |label| Some(dense[label as usize]),
-                &foreground,
-            )
-        })
-        .collect();
-    let dists = (0..image.channels())
-        .map(|c| Distribution::of(&gather(image.channel(c), labels, |l| l > 0)))
-        .collect();
-    let classes = present
-        .iter()
-        .enumerate()
-        .map(|(k, &id)| {
-            let parts: Vec<_> = components.of_class(id).collect();
-            let voxels: u64 = parts.iter().map(|p| p.size).sum();
-            let mut component_sizes: Vec<u64> = parts.iter().map(|p| p.size).collect();
-            component_sizes.sort_unstable_by(|a, b| b.cmp(a));
-            let bbox = mirror_box(
-                [
-                    std::array::from_fn(|a| parts.iter().map(|p| p.bbox_min[a]).min().unwrap_or(0)),
-                    std::array::from_fn(|a| parts.iter().map(|p| p.bbox_max[a]).max().unwrap_or(0)),
-                ],
-                image.dims(),
-                mirrored,
-            );
-            ClassFigures {
-                id,
-                voxels,
-                foreground_percentage: voxels as f64 / labels.len() as f64,
-                intensity: per_channel.iter().map(|stats| stats[k]).collect(),
-                bbox,
-                component_sizes,
-            }
-        })
-        .collect();
-    let figures = LabelFigures {
-        foreground_intensity: per_channel
-            .iter()
-            .map(|stats| stats[present.len()])
-            .collect(),
-        classes,
-    };
-    (figures, dists)
+            .map(|(k, &id)| {
+                let parts: Vec<_> = self.components.of_class(id).collect();
+                let voxels: u64 = parts.iter().map(|p| p.size).sum();
+                let mut component_sizes: Vec<u64> = parts.iter().map(|p| p.size).collect();
+                component_sizes.sort_unstable_by(|a, b| b.cmp(a));
+                let bbox = mirror_box(
+                    [
+                        std::array::from_fn(|a| {
+                            parts.iter().map(|p| p.bbox_min[a]).min().unwrap_or(0)
+                        }),
+                        std::array::from_fn(|a| {
+                            parts.iter().map(|p| p.bbox_max[a]).max().unwrap_or(0)
+                        }),
+                    ],
+                    dims,
+                    mirrored,
+                );
+                ClassFigures {
+                    id,
+                    voxels,
+                    foreground_percentage: voxels as f64 / self.voxels as f64,
+                    intensity: channels.iter().map(|m| m.labelled[k]).collect(),
+                    bbox,
+                    component_sizes,
+                }
+            })
+            .collect();
+        LabelFigures {
+            foreground_intensity: channels
+                .iter()
+                .map(|m| m.labelled[self.present.len()])
+                .collect(),
+            classes,
+        }
+    }
 }
 
 /// An inclusive box of voxel indices with the `mirrored` axes of a grid of `dims` reversed.
@@ -299,15 +318,6 @@ fn mirror_box([lo, hi]: [[usize; 3]; 2], dims: [usize; 3], mirrored: [bool; 3]) 
         std::array::from_fn(|a| if mirrored[a] { last[a] - hi[a] } else { lo[a] }),
         std::array::from_fn(|a| if mirrored[a] { last[a] - lo[a] } else { hi[a] }),
     ]
-}
-
-fn gather(channel: &[f32], labels: &[u16], keep: impl Fn(u16) -> bool) -> Vec<f32> {
-    channel
-        .iter()
-        .zip(labels)
-        .filter(|&(_, &l)| keep(l))
-        .map(|(&v, _)| v)
-        .collect()
 }
 
 /// `path` relative to `root` when it lies inside, else as it is.

@@ -11,10 +11,10 @@
 
 use autoseg_kernels::order::{from_ordered_bits, ordered_bits};
 
-use crate::runs::{keyed_runs, value_runs};
 use crate::sample::{PERCENTILES, SampleStats, linear_percentile};
-use crate::sketch::{Moments, QuantileSketch, SketchBuilder};
+use crate::sketch::{Distribution, Moments, SketchBuilder};
 use crate::window::Window;
+use autoseg_kernels::runs::{keyed_runs, value_runs};
 
 const BUCKET_BITS: u32 = 16;
 const BUCKETS: usize = 1 << BUCKET_BITS;
@@ -104,146 +104,181 @@ impl Slot {
     }
 }
 
-/// A sample's voxels as runs of (sample, value, count), produced afresh for each pass.
-trait Runs {
-    fn for_each(&self, f: impl FnMut(usize, f32, u32));
+/// The samples the analyzer takes from one channel, measured together: one traversal of the
+/// channel per pass serves all of them.
+///
+/// - Label samples: voxel i belongs to sample `sample_of(labels[i])` (or to none), for
+///   `groups` samples; then one sample per entry of `unions`, each the union of the listed
+///   label samples.
+/// - The row sample: every voxel of the rows (runs of `row_len` voxels) that `rows` marks.
+pub struct ChannelSamples<'a, G> {
+    pub values: &'a [f32],
+    /// Per voxel, its label; `None` takes no label samples.
+    pub labels: Option<&'a [u16]>,
+    pub row_len: usize,
+    /// Per row, whether the row sample holds it.
+    pub rows: &'a [bool],
+    pub groups: usize,
+    pub sample_of: G,
+    pub unions: &'a [Vec<usize>],
 }
 
-/// Voxels with labels, each in the sample its label maps to (or in none).
-struct Labelled<'a, G> {
-    values: &'a [f32],
-    labels: &'a [u16],
-    sample_of: G,
+/// What [`ChannelSamples::measure`] finds. An empty sample is taken as the value 0, as MONAI
+/// does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelStats {
+    /// The label samples' figures: groups, then unions.
+    pub labelled: Vec<SampleStats>,
+    /// Each union's distribution.
+    pub union_distributions: Vec<Distribution>,
+    /// The row sample's figures and distribution.
+    pub rows: SampleStats,
+    pub rows_distribution: Distribution,
 }
 
-impl<G: Fn(u16) -> Option<usize>> Runs for Labelled<'_, G> {
-    fn for_each(&self, mut f: impl FnMut(usize, f32, u32)) {
-        keyed_runs(self.values, self.labels, |label, v, count| {
-            if let Some(g) = (self.sample_of)(label) {
-                f(g, v, count);
+impl<G: Fn(u16) -> Option<usize>> ChannelSamples<'_, G> {
+    /// Measures every sample in two passes over the channel.
+    pub fn measure(&self) -> ChannelStats {
+        let groups = self.groups;
+        // Sample numbers: groups, unions, then the row sample.
+        let row_sample = groups + self.unions.len();
+        let mut unions_of: Vec<Vec<usize>> = vec![Vec::new(); groups];
+        for (u, members) in self.unions.iter().enumerate() {
+            for &g in members {
+                unions_of[g].push(groups + u);
+            }
+        }
+        let mut counts = vec![Window::new(0u32); groups];
+        let mut sums = vec![Sums::default(); groups];
+        let mut sketches: Vec<SketchBuilder> =
+            self.unions.iter().map(|_| SketchBuilder::new()).collect();
+        let (mut row_sketch, mut row_sums) = (SketchBuilder::new(), Sums::default());
+        self.for_each_run(|group, in_rows, v, count| {
+            if let Some(g) = group {
+                *counts[g].cell((ordered_bits(v) >> BUCKET_BITS) as usize) += count;
+                sums[g].add(v, count);
+                for &s in &unions_of[g] {
+                    sketches[s - groups].add(v, count);
+                }
+            }
+            if in_rows {
+                row_sketch.add(v, count);
+                row_sums.add(v, count);
             }
         });
-    }
-}
-
-/// One sample given as rows of voxels.
-struct Rows<'a>(&'a [&'a [f32]]);
-
-impl Runs for Rows<'_> {
-    fn for_each(&self, mut f: impl FnMut(usize, f32, u32)) {
-        for row in self.0 {
-            value_runs(row, |v, count| f(0, v, count));
+        let mut moments: Vec<Moments> = sums.iter().map(Sums::moments).collect();
+        for members in self.unions {
+            let mut merged = Moments::default();
+            let mut union_counts = Window::new(0u32);
+            for &g in members {
+                merged.merge_scaled(&moments[g], 1.0);
+                for (key, &c) in counts[g].iter().filter(|(_, c)| **c > 0) {
+                    *union_counts.cell(key) += c;
+                }
+            }
+            moments.push(merged);
+            counts.push(union_counts);
         }
+        moments.push(row_sums.moments());
+        counts.push(row_sketch.coarse_counts(BUCKET_BITS));
+        let samples_of = |group: Option<usize>, in_rows: bool| {
+            let labelled = group
+                .into_iter()
+                .flat_map(|g| std::iter::once(g).chain(unions_of[g].iter().copied()));
+            labelled.chain(in_rows.then_some(row_sample))
+        };
+        let mut stats = self.resolve(samples_of, &mut counts, &moments);
+        let rows = stats.pop().expect("the row sample");
+        let union_distributions = sketches
+            .into_iter()
+            .zip(&moments[groups..row_sample])
+            .map(|(sketch, &moments)| Distribution {
+                moments,
+                sketch: sketch.finish(),
+            })
+            .collect();
+        ChannelStats {
+            labelled: stats,
+            union_distributions,
+            rows,
+            rows_distribution: Distribution {
+                moments: moments[row_sample],
+                sketch: row_sketch.finish(),
+            },
+        }
+    }
+
+    /// Calls `f(label sample, in the row sample, value, count)` for each run of voxels of one
+    /// value (and one label) within a row, skipping runs that belong to no sample.
+    fn for_each_run(&self, mut f: impl FnMut(Option<usize>, bool, f32, u32)) {
+        let rows = self.values.chunks(self.row_len.max(1)).zip(self.rows);
+        match self.labels {
+            Some(labels) => {
+                let label_rows = labels.chunks(self.row_len.max(1));
+                for ((values, &in_rows), labels) in rows.zip(label_rows) {
+                    keyed_runs(values, labels, |label, v, count| {
+                        let group = (self.sample_of)(label);
+                        if group.is_some() || in_rows {
+                            f(group, in_rows, v, count);
+                        }
+                    });
+                }
+            }
+            None => {
+                for (values, _) in rows.filter(|(_, in_rows)| **in_rows) {
+                    value_runs(values, |v, count| f(None, true, v, count));
+                }
+            }
+        }
+    }
+
+    /// Plans every sample's ranks from its bucket counts (`counts`, indexed by sample), runs
+    /// pass 2 over the target buckets, and finishes the figures. `samples_of(group, in_rows)`
+    /// lists the samples a run belongs to.
+    fn resolve<I: Iterator<Item = usize>>(
+        &self,
+        samples_of: impl Fn(Option<usize>, bool) -> I,
+        counts: &mut [Window<u32>],
+        moments: &[Moments],
+    ) -> Vec<SampleStats> {
+        let mut slots: Vec<Slot> = Vec::new();
+        let plans: Vec<Plan> = counts
+            .iter_mut()
+            .zip(moments)
+            .map(|(c, m)| plan(c, m.weight as u64, &mut slots))
+            .collect();
+        // Buckets that any sample looks into: most voxels are passed over on this alone.
+        let mut targeted = Window::new(false);
+        for c in counts.iter() {
+            for (key, _) in c.iter().filter(|(_, mark)| **mark > 0) {
+                *targeted.cell(key) = true;
+            }
+        }
+        self.for_each_run(|group, in_rows, v, count| {
+            let bucket = (ordered_bits(v) >> BUCKET_BITS) as usize;
+            if !targeted.get(bucket) {
+                return;
+            }
+            for s in samples_of(group, in_rows) {
+                let mark = counts[s].get(bucket);
+                if mark > 0 {
+                    match &mut slots[mark as usize - 1] {
+                        Slot::Values(list) => list.extend(std::iter::repeat_n(v, count as usize)),
+                        Slot::LowBits(low) => low[(ordered_bits(v) & 0xffff) as usize] += count,
+                    }
+                }
+            }
+        });
+        plans
+            .iter()
+            .zip(moments)
+            .map(|(plan, m)| finish(plan, m, &mut slots))
+            .collect()
     }
 }
 
 /// One sample's ranks: (rank, bucket, offset in bucket, slot index).
 type Plan = Vec<(u64, usize, u64, usize)>;
-
-/// Figures of `groups` samples of `values`, where voxel i belongs to sample
-/// `sample_of(labels[i])` (or to none), followed by one figure per entry of `unions`, each the
-/// union of the listed samples. An empty sample is taken as the value 0, as MONAI does.
-pub fn grouped_stats(
-    values: &[f32],
-    labels: &[u16],
-    groups: usize,
-    sample_of: impl Fn(u16) -> Option<usize>,
-    unions: &[Vec<usize>],
-) -> Vec<SampleStats> {
-    let samples = groups + unions.len();
-    let mut counts = vec![Window::new(0u32); samples];
-    let voxels = Labelled {
-        values,
-        labels,
-        sample_of,
-    };
-    let mut sums = vec![Sums::default(); groups];
-    voxels.for_each(|g, v, count| {
-        *counts[g].cell((ordered_bits(v) >> BUCKET_BITS) as usize) += count;
-        sums[g].add(v, count);
-    });
-    let mut moments: Vec<Moments> = sums.iter().map(Sums::moments).collect();
-    let mut unions_of: Vec<Vec<usize>> = vec![Vec::new(); groups];
-    for (u, members) in unions.iter().enumerate() {
-        let s = groups + u;
-        let mut merged = Moments::default();
-        for &g in members {
-            unions_of[g].push(s);
-            merged.merge_scaled(&moments[g], 1.0);
-            let (head, tail) = counts.split_at_mut(s);
-            for (key, &c) in head[g].iter().filter(|(_, c)| **c > 0) {
-                *tail[0].cell(key) += c;
-            }
-        }
-        moments.push(merged);
-    }
-    resolve(&voxels, &unions_of, &mut counts, &moments)
-}
-
-/// The figures of one sample (given as rows of voxels), with its exact moments and quantile
-/// sketch, in the same two passes (the sketch's buckets refine pass 1's).
-pub fn sample_with_distribution(rows: &[&[f32]]) -> (SampleStats, Moments, QuantileSketch) {
-    let mut sketch = SketchBuilder::new();
-    let mut sums = Sums::default();
-    let voxels = Rows(rows);
-    voxels.for_each(|_, v, count| {
-        sketch.add(v, count);
-        sums.add(v, count);
-    });
-    let mut counts = sketch.coarse_counts(BUCKET_BITS);
-    let moments = sums.moments();
-    let stats = resolve(
-        &voxels,
-        &[Vec::new()],
-        std::slice::from_mut(&mut counts),
-        &[moments],
-    );
-    (stats[0], moments, sketch.finish())
-}
-
-/// Plans every sample's ranks from its bucket counts, runs pass 2 over the target buckets of
-/// `voxels`, and finishes the figures. `counts` holds each sample's
-/// bucket counts (groups, then unions).
-fn resolve(
-    voxels: &impl Runs,
-    unions_of: &[Vec<usize>],
-    counts: &mut [Window<u32>],
-    moments: &[Moments],
-) -> Vec<SampleStats> {
-    let mut slots: Vec<Slot> = Vec::new();
-    let plans: Vec<Plan> = counts
-        .iter_mut()
-        .zip(moments)
-        .map(|(c, m)| plan(c, m.weight as u64, &mut slots))
-        .collect();
-    // Buckets that any sample looks into: most voxels are passed over on this alone.
-    let mut targeted = Window::new(false);
-    for c in counts.iter() {
-        for (key, _) in c.iter().filter(|(_, mark)| **mark > 0) {
-            *targeted.cell(key) = true;
-        }
-    }
-    voxels.for_each(|g, v, count| {
-        let bucket = (ordered_bits(v) >> BUCKET_BITS) as usize;
-        if !targeted.get(bucket) {
-            return;
-        }
-        for s in std::iter::once(g).chain(unions_of[g].iter().copied()) {
-            let mark = counts[s].get(bucket);
-            if mark > 0 {
-                match &mut slots[mark as usize - 1] {
-                    Slot::Values(list) => list.extend(std::iter::repeat_n(v, count as usize)),
-                    Slot::LowBits(low) => low[(ordered_bits(v) & 0xffff) as usize] += count,
-                }
-            }
-        }
-    });
-    plans
-        .iter()
-        .zip(moments)
-        .map(|(plan, m)| finish(plan, m, &mut slots))
-        .collect()
-}
 
 /// Finds the buckets of the ranks a sample needs and replaces its counts with slot marks
 /// (slot index + 1 on target buckets, 0 elsewhere).
@@ -342,43 +377,97 @@ mod tests {
             .collect()
     }
 
+    /// The figures and distribution of the voxels `keep` takes.
+    fn reference(values: &[f32], keep: impl Fn(usize) -> bool) -> (SampleStats, Distribution) {
+        let mut v: Vec<f32> = (0..values.len())
+            .filter(|&i| keep(i))
+            .map(|i| values[i])
+            .collect();
+        let dist = Distribution::of(&v);
+        (SampleStats::of(&mut v), dist)
+    }
+
+    fn assert_same_distribution(got: &Distribution, want: &Distribution) {
+        assert_eq!(got.sketch, want.sketch);
+        let (a, b) = (got.moments, want.moments);
+        assert_eq!((a.weight, a.min, a.max), (b.weight, b.min, b.max));
+        assert!((a.mean - b.mean).abs() <= 1e-9 * b.mean.abs().max(1.0));
+        assert!((a.m2 - b.m2).abs() <= 1e-9 * b.m2);
+    }
+
     #[test]
     fn equals_sorting_each_sample() {
-        let n = 200_000;
+        let (n, row_len) = (200_000, 100);
         let values = values(n);
         // Labels in runs too (blocks of 9 voxels), 6 of them in 4 samples, 6 in none.
         let labels: Vec<u16> = (0..n).map(|i| ((i / 9) % 7) as u16).collect();
         let sample_of = |l: u16| if l == 6 { None } else { Some(l as usize % 4) };
         let group = |i: usize| sample_of(labels[i]);
         let unions = vec![vec![1, 2, 3], vec![0]];
-        let got = grouped_stats(&values, &labels, 4, sample_of, &unions);
-        let sample = |keep: &dyn Fn(usize) -> bool| {
-            let mut v: Vec<f32> = (0..n)
-                .filter(|&i| group(i).is_some_and(keep))
-                .map(|i| values[i])
-                .collect();
-            SampleStats::of(&mut v)
-        };
-        for (g, stats) in got.iter().take(4).enumerate() {
-            assert_close(stats, &sample(&|x| x == g));
+        // The row sample: rows 300..1500 but every fourth.
+        let rows: Vec<bool> = (0..n / row_len)
+            .map(|r| (300..1500).contains(&r) && r % 4 != 0)
+            .collect();
+        let got = ChannelSamples {
+            values: &values,
+            labels: Some(&labels),
+            row_len,
+            rows: &rows,
+            groups: 4,
+            sample_of,
+            unions: &unions,
         }
-        assert_close(&got[4], &sample(&|x| x >= 1));
-        assert_close(&got[5], &sample(&|x| x == 0));
+        .measure();
+        let sample =
+            |keep: &dyn Fn(usize) -> bool| reference(&values, |i| group(i).is_some_and(keep));
+        for (g, stats) in got.labelled.iter().take(4).enumerate() {
+            assert_close(stats, &sample(&|x| x == g).0);
+        }
+        let keeps: [&dyn Fn(usize) -> bool; 2] = [&|x| x >= 1, &|x| x == 0];
+        for (u, keep) in keeps.into_iter().enumerate() {
+            let (stats, dist) = sample(keep);
+            assert_close(&got.labelled[4 + u], &stats);
+            assert_same_distribution(&got.union_distributions[u], &dist);
+        }
+        let (stats, dist) = reference(&values, |i| rows[i / row_len]);
+        assert_close(&got.rows, &stats);
+        assert_same_distribution(&got.rows_distribution, &dist);
     }
 
     #[test]
-    fn one_sample_with_its_distribution() {
-        let mut v = values(50_000);
-        let (stats, moments, sketch) = sample_with_distribution(&[&v[..20_000], &v[20_000..]]);
-        assert_eq!(moments.weight, 50_000.0);
-        assert_eq!(sketch, QuantileSketch::of(&v));
-        assert_close(&stats, &SampleStats::of(&mut v));
+    fn rows_without_labels() {
+        let v = values(50_000);
+        let rows: Vec<bool> = (0..500).map(|r| r % 7 != 3).collect();
+        let got = ChannelSamples {
+            values: &v,
+            labels: None,
+            row_len: 100,
+            rows: &rows,
+            groups: 0,
+            sample_of: |_| None,
+            unions: &[],
+        }
+        .measure();
+        let (stats, dist) = reference(&v, |i| rows[i / 100]);
+        assert_close(&got.rows, &stats);
+        assert_same_distribution(&got.rows_distribution, &dist);
+        assert!(got.labelled.is_empty() && got.union_distributions.is_empty());
     }
 
     #[test]
     fn an_empty_sample_is_zero() {
-        let got = grouped_stats(&[1.0, 2.0], &[0, 0], 2, |_| Some(0), &[]);
-        assert_eq!(got[1], SampleStats::of(&mut []));
-        assert_eq!(got[0].median, 1.0);
+        let got = ChannelSamples {
+            values: &[1.0, 2.0],
+            labels: Some(&[0, 0]),
+            row_len: 2,
+            rows: &[false],
+            groups: 2,
+            sample_of: |_| Some(0),
+            unions: &[],
+        }
+        .measure();
+        assert_eq!(got.labelled[1], SampleStats::of(&mut []));
+        assert_eq!(got.rows, SampleStats::of(&mut []));
+        assert_eq!(got.labelled[0].median, 1.0);
     }
 }

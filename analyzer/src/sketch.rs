@@ -97,6 +97,24 @@ impl Moments {
     }
 }
 
+/// One sample's distribution: its exact moments and its quantile sketch, what the dataset
+/// figures pool over cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Distribution {
+    pub moments: Moments,
+    pub sketch: QuantileSketch,
+}
+
+impl Distribution {
+    /// The distribution of `values`, each of weight 1.
+    pub fn of(values: &[f32]) -> Distribution {
+        Distribution {
+            moments: Moments::of(values),
+            sketch: QuantileSketch::of(values),
+        }
+    }
+}
+
 /// The bound on [`QuantileSketch::percentile`]'s error for the sample `sorted` (ascending): the
 /// relative error times the larger magnitude of the two order statistics numpy interpolates.
 pub fn error_bound(sorted: &[f64], q: f64) -> f64 {

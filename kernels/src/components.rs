@@ -4,6 +4,8 @@
 //! face (6-connectivity) or through a face, edge or corner (26-connectivity, what scipy's
 //! `label` with a full structure and skimage's default give).
 
+use crate::runs::equal_runs;
+
 /// Which neighbours touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connectivity {
@@ -183,18 +185,14 @@ fn find_runs(labels: &[u16], nx: usize) -> (Vec<Run>, Vec<usize>) {
     let mut row_start = Vec::with_capacity(rows + 1);
     for (r, line) in labels.chunks_exact(nx.max(1)).enumerate() {
         row_start.push(runs.len());
-        let mut x0 = 0;
-        for x in 1..=nx {
-            if x == nx || line[x] != line[x0] {
-                runs.push(Run {
-                    row_offset: r * nx,
-                    x0,
-                    x1: x,
-                    class: line[x0],
-                });
-                x0 = x;
-            }
-        }
+        equal_runs(line, |class, xs| {
+            runs.push(Run {
+                row_offset: r * nx,
+                x0: xs.start,
+                x1: xs.end,
+                class,
+            })
+        });
     }
     row_start.push(runs.len());
     (runs, row_start)

@@ -17,6 +17,7 @@ pub mod order;
 pub mod overlap;
 pub mod postprocess;
 pub mod resample;
+pub mod runs;
 pub mod surface;
 #[cfg(test)]
 mod testing;

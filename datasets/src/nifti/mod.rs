@@ -38,20 +38,36 @@ pub fn read(path: &Path) -> Result<NiftiFile, NiftiError> {
 pub struct RawNifti {
     /// The header as read.
     pub header: NiftiHeader,
-    bytes: Vec<u8>,
-    /// Where the voxels start in `bytes`, and how many bytes they take.
+    /// The decompressed file, held in f32-sized words (the last one padded with zeros) so that
+    /// float32 voxels in the machine's byte order become the data without a copy.
+    words: Vec<f32>,
+    /// Where the voxels start in the file's bytes, and how many bytes they take.
     voxels: std::ops::Range<usize>,
 }
 
 impl RawNifti {
     /// The voxel bytes, in the file's datatype and byte order.
     pub fn voxel_bytes(&self) -> &[u8] {
-        &self.bytes[self.voxels.clone()]
+        &bytemuck::cast_slice(&self.words)[self.voxels.clone()]
     }
 
     /// Every voxel as f32, scaled by scl_slope/scl_inter.
     pub fn into_f32(self) -> Result<NiftiFile, NiftiErrorKind> {
         let datatype = self.header.data_type()?;
+        let native = self.header.big_endian == cfg!(target_endian = "big");
+        let start = self.voxels.start;
+        if datatype == DataType::F32 && native && self.header.scaling().is_none() && start % 4 == 0
+        {
+            // The voxels are the data already: move them to the front of their own buffer.
+            let (first, n) = (start / 4, self.header.voxel_count());
+            let mut data = self.words;
+            data.copy_within(first..first + n, 0);
+            data.truncate(n);
+            return Ok(NiftiFile {
+                header: self.header,
+                data,
+            });
+        }
         let mut data = vec![0f32; self.header.voxel_count()];
         datatype.decode(
             self.voxel_bytes(),
@@ -83,12 +99,12 @@ pub fn read_raw(path: &Path) -> Result<RawNifti, NiftiError> {
         std::io::ErrorKind::NotFound => NiftiErrorKind::NotFound.at(path),
         _ => NiftiErrorKind::Io(e).at(path),
     })?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+    let file = if raw.starts_with(&[0x1f, 0x8b]) {
         gunzip(&raw).map_err(|k| k.at(path))?
     } else {
-        raw
+        FileWords::copy_of(&raw)
     };
-    split(bytes).map_err(|k| k.at(path))
+    split(file).map_err(|k| k.at(path))
 }
 
 /// Reads only the header (still decompressing what precedes it).
@@ -116,7 +132,37 @@ pub fn read_header(path: &Path) -> Result<NiftiHeader, NiftiError> {
     NiftiHeader::parse(&start).map_err(|k| k.at(path))
 }
 
-fn gunzip(raw: &[u8]) -> Result<Vec<u8>, NiftiErrorKind> {
+/// A file's bytes in f32-sized words, and how many bytes it has.
+struct FileWords {
+    words: Vec<f32>,
+    len: usize,
+}
+
+impl FileWords {
+    /// Zeroed words for `len` bytes.
+    fn zeroed(len: usize) -> FileWords {
+        FileWords {
+            words: vec![0f32; len.div_ceil(4)],
+            len,
+        }
+    }
+
+    fn copy_of(bytes: &[u8]) -> FileWords {
+        let mut file = FileWords::zeroed(bytes.len());
+        file.bytes_mut().copy_from_slice(bytes);
+        file
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.words)[..self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.len]
+    }
+}
+
+fn gunzip(raw: &[u8]) -> Result<FileWords, NiftiErrorKind> {
     // The gzip trailer holds the uncompressed size mod 2^32: a good capacity hint.
     let hint = raw
         .len()
@@ -125,36 +171,35 @@ fn gunzip(raw: &[u8]) -> Result<Vec<u8>, NiftiErrorKind> {
     // One member of the size the trailer gives (what NIfTI writers produce): libdeflate in one
     // call. Anything else (several members, a size past 4 GiB, a corrupt stream) goes through
     // flate2, which also gives the precise error.
-    let mut out = vec![0u8; hint as usize];
+    let mut out = FileWords::zeroed(hint as usize);
     let mut inflater = libdeflater::Decompressor::new();
-    if let Ok(n) = inflater.gzip_decompress(raw, &mut out)
-        && n == out.len()
+    if let Ok(n) = inflater.gzip_decompress(raw, out.bytes_mut())
+        && n == out.len
     {
         return Ok(out);
     }
-    out.clear();
-    out.reserve((hint as usize).max(raw.len()));
+    let mut bytes = Vec::with_capacity((hint as usize).max(raw.len()));
     flate2::read::MultiGzDecoder::new(raw)
-        .read_to_end(&mut out)
+        .read_to_end(&mut bytes)
         .map_err(NiftiErrorKind::Gzip)?;
-    Ok(out)
+    Ok(FileWords::copy_of(&bytes))
 }
 
 /// Decodes an uncompressed NIfTI byte image.
 pub fn decode(bytes: &[u8]) -> Result<NiftiFile, NiftiErrorKind> {
-    split(bytes.to_vec())?.into_f32()
+    split(FileWords::copy_of(bytes))?.into_f32()
 }
 
 /// Parses the header of an uncompressed byte image and locates its voxels.
-fn split(bytes: Vec<u8>) -> Result<RawNifti, NiftiErrorKind> {
-    let header = NiftiHeader::parse(&bytes)?;
+fn split(file: FileWords) -> Result<RawNifti, NiftiErrorKind> {
+    let header = NiftiHeader::parse(file.bytes())?;
     let datatype = header.data_type()?;
     let offset = header.vox_offset as usize;
     let needed = header
         .voxel_count()
         .checked_mul(datatype.size())
         .ok_or_else(|| NiftiErrorKind::InvalidHeader("dims overflow".into()))?;
-    let available = bytes.len().saturating_sub(offset);
+    let available = file.len.saturating_sub(offset);
     if available < needed {
         return Err(NiftiErrorKind::TruncatedData {
             needed,
@@ -164,7 +209,7 @@ fn split(bytes: Vec<u8>) -> Result<RawNifti, NiftiErrorKind> {
     }
     Ok(RawNifti {
         header,
-        bytes,
+        words: file.words,
         voxels: offset..offset + needed,
     })
 }
@@ -206,4 +251,42 @@ pub fn write<T: NiftiElement>(
         }
     })
     .map_err(|e| NiftiErrorKind::Write(e).at(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Affine;
+
+    /// A little-endian float32 file's bytes under `header` (its scaling as set there).
+    fn float32_file(header: &NiftiHeader, values: &[f32]) -> Vec<u8> {
+        let mut bytes = header.to_bytes();
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        bytes
+    }
+
+    #[test]
+    fn float32_voxels_read_the_same_whether_moved_or_decoded() {
+        let values: Vec<f32> = (0..24).map(|i| i as f32 * 0.75 - 4.0).collect();
+        let mut header = NiftiHeader::new(&[2, 3, 4], DataType::F32, &Affine::IDENTITY);
+        // Unscaled (in the machine's byte order): the file's buffer becomes the data.
+        assert_eq!(
+            decode(&float32_file(&header, &values)).unwrap().data,
+            values
+        );
+        // Scaled: decoded value by value (int32_big_endian in the nibabel fixture covers the
+        // other byte order).
+        (header.scl_slope, header.scl_inter) = (2.0, 1.0);
+        let scaled: Vec<f32> = values.iter().map(|v| v * 2.0 + 1.0).collect();
+        assert_eq!(
+            decode(&float32_file(&header, &values)).unwrap().data,
+            scaled
+        );
+        // Through gzip, as .nii.gz files are read.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.nii.gz");
+        (header.scl_slope, header.scl_inter) = (1.0, 0.0);
+        write(&path, &header, &values).unwrap();
+        assert_eq!(read(&path).unwrap().data, values);
+    }
 }

@@ -1,5 +1,6 @@
 //! Runs of voxels that repeat one value (and one label): medical images hold long runs of
-//! background, and the analyzer counts a run once instead of voxel by voxel.
+//! background, and the analyzer (and the component labelling) handles a run once instead of
+//! voxel by voxel.
 //!
 //! A run is extended a block of [`BLOCK`] voxels at a time, each block checked by one
 //! comparison the compiler vectorises, so a volume that is mostly background costs a fraction
@@ -7,6 +8,22 @@
 
 /// Voxels compared at once while a run goes on.
 const BLOCK: usize = 16;
+
+/// Calls `f(item, start..end)` for each maximal run of equal items, in order.
+pub fn equal_runs<T: Copy + PartialEq>(items: &[T], mut f: impl FnMut(T, std::ops::Range<usize>)) {
+    let mut start = 0;
+    while start < items.len() {
+        let item = items[start];
+        let end = run_end(
+            items.len(),
+            start,
+            |i| items[i] == item,
+            |i| same_items(&items[i..i + BLOCK], item),
+        );
+        f(item, start..end);
+        start = end;
+    }
+}
 
 /// Calls `f(value, count)` for each maximal run of voxels with the same bits, in order.
 pub fn value_runs(values: &[f32], mut f: impl FnMut(f32, u32)) {
@@ -38,12 +55,7 @@ pub fn keyed_runs<K: Copy + PartialEq>(values: &[f32], keys: &[K], mut f: impl F
             values.len(),
             start,
             |i| values[i].to_bits() == bits && keys[i] == key,
-            |i| {
-                let same_keys = keys[i..i + BLOCK]
-                    .iter()
-                    .fold(true, |all, &k| all & (k == key));
-                same_bits(&values[i..i + BLOCK], bits) & same_keys
-            },
+            |i| same_bits(&values[i..i + BLOCK], bits) & same_items(&keys[i..i + BLOCK], key),
         );
         f(key, values[start], run_length(start, end));
         start = end;
@@ -73,12 +85,18 @@ fn run_end(
 }
 
 #[inline(always)]
+fn same_items<T: Copy + PartialEq>(block: &[T], item: T) -> bool {
+    block.iter().fold(true, |all, &x| all & (x == item))
+}
+
+#[inline(always)]
 fn same_bits(block: &[f32], bits: u32) -> bool {
     block
         .iter()
         .fold(true, |all, v| all & (v.to_bits() == bits))
 }
 
+#[inline(always)]
 fn run_length(start: usize, end: usize) -> u32 {
     u32::try_from(end - start).expect("a run of fewer than 2^32 voxels")
 }
@@ -125,6 +143,16 @@ mod tests {
         assert_eq!(got, naive(&values, &vec![(); values.len()]));
         let total: u32 = got.iter().map(|r| r.2).sum();
         assert_eq!(total as usize, values.len());
+        let mut got = Vec::new();
+        equal_runs(&keys, |k, range| got.push((k, range)));
+        let mut want: Vec<(u16, std::ops::Range<usize>)> = Vec::new();
+        for (i, &k) in keys.iter().enumerate() {
+            match want.last_mut() {
+                Some((pk, range)) if *pk == k => range.end = i + 1,
+                _ => want.push((k, i..i + 1)),
+            }
+        }
+        assert_eq!(got, want);
         value_runs(&[], |_, _| panic!("no runs in nothing"));
     }
 }
