@@ -2,7 +2,6 @@
 
 mod cli;
 mod commands;
-mod memory;
 mod progress;
 
 use std::process::ExitCode;

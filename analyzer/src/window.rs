@@ -25,10 +25,13 @@ impl<T: Copy> Window<T> {
     /// The cell of `key`, widening the window to reach it.
     #[inline]
     pub fn cell(&mut self, key: usize) -> &mut T {
-        if key < self.lo || key >= self.lo + self.cells.len() {
+        // One comparison: a key below the window wraps to a huge offset.
+        let mut at = key.wrapping_sub(self.lo);
+        if at >= self.cells.len() {
             self.widen(key);
+            at = key - self.lo;
         }
-        &mut self.cells[key - self.lo]
+        &mut self.cells[at]
     }
 
     /// The value of `key` (`empty` outside the window).

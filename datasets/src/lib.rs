@@ -6,6 +6,7 @@
 //! - [`nifti`]: NIfTI-1/2 reading and writing; [`Volume`] and [`LabelVolume`] on a
 //!   [`Geometry`]; [`orientation`] codes and reorientation.
 //! - [`check`]: the dataset integrity check behind `autoseg check`.
+//! - [`memory`]: how the allocator and the kernel hold whole-volume buffers.
 //! - [`phantom`]: deterministic synthetic datasets for the demo and the tests.
 
 pub mod affine;
@@ -14,6 +15,7 @@ pub mod datalist;
 mod error;
 pub mod folds;
 pub mod fsutil;
+pub mod memory;
 pub mod nifti;
 pub mod orientation;
 pub mod phantom;

@@ -15,7 +15,7 @@ use crate::cli::AnalyzeArgs;
 use crate::progress;
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    crate::memory::keep_freed_memory();
+    autoseg_datasets::memory::keep_freed_memory();
     let (dataset, task) = check::open(&args.dataset)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(workers) = args.workers {

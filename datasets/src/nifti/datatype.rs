@@ -89,33 +89,40 @@ impl DataType {
         8 * self.size() as i16
     }
 
-    /// Decodes `raw` voxels into `out` as f32, applying `value * slope + inter` in f64 when
-    /// scaling is given (as nibabel's `get_fdata` does before any rounding to f32).
-    /// Decodes unsigned 8/16-bit or non-negative signed 8/16-bit integers straight to class ids;
-    /// `None` for other datatypes or any negative value.
-    pub(crate) fn decode_class_ids(self, raw: &[u8], big_endian: bool) -> Option<Vec<u16>> {
-        let pairs = || raw.chunks_exact(2).map(|c| [c[0], c[1]]);
-        let from = |b: [u8; 2]| {
+    /// Decodes unsigned 8/16-bit or non-negative signed 8/16-bit integers straight into `out`
+    /// as class ids; false for other datatypes or any negative value.
+    pub(crate) fn decode_class_ids(self, raw: &[u8], big_endian: bool, out: &mut [u16]) -> bool {
+        let from = |c: &[u8]| {
+            let b = [c[0], c[1]];
             if big_endian {
                 u16::from_be_bytes(b)
             } else {
                 u16::from_le_bytes(b)
             }
         };
+        // The sign bits met, or-ed together (without a branch per voxel).
+        let mut signs = 0u16;
         match self {
-            DataType::U8 => Some(raw.iter().map(|&v| v as u16).collect()),
-            DataType::I8 => raw
-                .iter()
-                .map(|&v| (v as i8 >= 0).then_some(v as u16))
-                .collect(),
-            DataType::U16 => Some(pairs().map(from).collect()),
-            DataType::I16 => pairs()
-                .map(|b| (from(b) as i16 >= 0).then_some(from(b)))
-                .collect(),
-            _ => None,
+            DataType::U8 | DataType::I8 => {
+                for (o, &v) in out.iter_mut().zip(raw) {
+                    *o = v as u16;
+                    signs |= (v & 0x80) as u16;
+                }
+            }
+            DataType::U16 | DataType::I16 => {
+                for (o, c) in out.iter_mut().zip(raw.chunks_exact(2)) {
+                    *o = from(c);
+                    signs |= *o & 0x8000;
+                }
+            }
+            _ => return false,
         }
+        let signed = matches!(self, DataType::I8 | DataType::I16);
+        !signed || signs == 0
     }
 
+    /// Decodes `raw` voxels into `out` as f32, applying `value * slope + inter` in f64 when
+    /// scaling is given (as nibabel's `get_fdata` does before any rounding to f32).
     pub(crate) fn decode(
         self,
         raw: &[u8],
