@@ -247,26 +247,19 @@ impl<G: Fn(u16) -> Option<usize>> ChannelSamples<'_, G> {
             .zip(moments)
             .map(|(c, m)| plan(c, m.weight as u64, &mut slots))
             .collect();
-        // Buckets that any sample looks into: most voxels are passed over on this alone.
-        let mut targeted = Window::new(false);
+        // Buckets that any sample looks into: most voxels are passed over on this alone, a
+        // test the run loop keeps inline; a run in a target bucket goes on to `collect_run`.
+        let mut targeted = vec![0u64; BUCKETS / 64];
         for c in counts.iter() {
             for (key, _) in c.iter().filter(|(_, mark)| **mark > 0) {
-                *targeted.cell(key) = true;
+                targeted[key / 64] |= 1 << (key % 64);
             }
         }
         self.for_each_run(|group, in_rows, v, count| {
             let bucket = (ordered_bits(v) >> BUCKET_BITS) as usize;
-            if !targeted.get(bucket) {
-                return;
-            }
-            for s in samples_of(group, in_rows) {
-                let mark = counts[s].get(bucket);
-                if mark > 0 {
-                    match &mut slots[mark as usize - 1] {
-                        Slot::Values(list) => list.extend(std::iter::repeat_n(v, count as usize)),
-                        Slot::LowBits(low) => low[(ordered_bits(v) & 0xffff) as usize] += count,
-                    }
-                }
+            if targeted[bucket / 64] >> (bucket % 64) & 1 != 0 {
+                let samples = samples_of(group, in_rows);
+                collect_run(samples, counts, &mut slots, bucket, v, count);
             }
         });
         plans
@@ -274,6 +267,28 @@ impl<G: Fn(u16) -> Option<usize>> ChannelSamples<'_, G> {
             .zip(moments)
             .map(|(plan, m)| finish(plan, m, &mut slots))
             .collect()
+    }
+}
+
+/// Pass 2 for a run of `count` voxels of value `v` in target bucket `bucket`: into the slot of
+/// each of its `samples` that looks into that bucket.
+#[inline(never)]
+fn collect_run(
+    samples: impl Iterator<Item = usize>,
+    counts: &[Window<u32>],
+    slots: &mut [Slot],
+    bucket: usize,
+    v: f32,
+    count: u32,
+) {
+    for s in samples {
+        let mark = counts[s].get(bucket);
+        if mark > 0 {
+            match &mut slots[mark as usize - 1] {
+                Slot::Values(list) => list.extend(std::iter::repeat_n(v, count as usize)),
+                Slot::LowBits(low) => low[(ordered_bits(v) & 0xffff) as usize] += count,
+            }
+        }
     }
 }
 
