@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use autoseg_datasets::orientation::AxisTransform;
 use autoseg_datasets::{Case, DatasetError, LabelVolume, Orientation, Volume};
+use autoseg_kernels::runs::equal_runs;
 use autoseg_kernels::{Components, Connectivity, label_components};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::grouped::{ChannelSamples, ChannelStats};
@@ -96,7 +98,14 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
     if case.images.is_empty() {
         return Err(CaseError::NoImage(case.locator()));
     }
-    let image = Volume::read_channels(&case.images)?;
+    // The label is read while the image is; the channels are measured while the label's
+    // components are found. A case is then several tasks, so the last case of a run does not
+    // leave the other workers idle.
+    let (image, label) = rayon::join(
+        || Volume::read_channels(&case.images),
+        || case.label.as_deref().map(LabelVolume::read).transpose(),
+    );
+    let image = image?;
     let to_ras = AxisTransform::between(image.geometry().orientation(), Orientation::RAS);
     let (image, mirrored) = if to_ras.permutes() {
         (image.into_ras(), [false; 3])
@@ -105,27 +114,43 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
     };
     let scan = Scan::of(&image);
     check_finite(&image, &scan, &case.images[0])?;
-    let label = match &case.label {
-        Some(path) => Some(read_label_onto(path, &case.images[0], &image)?),
-        None => None,
+    let label = match (label?, &case.label) {
+        (Some(label), Some(path)) => Some(label_onto(label, path, &case.images[0], &image)?),
+        _ => None,
     };
     let dims = image.dims();
     let spacing = image.spacing();
     let labelled = label
         .as_ref()
-        .map(|label| (label.data(), Classes::of(label.data(), dims)));
-    let mut cropped_shape = Vec::new();
-    let mut channels = Vec::new();
-    for c in 0..image.channels() {
+        .map(|label| (label.data(), Classes::of(label.data())));
+    let measure = |c: usize| {
         let (shape, rows) = monai_crop(dims, scan.positive_rows[c]);
-        cropped_shape.push(shape);
         let labelled = labelled
             .as_ref()
             .map(|(labels, classes)| (*labels, classes));
-        channels.push(measure_channel(image.channel(c), labelled, dims[0], &rows));
-    }
+        (
+            shape,
+            measure_channel(image.channel(c), labelled, dims[0], &rows),
+        )
+    };
+    let (components, measured) = rayon::join(
+        || {
+            labelled
+                .as_ref()
+                .map(|(labels, _)| label_components(labels, dims, Connectivity::TwentySix))
+        },
+        || {
+            (0..image.channels())
+                .into_par_iter()
+                .map(measure)
+                .collect::<Vec<_>>()
+        },
+    );
+    let (cropped_shape, mut channels): (Vec<_>, Vec<_>) = measured.into_iter().unzip();
     let intensity = channels.iter().map(|m| m.rows).collect();
-    let label = labelled.map(|(_, classes)| classes.figures(&channels, dims, mirrored));
+    let label = labelled
+        .zip(components)
+        .map(|((_, classes), components)| classes.figures(&components, &channels, dims, mirrored));
     let foreground = match label {
         Some(_) => channels
             .iter_mut()
@@ -154,12 +179,12 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
     Ok((stats, dists))
 }
 
-fn read_label_onto(
+fn label_onto(
+    label: LabelVolume,
     path: &Path,
     image_path: &Path,
     image: &Volume,
 ) -> Result<LabelVolume, CaseError> {
-    let label = LabelVolume::read(path)?;
     label.into_onto(image.geometry()).map_err(|mismatch| {
         DatasetError::Geometry {
             path: path.to_path_buf(),
@@ -228,10 +253,8 @@ fn measure_channel(
     }
 }
 
-/// The classes of a label map: its components, the classes present, and the sample each
-/// class's voxels go to.
+/// The classes of a label map: the classes present, and the sample each class's voxels go to.
 struct Classes {
-    components: Components,
     /// Classes present, ascending; class `present[k]` is sample k.
     present: Vec<u16>,
     /// Per class id up to the largest present, its sample.
@@ -243,18 +266,16 @@ struct Classes {
 }
 
 impl Classes {
-    fn of(labels: &[u16], dims: [usize; 3]) -> Classes {
-        let components = label_components(labels, dims, Connectivity::TwentySix);
-        let mut present: Vec<u16> = components.components.iter().map(|c| c.class).collect();
-        present.sort_unstable();
-        present.dedup();
+    fn of(labels: &[u16]) -> Classes {
+        let mut seen = vec![false; 1 << 16];
+        equal_runs(labels, |id, _| seen[id as usize] = true);
+        let present: Vec<u16> = (0..=u16::MAX).filter(|&id| seen[id as usize]).collect();
         let mut sample = vec![0usize; present.last().map_or(0, |&id| id as usize + 1)];
         for (k, &id) in present.iter().enumerate() {
             sample[id as usize] = k;
         }
         let foreground = (0..present.len()).filter(|&k| present[k] > 0).collect();
         Classes {
-            components,
             present,
             sample,
             foreground,
@@ -262,10 +283,12 @@ impl Classes {
         }
     }
 
-    /// The foreground and per-class figures from each channel's measured samples; bounding
-    /// boxes are mirrored along the `mirrored` axes (to give them in RAS order).
+    /// The foreground and per-class figures from the map's components and each channel's
+    /// measured samples; bounding boxes are mirrored along the `mirrored` axes (to give them
+    /// in RAS order).
     fn figures(
         &self,
+        components: &Components,
         channels: &[ChannelStats],
         dims: [usize; 3],
         mirrored: [bool; 3],
@@ -275,7 +298,7 @@ impl Classes {
             .iter()
             .enumerate()
             .map(|(k, &id)| {
-                let parts: Vec<_> = self.components.of_class(id).collect();
+                let parts: Vec<_> = components.of_class(id).collect();
                 let voxels: u64 = parts.iter().map(|p| p.size).sum();
                 let mut component_sizes: Vec<u64> = parts.iter().map(|p| p.size).collect();
                 component_sizes.sort_unstable_by(|a, b| b.cmp(a));

@@ -149,24 +149,40 @@ impl<G: Fn(u16) -> Option<usize>> ChannelSamples<'_, G> {
             }
         }
         let mut counts = vec![Window::new(0u32); groups];
-        let mut sums = vec![Sums::default(); groups];
+        // Per label sample, the sums of its voxels outside and inside the marked rows: a voxel
+        // is added once, and the row sample's sums are the inside ones (with the row voxels
+        // of no label sample, `loose`).
+        let mut sums = vec![[Sums::default(); 2]; groups];
+        let mut loose = Sums::default();
         let mut sketches: Vec<SketchBuilder> =
             self.unions.iter().map(|_| SketchBuilder::new()).collect();
-        let (mut row_sketch, mut row_sums) = (SketchBuilder::new(), Sums::default());
+        let mut row_sketch = SketchBuilder::new();
         self.for_each_run(|group, in_rows, v, count| {
-            if let Some(g) = group {
-                *counts[g].cell((ordered_bits(v) >> BUCKET_BITS) as usize) += count;
-                sums[g].add(v, count);
-                for &s in &unions_of[g] {
-                    sketches[s - groups].add(v, count);
+            match group {
+                Some(g) => {
+                    *counts[g].cell((ordered_bits(v) >> BUCKET_BITS) as usize) += count;
+                    sums[g][usize::from(in_rows)].add(v, count);
+                    for &s in &unions_of[g] {
+                        sketches[s - groups].add(v, count);
+                    }
                 }
+                None => loose.add(v, count),
             }
             if in_rows {
                 row_sketch.add(v, count);
-                row_sums.add(v, count);
             }
         });
-        let mut moments: Vec<Moments> = sums.iter().map(Sums::moments).collect();
+        let mut row_moments = loose.moments();
+        let mut moments: Vec<Moments> = sums
+            .iter()
+            .map(|[outside, inside]| {
+                let inside = inside.moments();
+                row_moments.merge_scaled(&inside, 1.0);
+                let mut all = outside.moments();
+                all.merge_scaled(&inside, 1.0);
+                all
+            })
+            .collect();
         for members in self.unions {
             let mut merged = Moments::default();
             let mut union_counts = Window::new(0u32);
@@ -179,7 +195,7 @@ impl<G: Fn(u16) -> Option<usize>> ChannelSamples<'_, G> {
             moments.push(merged);
             counts.push(union_counts);
         }
-        moments.push(row_sums.moments());
+        moments.push(row_moments);
         counts.push(row_sketch.coarse_counts(BUCKET_BITS));
         let samples_of = |group: Option<usize>, in_rows: bool| {
             let labelled = group
