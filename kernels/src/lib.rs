@@ -1,8 +1,9 @@
 //! Array compute for every stage, on CPU (rayon): connected components and their clean-ups,
 //! the exact Euclidean distance transform, surfaces and surface distances (Hausdorff, ASD,
 //! surface Dice), overlap (confusion matrix, Dice, IoU), sliding-window blending, resampling
-//! as nnU-Net does it, the bilateral filter, a dense CRF and Gaussian-mixture segmentation;
-//! CUDA paths behind the `cuda` feature. It knows nothing of burn or of files.
+//! as nnU-Net does it, the bilateral filter, a dense CRF and Gaussian-mixture segmentation,
+//! and runs of equal voxels (what the analyzer and the labelling count by); CUDA paths behind
+//! the `cuda` feature. It knows nothing of burn or of files.
 
 pub mod bilateral;
 pub mod blend;
