@@ -10,11 +10,11 @@
 //! statistics come out exact, equal to what a full sort gives.
 
 use autoseg_kernels::order::{from_ordered_bits, ordered_bits};
+use autoseg_kernels::runs::{keyed_runs, value_runs};
 
 use crate::sample::{PERCENTILES, SampleStats, linear_percentile};
 use crate::sketch::{Distribution, Moments, SketchBuilder};
 use crate::window::Window;
-use autoseg_kernels::runs::{keyed_runs, value_runs};
 
 const BUCKET_BITS: u32 = 16;
 const BUCKETS: usize = 1 << BUCKET_BITS;
