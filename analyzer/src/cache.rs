@@ -12,8 +12,8 @@ use autoseg_datasets::Case;
 use autoseg_datasets::fsutil::replace_bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::case::{CaseDistributions, CaseStats, Distribution};
-use crate::sketch::{Moments, QuantileSketch};
+use crate::case::{CaseDistributions, CaseStats};
+use crate::sketch::{Distribution, Moments, QuantileSketch};
 
 /// Bumped whenever what an entry holds or how it is computed changes.
 const FORMAT: &str = "autoseg-analyzer-case v1";

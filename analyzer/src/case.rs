@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::grouped::{ChannelSamples, ChannelStats};
 use crate::sample::SampleStats;
 use crate::scan::Scan;
-pub use crate::sketch::Distribution;
+use crate::sketch::Distribution;
 
 /// Everything measured on one case, in RAS voxel order (x, y, z), as MONAI reorients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,28 +229,17 @@ fn measure_channel(
     row_len: usize,
     rows: &[bool],
 ) -> ChannelStats {
-    match labelled {
-        Some((labels, classes)) => ChannelSamples {
-            values,
-            labels: Some(labels),
-            row_len,
-            rows,
-            groups: classes.present.len(),
-            sample_of: |label| Some(classes.sample[label as usize]),
-            unions: std::slice::from_ref(&classes.foreground),
-        }
-        .measure(),
-        None => ChannelSamples {
-            values,
-            labels: None,
-            row_len,
-            rows,
-            groups: 0,
-            sample_of: |_| None,
-            unions: &[],
-        }
-        .measure(),
+    let classes = labelled.map(|(_, classes)| classes);
+    ChannelSamples {
+        values,
+        labels: labelled.map(|(labels, _)| labels),
+        row_len,
+        rows,
+        groups: classes.map_or(0, |c| c.present.len()),
+        sample_of: |label| classes.map(|c| c.sample[label as usize]),
+        unions: classes.map_or(&[], |c| std::slice::from_ref(&c.foreground)),
     }
+    .measure()
 }
 
 /// The classes of a label map: the classes present, and the sample each class's voxels go to.

@@ -2,11 +2,11 @@
 //! how many voxels are NaN or infinite, MONAI's per-channel crop (the y/z box of voxels > 0)
 //! and nnU-Net's crop (the box of voxels != 0 in any channel).
 //!
-//! Each row (an x run) is summarised by one branch-free loop the compiler vectorises, so the
-//! three figures cost one read of the volume instead of three, and a row of background costs
-//! no per-voxel branch.
+//! Each row (an x run) is summarised by branch-free loops the compiler vectorises (nnU-Net's
+//! crop by the data layer's [`NonzeroBox`], row by row), so the three figures cost one read of
+//! the volume instead of three, and a row of background costs no per-voxel branch.
 
-use autoseg_datasets::Volume;
+use autoseg_datasets::{NonzeroBox, Volume};
 
 /// What the scan found.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,41 +24,30 @@ pub struct Scan {
 impl Scan {
     /// Scans every channel of `image` (x fastest within a channel).
     pub fn of(image: &Volume) -> Scan {
-        let [nx, ny, nz] = image.dims();
+        let [nx, ny, _] = image.dims();
         let mut non_finite = 0;
         // Per channel, the y and z extents of rows with a voxel > 0.
         let mut positive = vec![[Extent::default(); 2]; image.channels()];
-        let mut nonzero = [Extent::default(); 3];
+        let mut nonzero = NonzeroBox::new();
         for c in 0..image.channels() {
             for (r, row) in image.channel(c).chunks_exact(nx.max(1)).enumerate() {
                 let flags = RowFlags::of(row);
                 non_finite += flags.non_finite as usize;
                 let (y, z) = (r % ny, r / ny);
                 if flags.positive {
-                    positive[c][0].add(y, y);
-                    positive[c][1].add(z, z);
+                    positive[c][0].add(y);
+                    positive[c][1].add(z);
                 }
-                if flags.nonzero {
-                    let first = row.iter().position(|v| *v != 0.0).unwrap_or(0);
-                    let last = row.iter().rposition(|v| *v != 0.0).unwrap_or(0);
-                    nonzero[0].add(first, last);
-                    nonzero[1].add(y, y);
-                    nonzero[2].add(z, z);
-                }
+                nonzero.add_row(row, y, z);
             }
         }
-        let dims = [nx, ny, nz];
-        let nonzero_box = std::array::from_fn(|a| match nonzero[a].is_empty() {
-            true => [0, dims[a]],
-            false => [nonzero[a].lo, nonzero[a].hi + 1],
-        });
         Scan {
             non_finite,
             positive_rows: positive
                 .iter()
                 .map(|[y, z]| (!y.is_empty()).then_some([[y.lo, y.hi], [z.lo, z.hi]]))
                 .collect(),
-            nonzero_box,
+            nonzero_box: nonzero.finish(image.dims()),
         }
     }
 }
@@ -66,7 +55,6 @@ impl Scan {
 /// A row's summary.
 struct RowFlags {
     positive: bool,
-    nonzero: bool,
     non_finite: u32,
 }
 
@@ -74,16 +62,13 @@ impl RowFlags {
     #[inline]
     fn of(row: &[f32]) -> RowFlags {
         const EXPONENT: u32 = 0x7f80_0000;
-        let (mut positive, mut nonzero, mut non_finite) = (0u32, 0u32, 0u32);
+        let (mut positive, mut non_finite) = (0u32, 0u32);
         for v in row {
-            let bits = v.to_bits();
             positive |= u32::from(*v > 0.0);
-            nonzero |= bits << 1; // any bit but the sign: != ±0
-            non_finite += u32::from(bits & EXPONENT == EXPONENT);
+            non_finite += u32::from(v.to_bits() & EXPONENT == EXPONENT);
         }
         RowFlags {
             positive: positive != 0,
-            nonzero: nonzero != 0,
             non_finite,
         }
     }
@@ -106,9 +91,8 @@ impl Default for Extent {
 }
 
 impl Extent {
-    /// Widens the extent to cover `lo..=hi`.
-    fn add(&mut self, lo: usize, hi: usize) {
-        (self.lo, self.hi) = (self.lo.min(lo), self.hi.max(hi));
+    fn add(&mut self, at: usize) {
+        (self.lo, self.hi) = (self.lo.min(at), self.hi.max(at));
     }
 
     fn is_empty(&self) -> bool {
@@ -149,9 +133,19 @@ mod tests {
         let bad = image.data().iter().filter(|v| !v.is_finite()).count();
         assert!(bad > 0);
         assert_eq!(scan.non_finite, bad);
-        assert_eq!(scan.nonzero_box, image.nonzero_box());
+        let [nx, ny, _] = dims;
+        let at = |i: usize| [i % nx, (i / nx) % ny, i / (nx * ny)];
+        let nonzero: Vec<[usize; 3]> = (0..image.data().len())
+            .filter(|&i| image.data()[i] != 0.0)
+            .map(|i| at(i % (nx * ny * dims[2])))
+            .collect();
+        let nonzero_box: [[usize; 2]; 3] = std::array::from_fn(|a| {
+            let along = nonzero.iter().map(|p| p[a]);
+            [along.clone().min().unwrap(), along.max().unwrap() + 1]
+        });
+        assert_eq!(scan.nonzero_box, nonzero_box);
+        assert_eq!(image.nonzero_box(), nonzero_box);
         for c in 0..2 {
-            let [nx, ny, _] = dims;
             let positive: Vec<(usize, usize)> = (0..image.channel(c).len())
                 .filter(|&i| image.channel(c)[i] > 0.0)
                 .map(|i| ((i / nx) % ny, i / (nx * ny)))

@@ -105,8 +105,10 @@ pub struct Distribution {
     pub sketch: QuantileSketch,
 }
 
+#[cfg(test)]
 impl Distribution {
-    /// The distribution of `values`, each of weight 1.
+    /// The distribution of `values`, each of weight 1 (the reference the analyzer's one-pass
+    /// builds are tested against).
     pub fn of(values: &[f32]) -> Distribution {
         Distribution {
             moments: Moments::of(values),

@@ -4,9 +4,9 @@
 use polars::prelude::PolarsResult;
 use serde::{Deserialize, Serialize};
 
-use crate::case::{CaseDistributions, CaseStats, Distribution};
+use crate::case::{CaseDistributions, CaseStats};
 use crate::sample::{PERCENTILES, SampleStats};
-use crate::sketch::{Moments, QuantileSketch};
+use crate::sketch::{Distribution, Moments, QuantileSketch};
 use crate::table::{describe, frame, pool_case_stats};
 
 /// Summary statistics of an integer or real vector quantity (shape, spacing...), per axis.

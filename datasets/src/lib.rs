@@ -28,4 +28,4 @@ pub use datalist::{Case, Datalist, Dataset};
 pub use error::{DatasetError, GeometryMismatch, LabelError};
 pub use orientation::Orientation;
 pub use task::{Modality, TaskConfig};
-pub use volume::{Geometry, GeometryTolerance, Image, LabelScan, LabelVolume, Volume};
+pub use volume::{Geometry, GeometryTolerance, Image, LabelScan, LabelVolume, NonzeroBox, Volume};

@@ -292,35 +292,67 @@ impl<T: Copy> Image<T> {
     }
 }
 
+/// nnU-Net's crop box, grown one row (an x run of one channel) at a time: what
+/// [`Volume::nonzero_box`] gives for a whole volume, and what a caller already passing over the
+/// rows for other figures can gather on the way.
+#[derive(Debug, Clone, Copy)]
+pub struct NonzeroBox {
+    lo: [usize; 3],
+    /// Exclusive.
+    hi: [usize; 3],
+}
+
+impl Default for NonzeroBox {
+    fn default() -> Self {
+        NonzeroBox::new()
+    }
+}
+
+impl NonzeroBox {
+    /// A box holding no voxel yet.
+    pub fn new() -> NonzeroBox {
+        NonzeroBox {
+            lo: [usize::MAX; 3],
+            hi: [0; 3],
+        }
+    }
+
+    /// Takes in the voxels != 0 (either sign of zero is zero) of `row`, row y of slice z. An
+    /// all-zero row is told by one branch-free pass, the ends of another by a search from each.
+    pub fn add_row(&mut self, row: &[f32], y: usize, z: usize) {
+        if row.iter().fold(0u32, |any, v| any | (v.to_bits() << 1)) == 0 {
+            return;
+        }
+        let first = row.iter().position(|&v| v != 0.0).unwrap_or(0);
+        let last = row.iter().rposition(|&v| v != 0.0).unwrap_or(0);
+        for (a, (l, h)) in [(first, last), (y, y), (z, z)].into_iter().enumerate() {
+            self.lo[a] = self.lo[a].min(l);
+            self.hi[a] = self.hi[a].max(h + 1);
+        }
+    }
+
+    /// `[start, end)` per axis, the whole grid of `dims` when no voxel was != 0 (nnU-Net
+    /// keeps an empty image whole).
+    pub fn finish(&self, dims: [usize; 3]) -> [[usize; 2]; 3] {
+        if self.lo[0] == usize::MAX {
+            return dims.map(|n| [0, n]);
+        }
+        std::array::from_fn(|a| [self.lo[a], self.hi[a]])
+    }
+}
+
 impl Volume {
     /// nnU-Net's crop: `[start, end)` per axis of the voxels non-zero in any channel (the
     /// whole grid when there are none). The analyzer reports its shape; training crops to it.
     pub fn nonzero_box(&self) -> [[usize; 2]; 3] {
-        let [nx, ny, nz] = self.dims();
-        let mut lo = [usize::MAX; 3];
-        let mut hi = [0usize; 3];
-        for z in 0..nz {
-            for y in 0..ny {
-                let start = (z * ny + y) * nx;
-                for c in 0..self.channels() {
-                    let row = &self.channel(c)[start..start + nx];
-                    let (Some(first), Some(last)) = (
-                        row.iter().position(|&v| v != 0.0),
-                        row.iter().rposition(|&v| v != 0.0),
-                    ) else {
-                        continue;
-                    };
-                    for (a, (l, h)) in [(first, last), (y, y), (z, z)].into_iter().enumerate() {
-                        lo[a] = lo[a].min(l);
-                        hi[a] = hi[a].max(h + 1);
-                    }
-                }
+        let [nx, ny, _] = self.dims();
+        let mut crop = NonzeroBox::new();
+        for c in 0..self.channels() {
+            for (r, row) in self.channel(c).chunks_exact(nx.max(1)).enumerate() {
+                crop.add_row(row, r % ny, r / ny);
             }
         }
-        if lo[0] == usize::MAX {
-            return [[0, nx], [0, ny], [0, nz]];
-        }
-        std::array::from_fn(|a| [lo[a], hi[a]])
+        crop.finish(self.dims())
     }
 
     /// Reads a 3D or 4D NIfTI file; a 4th dimension (or a 5th, when the 4th is 1, as vector

@@ -103,22 +103,21 @@ pub fn read_raw(path: &Path) -> Result<RawNifti, NiftiError> {
         std::io::ErrorKind::NotFound => NiftiErrorKind::NotFound.at(path),
         _ => NiftiErrorKind::Io(e).at(path),
     })?;
-    let file = if raw.starts_with(&[0x1f, 0x8b]) {
-        gunzip(&raw).map_err(|k| k.at(path))?
+    let file = if raw.bytes().starts_with(&[0x1f, 0x8b]) {
+        gunzip(raw.bytes()).map_err(|k| k.at(path))?
     } else {
-        FileWords::copy_of(&raw)
+        raw
     };
     split(file).map_err(|k| k.at(path))
 }
 
-/// The file's bytes, in a buffer of huge pages where the kernel gives them.
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+/// The file's bytes, read straight into words (an uncompressed file's voxels need no copy).
+fn read_file(path: &Path) -> std::io::Result<FileWords> {
     let mut file = std::fs::File::open(path)?;
-    let size = file.metadata().map_or(0, |m| m.len() as usize);
-    let mut bytes = Vec::with_capacity(size);
-    crate::memory::advise_huge_pages(&bytes);
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    let size = file.metadata()?.len() as usize;
+    let mut words = FileWords::zeroed(size);
+    file.read_exact(words.bytes_mut())?;
+    Ok(words)
 }
 
 /// Reads only the header (still decompressing what precedes it).
