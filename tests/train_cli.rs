@@ -8,9 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use autoseg_datasets::Bundle;
 use autoseg_templates::networks::Network;
 use autoseg_templates::weights;
-use autoseg_tuner::train::checkpoint::{RunState, best_weights, folder};
+use autoseg_tuner::train::checkpoint::{RunState, folder};
 use autoseg_tuner::train::{TrainConfig, phantom_config};
 use common::{THREE_KILLABLE_TRIALS, autoseg, epochs_done, phantom_dataset, text};
 
@@ -24,7 +25,7 @@ fn assert_complete(bundle: &Path, config: &TrainConfig) -> RunState {
     let device = burn::tensor::Device::flex();
     let fresh = || -> Network { config.network.init(&device).unwrap() };
     weights::load(fresh(), &folder(bundle).join("model.safetensors")).unwrap();
-    weights::load(fresh(), &best_weights(bundle)).unwrap();
+    weights::load(fresh(), &Bundle::new(bundle).best_weights()).unwrap();
     let csv = std::fs::read_to_string(bundle.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + state.epochs_done, "{csv}");
     let columns = |line: &str| line.split(',').count();

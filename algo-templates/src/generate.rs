@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use autoseg_datasets::{Bundle, WorkDir};
 use serde_json::{Map, Value, json};
 
 use crate::bundle::metadata::{InputChannel, Metadata, OutputClass};
@@ -84,24 +85,6 @@ pub struct GenerateReport {
     pub skipped: Vec<(String, String)>,
 }
 
-/// The folder bundles are written to.
-pub fn bundles_dir(work_dir: &Path) -> PathBuf {
-    work_dir.join("bundles")
-}
-
-/// The bundles of a work dir (the folders of `bundles/` that hold `configs/`), sorted.
-pub fn list_bundles(work_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(bundles_dir(work_dir))? {
-        let path = entry?.path();
-        if bundle::files::configs_dir(&path).is_dir() {
-            found.push(path);
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// Checks a configuration and returns it with every default filled in.
 pub type Validator<'a> = dyn Fn(Map<String, Value>) -> Result<Map<String, Value>, String> + 'a;
 
@@ -128,7 +111,10 @@ pub fn generate(
         }
         let filled = template.fill(input)?;
         for &fold in &folds {
-            let dir = bundles_dir(work_dir).join(format!("{}_{fold}", template.name()));
+            let dir = WorkDir::new(work_dir)
+                .bundle(&format!("{}_{fold}", template.name()))
+                .dir()
+                .to_path_buf();
             // Checked even when the bundle is kept, so a bad override is always reported.
             let (config, derivation) =
                 configure(template.as_ref(), &filled, fold, options, validate)?;
@@ -198,7 +184,7 @@ fn selected(algos: &[String]) -> Result<Vec<Box<dyn Template>>, GenerateError> {
 fn existing(dir: &Path) -> Option<&'static str> {
     if bundle::inference_weights(dir).is_some() {
         Some("already trained")
-    } else if bundle::files::configs_dir(dir).is_dir() {
+    } else if Bundle::new(dir).configs_dir().is_dir() {
         Some("exists, hand edits kept")
     } else {
         None
@@ -262,12 +248,11 @@ fn write_bundle(
     let metadata = metadata(template, input, filled, &config, fold);
     metadata.write(dir)?;
     let card = crate::bundle::card::model_card(&metadata, &config, template.summary());
-    autoseg_datasets::fsutil::write_bytes_atomic(&dir.join("README.md"), card.as_bytes()).map_err(
-        |e| BundleError::Io {
-            path: dir.join("README.md"),
+    autoseg_datasets::fsutil::write_bytes_atomic(&Bundle::new(dir).readme(), card.as_bytes())
+        .map_err(|e| BundleError::Io {
+            path: Bundle::new(dir).readme(),
             source: e,
-        },
-    )?;
+        })?;
     Ok(())
 }
 

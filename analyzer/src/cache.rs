@@ -5,7 +5,7 @@
 //! are replaced through a rename (never seen half-written) but not synced; one that does not
 //! read back (cut short by a crash, older format) is ignored and analyzed again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use autoseg_datasets::Case;
@@ -17,11 +17,6 @@ use crate::sketch::{Distribution, Moments, QuantileSketch};
 
 /// Bumped whenever what an entry holds or how it is computed changes.
 const FORMAT: &str = "autoseg-analyzer-case v1";
-
-/// The cache folder of a work dir.
-pub fn folder(work_dir: &Path) -> PathBuf {
-    work_dir.join(".cache").join("analyzer")
-}
 
 /// The key of a case: its files' identities; `None` if a file cannot be examined (the case is
 /// then analyzed, and fails with the reason).
@@ -42,10 +37,10 @@ pub fn key(case: &Case) -> Option<String> {
 
 /// FNV-1a, 64 bits: a stable file name for a key (the key itself is stored and compared).
 fn file_name(key: &str) -> String {
-    let hash = key.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
-    format!("{hash:016x}.case")
+    format!(
+        "{}.case",
+        autoseg_datasets::hash::fnv1a64_hex(key.as_bytes())
+    )
 }
 
 #[derive(Serialize, Deserialize)]

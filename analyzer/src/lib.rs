@@ -17,17 +17,12 @@ pub mod window;
 
 use std::path::{Path, PathBuf};
 
-use autoseg_datasets::Dataset;
 use autoseg_datasets::fsutil::write_atomic;
+use autoseg_datasets::{Dataset, WorkDir};
 use rayon::prelude::*;
 
 pub use case::{CaseDistributions, CaseStats, analyze_case};
 pub use summary::DatasetSummary;
-
-/// The files `analyze` writes into the work dir.
-pub const DATASTATS: &str = "datastats.yaml";
-/// The per-case twin.
-pub const DATASTATS_BY_CASE: &str = "datastats_by_case.yaml";
 
 /// Why the analysis as a whole failed (single cases fail into `failed_cases` instead).
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +84,7 @@ pub fn analyze(
     if dataset.cases.is_empty() {
         return Err(AnalyzerError::Empty);
     }
-    let cache_dir = cache::folder(&options.work_dir);
+    let cache_dir = WorkDir::new(&options.work_dir).analyzer_cache();
     let results: Vec<_> = dataset
         .cases
         .par_iter()
@@ -163,7 +158,8 @@ pub fn write_datastats(
 ) -> Result<[PathBuf; 2], AnalyzerError> {
     let (summary, by_case) =
         output::documents(&analysis.summary, &analysis.cases, &analysis.failed);
-    let paths = [work_dir.join(DATASTATS), work_dir.join(DATASTATS_BY_CASE)];
+    let work_dir = WorkDir::new(work_dir);
+    let paths = [work_dir.datastats(), work_dir.datastats_by_case()];
     for (path, doc) in paths.iter().zip([summary, by_case]) {
         let text = serde_yaml::to_string(&doc).map_err(|source| AnalyzerError::Yaml {
             path: path.clone(),

@@ -1,7 +1,13 @@
 //! Cross-validation folds: from the datalist's `fold` keys, from its `validation` list, or a
-//! seeded K-fold split that can keep groups (a patient's scans) inside one fold.
+//! seeded K-fold split that can keep groups (a patient's scans) inside one fold. `generate`
+//! plans them once and writes them to the work dir (`folds.yaml`, [`FoldsFile`]); training,
+//! cross-validation and the report read that file, so they agree by construction and a
+//! user's edit of it takes effect.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::datalist::{Dataset, Split};
 use crate::error::DatasetError;
@@ -21,6 +27,8 @@ pub enum FoldSource {
         /// The datalist key whose value groups cases.
         group_key: Option<String>,
     },
+    /// A split file ([`FoldsFile`]).
+    File(PathBuf),
 }
 
 /// How to split when the datalist does not say.
@@ -176,11 +184,118 @@ impl Folds {
     }
 }
 
+/// The split as a file: each labelled case's fold by case id (`null`: always trained on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldsFile {
+    /// Number of folds.
+    pub num_folds: usize,
+    /// How the split was made, in words.
+    pub source: String,
+    /// Case id -> the fold it validates in.
+    pub cases: BTreeMap<String, Option<usize>>,
+}
+
+const FOLDS_HEADER: &str = "# The cross-validation split, planned once by `autoseg generate` and read by \
+training,\n# cross-validation and the report. Move a case by editing its fold (null: always \
+trained on).\n";
+
+impl Folds {
+    /// The split of `dataset`'s cases as a file.
+    pub fn to_file(&self, dataset: &Dataset) -> FoldsFile {
+        let source = match &self.source {
+            FoldSource::DatalistKeys => "the datalist's `fold` keys".to_string(),
+            FoldSource::ValidationList => "the datalist's `validation` list".to_string(),
+            FoldSource::KFold { seed, group_key } => match group_key {
+                Some(key) => format!("seeded K-fold (seed {seed}), cases grouped by `{key}`"),
+                None => format!("seeded K-fold (seed {seed})"),
+            },
+            FoldSource::File(path) => format!("{}", path.display()),
+        };
+        FoldsFile {
+            num_folds: self.num_folds,
+            source,
+            cases: (dataset.cases.iter().map(|c| c.id.clone()))
+                .zip(self.assignment.iter().copied())
+                .collect(),
+        }
+    }
+
+    /// Writes the split of `dataset` to `path`, atomically.
+    pub fn write(&self, dataset: &Dataset, path: &Path) -> Result<(), DatasetError> {
+        let body = serde_yaml::to_string(&self.to_file(dataset)).expect("splits serialise");
+        crate::fsutil::write_bytes_atomic(path, format!("{FOLDS_HEADER}{body}").as_bytes()).map_err(
+            |source| DatasetError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        )
+    }
+
+    /// Reads a split file for `dataset`: every labelled case must be in it, and nothing else.
+    pub fn read(path: &Path, dataset: &Dataset) -> Result<Folds, DatasetError> {
+        let fail = |reason: String| DatasetError::Folds(format!("{}: {reason}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: FoldsFile = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let mut assignment = Vec::with_capacity(dataset.cases.len());
+        for case in &dataset.cases {
+            let fold = *file.cases.get(&case.id).ok_or_else(|| {
+                fail(format!(
+                    "case {} ({}) is not in the split: `autoseg generate --force` plans it again",
+                    case.id,
+                    case.locator()
+                ))
+            })?;
+            if let Some(f) = fold.filter(|&f| f >= file.num_folds) {
+                return Err(fail(format!(
+                    "case {} is in fold {f}, but num_folds is {}",
+                    case.id, file.num_folds
+                )));
+            }
+            assignment.push(fold);
+        }
+        if file.cases.len() != dataset.cases.len() {
+            let known: std::collections::BTreeSet<&str> =
+                dataset.cases.iter().map(|c| c.id.as_str()).collect();
+            let stray = file.cases.keys().find(|id| !known.contains(id.as_str()));
+            return Err(fail(format!(
+                "case {} is not a labelled case of the datalist",
+                stray.map_or("?", String::as_str)
+            )));
+        }
+        Ok(Folds {
+            num_folds: file.num_folds,
+            assignment,
+            source: FoldSource::File(path.to_path_buf()),
+        })
+    }
+
+    /// The split kept at `path`: the file's when it covers exactly `dataset`'s labelled
+    /// cases in as many folds as planning would make (a user's edits stay), else planned
+    /// with `options` and written there. Says whether it was written.
+    pub fn plan_once(
+        path: &Path,
+        dataset: &Dataset,
+        options: &FoldOptions,
+    ) -> Result<(Folds, bool), DatasetError> {
+        let planned = Folds::plan(dataset, options)?;
+        match Folds::read(path, dataset) {
+            Ok(kept) if kept.num_folds == planned.num_folds => Ok((kept, false)),
+            _ => {
+                planned.write(dataset, path)?;
+                Ok((planned, true))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::datalist::Datalist;
-    use std::path::Path;
 
     fn plan_error(dataset: &Dataset) -> String {
         Folds::plan(dataset, &FoldOptions::default())
@@ -271,5 +386,43 @@ mod tests {
                 .to_string()
                 .contains("training[1] has no `pid`")
         );
+    }
+
+    #[test]
+    fn a_split_file_reads_back_and_names_what_does_not_fit() {
+        let data = dataset(
+            r#"{"training": [{"image": "a.nii", "label": "l"}, {"image": "b.nii", "label": "l"}, {"image": "c.nii", "label": "l"}]}"#,
+        );
+        let folds = Folds::grouped_kfold(&["1".into(), "2".into(), "3".into()], 3, 0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("folds.yaml");
+        folds.write(&data, &path).unwrap();
+        let back = Folds::read(&path, &data).unwrap();
+        assert_eq!(back.assignment, folds.assignment);
+        assert_eq!(back.source, FoldSource::File(path.clone()));
+        // An edit takes effect.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut file: FoldsFile = serde_yaml::from_str(&text).unwrap();
+        file.cases.insert("a".into(), None);
+        std::fs::write(&path, serde_yaml::to_string(&file).unwrap()).unwrap();
+        assert_eq!(Folds::read(&path, &data).unwrap().assignment[0], None);
+        // A case missing, a stray one, a fold out of range.
+        file.cases.remove("a");
+        std::fs::write(&path, serde_yaml::to_string(&file).unwrap()).unwrap();
+        let error = Folds::read(&path, &data).unwrap_err().to_string();
+        assert!(
+            error.contains("folds.yaml") && error.contains("case a"),
+            "{error}"
+        );
+        file.cases.insert("a".into(), Some(0));
+        file.cases.insert("z".into(), Some(0));
+        std::fs::write(&path, serde_yaml::to_string(&file).unwrap()).unwrap();
+        let error = Folds::read(&path, &data).unwrap_err().to_string();
+        assert!(error.contains("case z"), "{error}");
+        file.cases.remove("z");
+        file.cases.insert("a".into(), Some(7));
+        std::fs::write(&path, serde_yaml::to_string(&file).unwrap()).unwrap();
+        let error = Folds::read(&path, &data).unwrap_err().to_string();
+        assert!(error.contains("fold 7"), "{error}");
     }
 }

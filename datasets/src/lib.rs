@@ -8,6 +8,7 @@
 //! - [`check`]: the dataset integrity check behind `autoseg check`.
 //! - [`memory`]: how the allocator and the kernel hold whole-volume buffers.
 //! - [`phantom`]: deterministic synthetic datasets for the demo and the tests.
+//! - [`workdir`]: the work dir's and the bundle's paths, the contract between stages.
 
 pub mod affine;
 pub mod check;
@@ -15,6 +16,7 @@ pub mod datalist;
 mod error;
 pub mod folds;
 pub mod fsutil;
+pub mod hash;
 pub mod memory;
 pub mod nifti;
 pub mod orientation;
@@ -22,6 +24,7 @@ pub mod phantom;
 pub mod rng;
 pub mod task;
 mod volume;
+pub mod workdir;
 
 pub use affine::Affine;
 pub use datalist::{Case, Datalist, Dataset};
@@ -29,3 +32,4 @@ pub use error::{DatasetError, GeometryMismatch, LabelError};
 pub use orientation::Orientation;
 pub use task::{Modality, TaskConfig};
 pub use volume::{Geometry, GeometryTolerance, Image, LabelScan, LabelVolume, NonzeroBox, Volume};
+pub use workdir::{Bundle, WorkDir};

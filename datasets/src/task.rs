@@ -72,6 +72,8 @@ pub struct TaskConfig {
     pub class_names: Option<Vec<ClassSpec>>,
     /// Number of cross-validation folds, if given.
     pub num_fold: Option<usize>,
+    /// The datalist key (e.g. a patient id) whose cases must share a fold, if given.
+    pub group_key: Option<String>,
     /// Keys this version does not use, kept verbatim (and reported by `autoseg check`).
     pub extra: BTreeMap<String, Value>,
 }
@@ -86,6 +88,7 @@ const KNOWN_KEYS: &[&str] = &[
     "dataroot",
     "class_names",
     "num_fold",
+    "group_key",
     "multigpu",
 ];
 
@@ -156,6 +159,7 @@ impl TaskConfig {
             Some(v) => Some(parse_class_names(v).map_err(|m| fail(format!("`class_names`: {m}")))?),
         };
         let name = text_key("name")?;
+        let group_key = text_key("group_key")?;
         let extra = keys
             .into_iter()
             .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
@@ -168,6 +172,7 @@ impl TaskConfig {
             dataroot,
             class_names,
             num_fold,
+            group_key,
             extra,
         })
     }
@@ -205,6 +210,9 @@ impl TaskConfig {
         }
         if let Some(n) = self.num_fold {
             put("num_fold", Value::Number(n.into()));
+        }
+        if let Some(key) = &self.group_key {
+            put("group_key", Value::String(key.clone()));
         }
         for (k, v) in &self.extra {
             put(k, v.clone());

@@ -6,6 +6,7 @@ mod support;
 use std::io::Read;
 use std::path::Path;
 
+use autoseg_datasets::hash::fnv1a64_hex as fnv1a64;
 use autoseg_datasets::nifti::{self, NiftiVersion};
 use autoseg_datasets::{Affine, Volume};
 use serde_json::Value;
@@ -29,13 +30,6 @@ fn hex(text: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
-}
-
-fn fnv1a64(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
-    });
-    format!("{hash:016x}")
 }
 
 #[test]

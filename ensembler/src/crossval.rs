@@ -5,23 +5,24 @@
 //! raises that class's Dice (nnU-Net's `determine_postprocessing`); for the other classes,
 //! removing components smaller than a fraction of the smallest true one, likewise.
 //!
-//! The predictions are held in memory as class probabilities on each case's RAS grid:
-//! algorithms x cases x classes x voxels floats, fine for datasets of small images.
+//! The predictions are the ones training kept (`B/validation/`, predicted again only where
+//! missing), held in memory as class probabilities on each case's RAS grid: algorithms x
+//! cases x classes x voxels floats, fine for datasets of small images.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use autoseg_datasets::folds::{FoldOptions, Folds};
-use autoseg_datasets::{Dataset, LabelVolume, Volume};
+use autoseg_datasets::{Dataset, LabelVolume, Volume, WorkDir};
 use autoseg_kernels::components::{Connectivity, label_components};
 use autoseg_kernels::overlap::ConfusionMatrix;
 use autoseg_templates::ComputeDevice;
+use autoseg_templates::bundle::data::DataConfig;
 use autoseg_templates::bundle::preprocess::argmax_classes;
 use autoseg_templates::bundle::read_config;
 use autoseg_templates::bundle::runtime::BundlePredictor;
 
 use crate::cleanup::{Cleanups, size_thresholds};
-use crate::ensemble::EnsembleError;
+use crate::error::EnsembleError;
 use crate::rank::Ranking;
 
 /// One validation case's reference and each algorithm's probabilities for it.
@@ -71,7 +72,7 @@ impl CrossValidation {
         let mut label_ids = Vec::new();
         for (algo, bundles) in &algos {
             for (&fold, name) in bundles {
-                let bundle = work_dir.join("bundles").join(name);
+                let bundle = WorkDir::new(work_dir).bundle(name).dir().to_path_buf();
                 let predictor = BundlePredictor::load(&bundle, device)?;
                 classes = predictor.classes();
                 label_ids = predictor.label_ids().to_vec();
@@ -101,7 +102,8 @@ impl CrossValidation {
                             })
                         }
                     };
-                    let p = predictor.bundle_probabilities(&image, &case.images[0])?;
+                    let p =
+                        predictor.validation_probabilities(&case.id, &image, &case.images[0])?;
                     entry.probabilities.insert(algo.clone(), p);
                 }
             }
@@ -239,23 +241,9 @@ pub(crate) fn validation_cases(
     fold: usize,
 ) -> Result<(Dataset, Vec<usize>), EnsembleError> {
     let merged = read_config(bundle)?;
-    let data = &merged.values["data"];
-    let path = |key: &str| data[key].as_str().map(|p| bundle.join(p));
-    let datalist: PathBuf = path("datalist").ok_or_else(|| {
-        bad(
-            &merged.file_of(bundle, "data"),
-            "data.datalist is missing".into(),
-        )
-    })?;
-    let dataset = Dataset::open(&datalist, path("dataroot").as_deref(), false)?;
-    let num_folds = data["num_folds"].as_u64().unwrap_or(5) as usize;
-    let folds = Folds::plan(
-        &dataset,
-        &FoldOptions {
-            num_folds,
-            ..FoldOptions::default()
-        },
-    )?;
+    let data: DataConfig = serde_json::from_value(merged.values["data"].clone())
+        .map_err(|e| bad(&merged.file_of(bundle, "data"), format!("data: {e}")))?;
+    let (dataset, folds) = data.open(bundle)?;
     Ok((dataset, folds.validation(fold)))
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use autoseg_datasets::Volume;
+use autoseg_datasets::{Volume, WorkDir};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::BundleError;
 use autoseg_templates::bundle::preprocess::argmax_classes;
@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cleanup::Cleanups;
 use crate::crossval::CrossValidation;
-use crate::rank::{Ranking, rank};
+pub use crate::error::EnsembleError;
+use crate::rank::{Ranking, read_ranking};
 
 /// How members are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,39 +94,6 @@ pub struct Member {
     pub dice: f64,
 }
 
-/// Why an ensemble could not be made or used.
-#[derive(Debug, thiserror::Error)]
-pub enum EnsembleError {
-    /// Ranking failed.
-    #[error(transparent)]
-    Rank(#[from] crate::rank::RankError),
-    /// A member could not be loaded or run.
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    /// The datalist of a member could not be read or split.
-    #[error(transparent)]
-    Dataset(Box<autoseg_datasets::DatasetError>),
-    /// The ensemble file is missing or wrong.
-    #[error("{path}: {reason}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-impl From<autoseg_datasets::DatasetError> for EnsembleError {
-    fn from(error: autoseg_datasets::DatasetError) -> Self {
-        EnsembleError::Dataset(Box::new(error))
-    }
-}
-
-/// The ensemble file of a work dir.
-pub fn ensemble_path(work_dir: &Path) -> PathBuf {
-    work_dir.join("ensemble").join("ensemble.yaml")
-}
-
 /// Chooses members from a ranking.
 pub fn select(ranking: &Ranking, selection: Selection) -> Vec<Member> {
     let mut all: Vec<(usize, Member)> = ranking
@@ -133,7 +101,7 @@ pub fn select(ranking: &Ranking, selection: Selection) -> Vec<Member> {
         .iter()
         .flat_map(|a| {
             a.folds.iter().map(|(fold, dice)| {
-                let bundle = PathBuf::from("bundles").join(&a.bundles[fold]);
+                let bundle = WorkDir::bundle_relative(&a.bundles[fold]);
                 (
                     *fold,
                     Member {
@@ -160,16 +128,17 @@ pub fn select(ranking: &Ranking, selection: Selection) -> Vec<Member> {
     }
 }
 
-/// Ranks the work dir's trials, chooses members and writes the ensemble file. Greedy
-/// selection predicts the cross-validation cases on `device` first.
+/// Chooses members from the work dir's ranking ([`read_ranking`]: `ranking.yaml`, ranked
+/// first if missing) and writes the ensemble file. Greedy selection predicts the
+/// cross-validation cases on `device` first.
 pub fn write_ensemble(
     work_dir: &Path,
     selection: Selection,
     combine: Combine,
     device: ComputeDevice,
 ) -> Result<EnsembleConfig, EnsembleError> {
-    let path = ensemble_path(work_dir);
-    let ranking = rank(work_dir)?;
+    let path = WorkDir::new(work_dir).ensemble();
+    let ranking = read_ranking(work_dir)?;
     let Choice {
         members,
         keep_largest,
@@ -239,7 +208,7 @@ fn greedy(
         .filter(|a| chosen.contains(&a.algo))
         .flat_map(|a| {
             a.bundles.iter().map(|(fold, name)| Member {
-                bundle: PathBuf::from("bundles").join(name),
+                bundle: WorkDir::bundle_relative(name),
                 dice: a.folds[fold],
             })
         })
@@ -274,7 +243,7 @@ impl EnsemblePredictor {
         work_dir: &Path,
         device: ComputeDevice,
     ) -> Result<EnsemblePredictor, EnsembleError> {
-        let path = ensemble_path(work_dir);
+        let path = WorkDir::new(work_dir).ensemble();
         let bad = |reason: String| EnsembleError::Config {
             path: path.clone(),
             reason,
@@ -419,5 +388,35 @@ mod tests {
             names(select(&ranking, Selection::BestN { n: 3 })),
             ["bundles/b_1", "bundles/a_0", "bundles/b_0"]
         );
+    }
+
+    #[test]
+    fn an_edited_ranking_changes_the_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WorkDir::new(dir.path());
+        std::fs::write(
+            w.trials(),
+            "- {bundle: a_0, algo: a, fold: 0, status: finished, best_dice: 0.8, dice_per_class: [0.8]}\n\
+             - {bundle: b_0, algo: b, fold: 0, status: finished, best_dice: 0.9, dice_per_class: [0.9]}\n",
+        )
+        .unwrap();
+        let best = |dir: &Path| {
+            let config = write_ensemble(
+                dir,
+                Selection::BestN { n: 1 },
+                Combine::Mean,
+                ComputeDevice::Flex,
+            )
+            .unwrap();
+            config.members[0].bundle.display().to_string()
+        };
+        assert_eq!(best(dir.path()), "bundles/b_0");
+        assert!(w.ranking().is_file(), "ranked when missing");
+        // The user drops algorithm b from the ranking: it is no longer chosen.
+        let mut ranking: Ranking =
+            serde_yaml::from_str(&std::fs::read_to_string(w.ranking()).unwrap()).unwrap();
+        ranking.algos.retain(|a| a.algo != "b");
+        std::fs::write(w.ranking(), serde_yaml::to_string(&ranking).unwrap()).unwrap();
+        assert_eq!(best(dir.path()), "bundles/a_0");
     }
 }

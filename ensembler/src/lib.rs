@@ -9,6 +9,7 @@
 pub mod cleanup;
 pub mod crossval;
 pub mod ensemble;
+mod error;
 pub mod evaluate;
 pub mod overlay;
 pub mod rank;

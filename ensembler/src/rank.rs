@@ -2,6 +2,7 @@
 //! the best mean Dice, with per-class columns, from the work dir's trials ledger
 //! (`trials.yaml`, written by the training stage).
 
+use autoseg_datasets::WorkDir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -67,14 +68,9 @@ pub struct Ranking {
     pub left_out: Vec<String>,
 }
 
-/// The ranking file of a work dir.
-pub fn ranking_path(work_dir: &Path) -> PathBuf {
-    work_dir.join("ranking.yaml")
-}
-
 /// Ranks the algorithms of a work dir's ledger.
 pub fn rank(work_dir: &Path) -> Result<Ranking, RankError> {
-    let path = work_dir.join("trials.yaml");
+    let path = WorkDir::new(work_dir).trials();
     let bad = |reason: String| RankError::Ledger {
         path: path.clone(),
         reason,
@@ -137,10 +133,28 @@ fn ranked(algo: String, trials: &[&LedgerTrial]) -> RankedAlgo {
     }
 }
 
+/// The work dir's ranking as `ranking.yaml` says, a user's edits included (an algorithm
+/// deleted from it is not chosen; an edited Dice counts); ranked and written first when
+/// there is no such file.
+pub fn read_ranking(work_dir: &Path) -> Result<Ranking, RankError> {
+    let path = WorkDir::new(work_dir).ranking();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_yaml::from_str(&text).map_err(|e| RankError::Ledger {
+            path,
+            reason: format!("{e} (`autoseg rank` writes it again)"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_ranking(work_dir),
+        Err(e) => Err(RankError::Ledger {
+            path,
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// Ranks and writes `ranking.yaml`, atomically.
 pub fn write_ranking(work_dir: &Path) -> Result<Ranking, RankError> {
     let ranking = rank(work_dir)?;
-    let path = ranking_path(work_dir);
+    let path = WorkDir::new(work_dir).ranking();
     let text = serde_yaml::to_string(&ranking).expect("rankings serialise");
     autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes())
         .map_err(|source| RankError::Write { path, source })?;
@@ -155,7 +169,7 @@ mod tests {
     fn algorithms_rank_by_their_mean_over_finished_folds() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
-            dir.path().join("trials.yaml"),
+            WorkDir::new(dir.path()).trials(),
             "- {bundle: a_0, algo: a, fold: 0, status: finished, best_dice: 0.8, dice_per_class: [0.7, 0.9]}\n\
              - {bundle: a_1, algo: a, fold: 1, status: finished, best_dice: 0.6, dice_per_class: [0.5, .nan]}\n\
              - {bundle: b_0, algo: b, fold: 0, status: finished, best_dice: 0.75, dice_per_class: [0.7, 0.8]}\n\
@@ -170,6 +184,6 @@ mod tests {
         assert!((a.dice_per_class[0] - 0.6).abs() < 1e-12);
         assert_eq!(a.dice_per_class[1], 0.9);
         assert_eq!(ranking.left_out, ["b_1 (partial)"]);
-        assert!(ranking_path(dir.path()).is_file());
+        assert!(WorkDir::new(dir.path()).ranking().is_file());
     }
 }

@@ -8,7 +8,7 @@ use autoseg_analyzer::{Analysis, AnalyzeOptions, analyze, write_datastats};
 use std::path::{Path, PathBuf};
 
 use autoseg_datasets::task::Modality;
-use autoseg_datasets::{Dataset, TaskConfig};
+use autoseg_datasets::{Dataset, TaskConfig, WorkDir};
 
 use super::check;
 use crate::cli::AnalyzeArgs;
@@ -53,6 +53,7 @@ pub fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
         dataroot: dataset.root.clone(),
         class_names: None,
         num_fold: None,
+        group_key: None,
         extra: Default::default(),
     }
 }
@@ -60,7 +61,7 @@ pub fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
 /// Records the task in the work dir (`input.yaml`, data paths relative to it), where
 /// `autoseg generate` finds it.
 pub fn record_task(task: &TaskConfig, work_dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = super::generate::recorded_task(work_dir);
+    let path = WorkDir::new(work_dir).task();
     let text = task
         .to_yaml_relative_to(work_dir)
         .context("recording the task in the work dir")?;

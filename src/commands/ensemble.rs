@@ -1,10 +1,9 @@
 //! `autoseg ensemble`: the ensemble's members and how they combine, from the ranking.
 
+use autoseg_datasets::WorkDir;
 use std::process::ExitCode;
 
-use autoseg_ensembler::ensemble::{
-    Combine, EnsembleConfig, Selection, ensemble_path, write_ensemble,
-};
+use autoseg_ensembler::ensemble::{Combine, EnsembleConfig, Selection, write_ensemble};
 
 use crate::cli::{CombineArg, EnsembleArgs, SelectionArg};
 
@@ -24,7 +23,7 @@ pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
         "{:?} of {} member(s); wrote {}",
         config.combine,
         config.members.len(),
-        ensemble_path(&args.work_dir).display()
+        WorkDir::new(&args.work_dir).ensemble().display()
     );
     Ok(ExitCode::SUCCESS)
 }

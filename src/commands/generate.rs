@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use autoseg_datasets::folds::{FoldOptions, Folds};
 use autoseg_datasets::task::ClassSpec;
-use autoseg_datasets::{Dataset, TaskConfig};
+use autoseg_datasets::{Dataset, TaskConfig, WorkDir, workdir};
 use autoseg_templates::generate::{
     BundleOutcome, GenerateOptions, GenerateReport, count_bundles, generate,
 };
@@ -18,17 +18,12 @@ use autoseg_tuner::trials::budget_per_trial;
 
 use crate::cli::GenerateArgs;
 
-/// The task recorded in a work dir by `autoseg analyze`.
-pub fn recorded_task(work_dir: &Path) -> PathBuf {
-    work_dir.join("input.yaml")
-}
-
 pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let work_dir = &args.work_dir;
     let task_path = args
         .input
         .clone()
-        .unwrap_or_else(|| recorded_task(work_dir));
+        .unwrap_or_else(|| WorkDir::new(work_dir).task());
     let task = TaskConfig::read(&task_path).with_context(
         || "reading the task (run `autoseg analyze` on this work dir, or give --input)",
     )?;
@@ -57,7 +52,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     generate_bundles(work_dir, &task, &options, target, budget)?;
     println!(
         "Inspect the bundles: autoseg inspect {}",
-        autoseg_templates::generate::bundles_dir(work_dir).display()
+        WorkDir::new(work_dir).bundles_dir().display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -97,10 +92,10 @@ pub fn generate_bundles(
 ) -> anyhow::Result<GenerateReport> {
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
         .context("reading the datalist")?;
-    let stats = DataStats::read(&work_dir.join("datastats.yaml"))?;
-    let bundles = autoseg_templates::generate::bundles_dir(work_dir);
+    let stats = DataStats::read(&WorkDir::new(work_dir).datastats())?;
+    let bundles = WorkDir::new(work_dir).bundles_dir();
     std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
-    let info = task_info(task, &dataset, &bundles)?;
+    let info = task_info(task, &dataset, &WorkDir::new(work_dir))?;
     let mut resources = Resources {
         gpu_memory_gb: target.gpu_memory_gb,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -146,31 +141,41 @@ fn to_json(v: &serde_yaml::Value) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-/// What the templates need of the task, with the data's paths relative to a bundle in
-/// `bundles` (bundles are one folder deeper).
-fn task_info(task: &TaskConfig, dataset: &Dataset, bundles: &Path) -> anyhow::Result<TaskInfo> {
+/// What the templates need of the task, with the data's paths relative to a bundle of
+/// `work_dir`; plans the folds once, into the work dir's split file.
+fn task_info(task: &TaskConfig, dataset: &Dataset, work_dir: &WorkDir) -> anyhow::Result<TaskInfo> {
     let absolute =
         |p: &Path| std::fs::canonicalize(p).with_context(|| format!("finding {}", p.display()));
-    let a_bundle = absolute(bundles)?.join("bundle");
+    let a_bundle = absolute(&work_dir.bundles_dir())?.join("bundle");
     let relative = |p: &Path| -> anyhow::Result<PathBuf> {
         Ok(autoseg_datasets::fsutil::relative_path(
             &a_bundle,
             &absolute(p)?,
         ))
     };
-    let num_folds = if dataset.cases.len() < 2 {
+    let (num_folds, folds) = if dataset.cases.len() < 2 {
         eprintln!(
-            "warning: {} labelled case(s): bundles are written for one fold, but training              needs at least 2 cases (one to validate on)",
+            "warning: {} labelled case(s): bundles are written for one fold, but training \
+             needs at least 2 cases (one to validate on)",
             dataset.cases.len()
         );
-        1
+        (1, None)
     } else {
-        let wanted = task.num_fold.unwrap_or(5).min(dataset.cases.len());
         let options = FoldOptions {
-            num_folds: wanted,
+            num_folds: task.num_fold.unwrap_or(5).min(dataset.cases.len()),
+            group_key: task.group_key.clone(),
             ..FoldOptions::default()
         };
-        Folds::plan(dataset, &options)?.num_folds
+        let path = work_dir.folds();
+        let (folds, written) = Folds::plan_once(&path, dataset, &options)?;
+        let what = if written { "planned" } else { "kept" };
+        println!(
+            "{:<16} {} ({what}: {} folds)",
+            "split",
+            path.display(),
+            folds.num_folds
+        );
+        (folds.num_folds, Some(workdir::folds_from_bundle()))
     };
     let meta = &dataset.datalist.meta;
     let text = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -186,6 +191,7 @@ fn task_info(task: &TaskConfig, dataset: &Dataset, bundles: &Path) -> anyhow::Re
         datalist: relative(&task.datalist)?,
         dataroot: relative(&task.dataroot)?,
         num_folds,
+        folds,
         data_source: text("reference")
             .or_else(|| text("description"))
             .unwrap_or_else(|| "not stated in the datalist".into()),

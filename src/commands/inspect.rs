@@ -2,13 +2,14 @@
 //! rule and statistics, hand edits and overrides), how its training stands, its size and
 //! memory per step; or, for a work dir, a line per bundle.
 
+use autoseg_datasets::{Bundle, WorkDir};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use autoseg_templates::bundle::metadata::Metadata;
+use autoseg_templates::bundle::progress::Progress;
 use autoseg_templates::bundle::read_config;
-use autoseg_templates::generate::bundles_dir;
 use autoseg_templates::templates::derivation::Derivation;
 use autoseg_templates::templates::memory::step_memory_gb;
 use autoseg_tuner::train::TrainConfig;
@@ -17,7 +18,8 @@ use serde_json::{Value, json};
 use crate::cli::InspectArgs;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
-    let bundles = if args.dir.join("configs").is_dir() {
+    let single = Bundle::new(&args.dir).configs_dir().is_dir();
+    let bundles = if single {
         vec![args.dir.clone()]
     } else {
         bundles_in(&args.dir)?
@@ -26,7 +28,6 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|b| report(b).with_context(|| format!("inspecting {}", b.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let single = args.dir.join("configs").is_dir();
     if args.json {
         let out = if single {
             reports[0].clone()
@@ -44,15 +45,15 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
 
 /// The bundles of a work dir (or of a folder of bundles), sorted.
 fn bundles_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let folder = if bundles_dir(dir).is_dir() {
-        bundles_dir(dir)
+    let folder = if WorkDir::new(dir).bundles_dir().is_dir() {
+        WorkDir::new(dir).bundles_dir()
     } else {
         dir.to_path_buf()
     };
     let mut found: Vec<PathBuf> = std::fs::read_dir(&folder)
         .with_context(|| format!("reading {}", folder.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("configs").is_dir())
+        .filter(|p| Bundle::new(p).configs_dir().is_dir())
         .collect();
     found.sort();
     anyhow::ensure!(
@@ -85,9 +86,7 @@ fn report(bundle: &Path) -> anyhow::Result<Value> {
             entry
         })
         .collect();
-    let progress: Option<Value> = std::fs::read_to_string(bundle.join("progress.yaml"))
-        .ok()
-        .and_then(|t| serde_yaml::from_str(&t).ok());
+    let progress = Progress::read(bundle).transpose()?;
     Ok(json!({
         "bundle": bundle.display().to_string(),
         "metrics": last_metrics(bundle, 5),
@@ -102,7 +101,7 @@ fn report(bundle: &Path) -> anyhow::Result<Value> {
 
 /// The last `rows` rows of a bundle's metrics.csv, as objects by column.
 fn last_metrics(bundle: &Path, rows: usize) -> Vec<Value> {
-    let Ok(text) = std::fs::read_to_string(bundle.join("metrics.csv")) else {
+    let Ok(text) = std::fs::read_to_string(Bundle::new(bundle).metrics()) else {
         return Vec::new();
     };
     let mut lines = text.lines();

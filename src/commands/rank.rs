@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use autoseg_ensembler::rank::{ranking_path, write_ranking};
+use autoseg_datasets::WorkDir;
+use autoseg_ensembler::rank::write_ranking;
 
 use crate::cli::RankArgs;
 
@@ -28,6 +29,6 @@ pub fn run(args: &RankArgs) -> anyhow::Result<ExitCode> {
     for t in &ranking.left_out {
         println!("left out: {t}");
     }
-    println!("wrote {}", ranking_path(&args.work_dir).display());
+    println!("wrote {}", WorkDir::new(&args.work_dir).ranking().display());
     Ok(ExitCode::SUCCESS)
 }

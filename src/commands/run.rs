@@ -4,13 +4,13 @@
 //! resumes what was interrupted (trials from their checkpoints).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use autoseg_analyzer::AnalyzeOptions;
-use autoseg_datasets::{Dataset, TaskConfig};
+use autoseg_datasets::{Dataset, TaskConfig, WorkDir};
 use autoseg_ensembler::ensemble::{Combine, EnsemblePredictor, Selection, write_ensemble};
 use autoseg_ensembler::rank::write_ranking;
 use autoseg_ensembler::report::{ReportOptions, write_report};
@@ -193,7 +193,7 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         None
     } else {
         println!("[predict] {} testing case(s)", dataset.testing.len());
-        let out = predictions_dir(w);
+        let out = WorkDir::new(w).predictions();
         let predictor = EnsemblePredictor::load(w, device)?;
         let inputs = predict::inputs(&dataset.datalist.path)?;
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -220,9 +220,4 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
 /// share kept back.
 fn training_seconds_left(total: f64, started: &Instant) -> f64 {
     total * (1.0 - OTHER_STAGES_SHARE) - started.elapsed().as_secs_f64()
-}
-
-/// The path of a run's predictions folder.
-pub fn predictions_dir(work_dir: &Path) -> PathBuf {
-    work_dir.join("predictions")
 }

@@ -1,6 +1,7 @@
 //! `autoseg train`: one bundle on its fold (the unit a cluster job runs), or every bundle of
 //! a work dir, skipping finished ones and resuming interrupted ones.
 
+use autoseg_datasets::WorkDir;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use anyhow::Context;
 use autoseg_templates::ComputeDevice;
 use autoseg_tuner::slurm::{self, SlurmOptions};
 use autoseg_tuner::train::{TrainOptions, train};
-use autoseg_tuner::trials::{Trial, TrialOptions, TrialStatus, ledger_path, plan, train_all};
+use autoseg_tuner::trials::{Trial, TrialOptions, TrialStatus, plan, train_all};
 
 use crate::cli::TrainArgs;
 
@@ -78,7 +79,7 @@ fn train_work_dir(
         trials.len(),
         count(TrialStatus::Finished),
         count(TrialStatus::Failed),
-        ledger_path(work_dir).display()
+        WorkDir::new(work_dir).trials().display()
     );
     Ok(if count(TrialStatus::Failed) == 0 {
         ExitCode::SUCCESS
@@ -129,7 +130,7 @@ fn train_on_slurm(
     println!(
         "submitted {} trial(s) as job array {id} (logs in {})",
         pending.len(),
-        slurm::slurm_dir(work_dir).join("logs").display()
+        slurm::logs_dir(work_dir).display()
     );
     if args.detach {
         println!("detached: `autoseg train --work-dir` or `autoseg rank` once the jobs are done");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use autoseg_tuner::trials::{TrialOptions, plan};
 use autoseg_tuner::tune::sampler::Sampler;
-use autoseg_tuner::tune::{StudyTrial, TuneOptions, study_dir, tune_bundle};
+use autoseg_tuner::tune::{StudyTrial, TuneOptions, study_file, tune_bundle};
 
 use crate::cli::{SamplerArg, TuneArgs};
 
@@ -67,9 +67,7 @@ pub fn run(args: &TuneArgs) -> anyhow::Result<ExitCode> {
         }
         println!(
             "  study: {}",
-            study_dir(&args.work_dir, &b.bundle)
-                .join("study.yaml")
-                .display()
+            study_file(&args.work_dir, &b.bundle).display()
         );
     }
     Ok(ExitCode::SUCCESS)

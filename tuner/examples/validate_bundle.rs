@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use autoseg_datasets::Bundle;
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::weights;
-use autoseg_tuner::train::checkpoint::best_weights;
 use autoseg_tuner::train::validate::dice;
 use autoseg_tuner::train::{TrainConfig, prepare_fold};
 
@@ -21,7 +21,10 @@ fn main() -> anyhow::Result<()> {
     let device: ComputeDevice = args.next().unwrap_or_else(|| "cpu".into()).parse()?;
     let config = TrainConfig::read(&bundle)?;
     let burn_device = device.burn_device();
-    let net = weights::load(config.network.init(&burn_device)?, &best_weights(&bundle))?;
+    let net = weights::load(
+        config.network.init(&burn_device)?,
+        &Bundle::new(&bundle).best_weights(),
+    )?;
     let (_, validation) = prepare_fold(&bundle, &config)?;
     let per_class = dice(&net, &validation, &config, &burn_device);
     let mean = per_class.iter().sum::<f64>() / per_class.len() as f64;

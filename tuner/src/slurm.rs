@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use autoseg_templates::generate::bundles_dir;
+use autoseg_datasets::WorkDir;
 
 use crate::train::TrainError;
-use crate::trials::{Trial, TrialStatus, ledger_path, read_ledger, trial_of};
+use crate::trials::{Trial, TrialStatus, read_ledger, trial_of};
 
 /// How trials go to the cluster.
 #[derive(Debug, Clone)]
@@ -31,9 +31,9 @@ pub struct SlurmOptions {
     pub poll_seconds: f64,
 }
 
-/// The folder of a work dir's cluster files (scripts, trial lists, task logs).
-pub fn slurm_dir(work_dir: &Path) -> PathBuf {
-    work_dir.join("slurm")
+/// The folder of a work dir's cluster task logs.
+pub fn logs_dir(work_dir: &Path) -> PathBuf {
+    WorkDir::new(work_dir).slurm_dir().join("logs")
 }
 
 fn cluster_error(path: &Path, reason: impl ToString) -> TrainError {
@@ -51,7 +51,7 @@ pub fn submit(
     options: &SlurmOptions,
 ) -> Result<String, TrainError> {
     let work_dir = std::path::absolute(work_dir).map_err(|e| cluster_error(work_dir, e))?;
-    let dir = slurm_dir(&work_dir);
+    let dir = WorkDir::new(&work_dir).slurm_dir();
     std::fs::create_dir_all(dir.join("logs")).map_err(|e| cluster_error(&dir, e))?;
     let n = (0..)
         .find(|i| !dir.join(format!("train_{i}.sbatch")).exists())
@@ -104,7 +104,7 @@ fn sbatch_script(work_dir: &Path, list: &Path, tasks: usize, options: &SlurmOpti
          exec {autoseg} train --work-dir {work} --algos \"$algo\" --folds \"$fold\" --device {device}\n",
         last = tasks.saturating_sub(1),
         cpus = options.cpus_per_task.max(1),
-        logs = slurm_dir(work_dir).join("logs").display(),
+        logs = logs_dir(work_dir).display(),
         list = quote(list),
         autoseg = quote(&options.autoseg),
         work = quote(work_dir),
@@ -165,11 +165,11 @@ pub fn wait(
 
 /// Each trial's state: its files, with a failure recorded in the ledger kept.
 fn current(work_dir: &Path, trials: &[Trial]) -> Result<Vec<Trial>, TrainError> {
-    let ledger = read_ledger(&ledger_path(work_dir)).unwrap_or_default();
+    let ledger = read_ledger(&WorkDir::new(work_dir).trials()).unwrap_or_default();
     trials
         .iter()
         .map(|t| {
-            let mut now = trial_of(&bundles_dir(work_dir).join(&t.bundle))?;
+            let mut now = trial_of(WorkDir::new(work_dir).bundle(&t.bundle).dir())?;
             if let Some(recorded) = ledger.iter().find(|r| r.bundle == t.bundle)
                 && recorded.status == TrialStatus::Failed
                 && now.status != TrialStatus::Finished

@@ -7,9 +7,10 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use autoseg_datasets::WorkDir;
 use autoseg_templates::ComputeDevice;
+use autoseg_templates::bundle::progress::Progress;
 use autoseg_templates::bundle::read_config;
-use autoseg_templates::generate::{bundles_dir, list_bundles};
 use serde::{Deserialize, Serialize};
 
 use crate::train::checkpoint::{self, RunState};
@@ -80,27 +81,21 @@ pub fn budget_per_trial(seconds: f64, trials: usize, slots: usize) -> f64 {
     (seconds / rounds as f64).max(1.0)
 }
 
-/// The ledger file of a work dir.
-pub fn ledger_path(work_dir: &Path) -> PathBuf {
-    work_dir.join("trials.yaml")
-}
-
 /// The bundles of a work dir, sorted.
 pub fn bundles(work_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
-    list_bundles(work_dir).map_err(|source| TrainError::Io {
-        path: bundles_dir(work_dir),
+    let work_dir = WorkDir::new(work_dir);
+    let found = work_dir.list_bundles().map_err(|source| TrainError::Io {
+        path: work_dir.bundles_dir(),
         source,
-    })
+    })?;
+    Ok(found.into_iter().map(|b| b.dir().to_path_buf()).collect())
 }
 
 /// A short hash of a bundle's merged configuration.
 fn config_hash(bundle: &Path) -> Result<String, TrainError> {
     let merged = read_config(bundle)?;
     let text = serde_json::to_string(&merged.values).expect("configurations serialise");
-    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
-    Ok(format!("{hash:016x}"))
+    Ok(autoseg_datasets::hash::fnv1a64_hex(text.as_bytes()))
 }
 
 /// A bundle's trial as its files tell it.
@@ -114,13 +109,11 @@ pub fn trial_of(bundle: &Path) -> Result<Trial, TrainError> {
         .rsplit_once('_')
         .map_or(name.as_str(), |(algo, _)| algo)
         .to_string();
-    let progress: Option<serde_json::Value> = std::fs::read_to_string(bundle.join("progress.yaml"))
-        .ok()
-        .and_then(|t| serde_yaml::from_str(&t).ok());
+    let progress = Progress::read(bundle).transpose()?;
     let state = checkpoint::latest(bundle)
         .map(|c| checkpoint::read_state(&c))
         .transpose()?;
-    let finished = progress.as_ref().is_some_and(|p| p["status"] == "finished");
+    let finished = progress.as_ref().is_some_and(Progress::finished);
     let status = match (&state, finished) {
         (_, true) => TrialStatus::Finished,
         (Some(_), false) => TrialStatus::Partial,
@@ -137,9 +130,7 @@ pub fn trial_of(bundle: &Path) -> Result<Trial, TrainError> {
         epochs_done: 0,
         seconds: 0.0,
         device: None,
-        note: progress
-            .as_ref()
-            .and_then(|p| p["stopped_because"].as_str().map(str::to_string)),
+        note: progress.and_then(|p| p.stopped_because),
     };
     if let Some(state) = &state {
         record(&mut trial, state);
@@ -238,7 +229,7 @@ pub fn train_all(
             .collect(),
     );
     let ledger = Ledger {
-        path: ledger_path(work_dir),
+        path: WorkDir::new(work_dir).trials(),
         trials: Mutex::new(trials),
     };
     ledger.update(None)?;
@@ -249,7 +240,10 @@ pub fn train_all(
             let (queue, ledger) = (&queue, &ledger);
             slots.push(scope.spawn(move || -> Result<(), TrainError> {
                 while let Some(mut trial) = queue.lock().expect("queue").pop_front() {
-                    let bundle = work_dir.join("bundles").join(&trial.bundle);
+                    let bundle = WorkDir::new(work_dir)
+                        .bundle(&trial.bundle)
+                        .dir()
+                        .to_path_buf();
                     trial.device = Some(device.to_string());
                     let result = train(
                         &bundle,

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use autoseg_datasets::Bundle;
+use autoseg_datasets::workdir::MAIN_CONFIG;
+
 use super::BundleError;
 
 /// One configuration file: its name, the top-level keys it holds, and what it says on top.
@@ -23,7 +26,7 @@ pub struct ConfigFile {
 /// The files a bundle is written as; keys listed in none go to `hyper_parameters.yaml`.
 pub const CONFIG_FILES: &[ConfigFile] = &[
     ConfigFile {
-        name: "hyper_parameters.yaml",
+        name: MAIN_CONFIG,
         keys: &[],
         about: "Training: data and fold, loss, optimiser, schedule, epochs, batch and patch size.",
     },
@@ -50,11 +53,6 @@ pub const CONFIG_FILES: &[ConfigFile] = &[
     },
 ];
 
-/// The folder of a bundle's configuration files.
-pub fn configs_dir(bundle: &Path) -> PathBuf {
-    bundle.join("configs")
-}
-
 /// A bundle's merged configuration and the file each top-level key came from.
 #[derive(Debug, Clone)]
 pub struct MergedConfig {
@@ -72,24 +70,19 @@ impl MergedConfig {
         self.origin
             .get(top)
             .cloned()
-            .unwrap_or_else(|| configs_dir(bundle))
+            .unwrap_or_else(|| Bundle::new(bundle).configs_dir())
     }
 }
 
 /// Reads and merges `configs/*.yaml` (in name order, `hyper_parameters.yaml` first).
 pub fn read_config(bundle: &Path) -> Result<MergedConfig, BundleError> {
-    let dir = configs_dir(bundle);
+    let dir = Bundle::new(bundle).configs_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| BundleError::io(&dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
         .collect();
-    files.sort_by_key(|p| {
-        (
-            p.file_name() != Some("hyper_parameters.yaml".as_ref()),
-            p.clone(),
-        )
-    });
+    files.sort_by_key(|p| (p.file_name() != Some(MAIN_CONFIG.as_ref()), p.clone()));
     if files.is_empty() {
         return Err(BundleError::invalid(
             &dir,
@@ -131,7 +124,7 @@ pub fn read_config(bundle: &Path) -> Result<MergedConfig, BundleError> {
 /// Writes a configuration mapping into `configs/`, split by [`CONFIG_FILES`], each file
 /// atomically. A key already held by another file there stays in that file.
 pub fn write_config(bundle: &Path, values: &Map<String, Value>) -> Result<(), BundleError> {
-    let dir = configs_dir(bundle);
+    let dir = Bundle::new(bundle).configs_dir();
     let existing = read_config(bundle).map(|m| m.origin).unwrap_or_default();
     let mut split: BTreeMap<PathBuf, Map<String, Value>> = BTreeMap::new();
     for (key, value) in values {
@@ -177,7 +170,7 @@ mod tests {
             "inference": {"overlap": 0.5}
         }));
         write_config(dir.path(), &values).unwrap();
-        let configs = configs_dir(dir.path());
+        let configs = Bundle::new(dir.path()).configs_dir();
         let network = std::fs::read_to_string(configs.join("network.yaml")).unwrap();
         assert!(network.starts_with("# The network"), "{network}");
         assert!(network.contains("name: dynunet"));
@@ -192,9 +185,9 @@ mod tests {
     #[test]
     fn a_key_in_two_files_or_bad_yaml_is_refused_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let configs = configs_dir(dir.path());
+        let configs = Bundle::new(dir.path()).configs_dir();
         std::fs::create_dir_all(&configs).unwrap();
-        std::fs::write(configs.join("hyper_parameters.yaml"), "num_epochs: 3\n").unwrap();
+        std::fs::write(configs.join(MAIN_CONFIG), "num_epochs: 3\n").unwrap();
         std::fs::write(configs.join("extra.yaml"), "num_epochs: 4\n").unwrap();
         let err = read_config(dir.path()).unwrap_err().to_string();
         assert!(
@@ -212,7 +205,7 @@ mod tests {
     #[test]
     fn rewriting_keeps_a_key_where_the_user_moved_it() {
         let dir = tempfile::tempdir().unwrap();
-        let configs = configs_dir(dir.path());
+        let configs = Bundle::new(dir.path()).configs_dir();
         std::fs::create_dir_all(&configs).unwrap();
         std::fs::write(configs.join("mine.yaml"), "num_epochs: 3\n").unwrap();
         write_config(dir.path(), &mapping(json!({"num_epochs": 5, "seed": 1}))).unwrap();

@@ -59,7 +59,7 @@ pub struct Metadata {
 impl Metadata {
     /// Writes `metadata.json` into the bundle, atomically.
     pub fn write(&self, bundle: &Path) -> Result<(), BundleError> {
-        let path = bundle.join("metadata.json");
+        let path = autoseg_datasets::Bundle::new(bundle).metadata();
         let text = serde_json::to_string_pretty(self).expect("metadata serialises");
         autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes())
             .map_err(|e| BundleError::io(&path, e))
@@ -67,7 +67,7 @@ impl Metadata {
 
     /// Reads a bundle's `metadata.json`.
     pub fn read(bundle: &Path) -> Result<Metadata, BundleError> {
-        let path = bundle.join("metadata.json");
+        let path = autoseg_datasets::Bundle::new(bundle).metadata();
         let text = std::fs::read_to_string(&path).map_err(|e| BundleError::io(&path, e))?;
         serde_json::from_str(&text).map_err(|e| BundleError::invalid(&path, e.to_string()))
     }

@@ -7,10 +7,13 @@
 //! ([`preprocess`]) and the runtime that predicts with a trained bundle ([`runtime`]).
 
 pub mod card;
+pub mod data;
 pub mod files;
 pub mod metadata;
 pub mod preprocess;
+pub mod progress;
 pub mod runtime;
+pub mod validation;
 
 use std::path::{Path, PathBuf};
 
@@ -90,11 +93,8 @@ impl Default for InferenceConfig {
 
 /// The trained weights inference uses: the best validation's, else the last checkpoint's.
 pub fn inference_weights(bundle: &Path) -> Option<PathBuf> {
-    let model = bundle.join("model");
-    [
-        model.join("best.safetensors"),
-        model.join("last").join("model.safetensors"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
+    let bundle = autoseg_datasets::Bundle::new(bundle);
+    [bundle.best_weights(), bundle.last_weights()]
+        .into_iter()
+        .find(|p| p.is_file())
 }

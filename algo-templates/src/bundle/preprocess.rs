@@ -59,10 +59,7 @@ impl PreprocessPlan {
     /// gets a folder of its own.
     pub fn id(&self) -> String {
         let text = serde_json::to_string(self).expect("plans serialise");
-        let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
-        format!("{hash:016x}")
+        autoseg_datasets::hash::fnv1a64_hex(text.as_bytes())
     }
 }
 

@@ -108,7 +108,7 @@ impl BundlePredictor {
         let settings = InferenceSettings::read(bundle)?;
         let weights_path = inference_weights(bundle).ok_or_else(|| {
             BundleError::invalid(
-                &bundle.join("model"),
+                &autoseg_datasets::Bundle::new(bundle).model_dir(),
                 "no trained weights (best.safetensors or last/model.safetensors): \
                  train the bundle first",
             )

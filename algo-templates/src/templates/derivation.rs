@@ -104,7 +104,7 @@ impl Derivation {
 
     /// Writes `derivation.yaml` into a bundle, atomically.
     pub fn write(&self, bundle: &Path) -> Result<(), BundleError> {
-        let path = bundle.join("derivation.yaml");
+        let path = autoseg_datasets::Bundle::new(bundle).derivation();
         let text = format!(
             "# Where each generated value came from (autoseg generate); editing this file \
              changes nothing.\n{}",
@@ -116,7 +116,7 @@ impl Derivation {
 
     /// Reads a bundle's `derivation.yaml`, if it has one.
     pub fn read(bundle: &Path) -> Option<Result<Derivation, BundleError>> {
-        let path = bundle.join("derivation.yaml");
+        let path = autoseg_datasets::Bundle::new(bundle).derivation();
         let text = std::fs::read_to_string(&path).ok()?;
         Some(
             serde_yaml::from_str(&text).map_err(|e| BundleError::Invalid {

@@ -64,6 +64,9 @@ pub struct TaskInfo {
     pub dataroot: PathBuf,
     /// Cross-validation folds.
     pub num_folds: usize,
+    /// The work dir's split file, relative to a bundle folder (folds are planned when
+    /// absent).
+    pub folds: Option<PathBuf>,
     /// Where the data came from (the datalist's `reference` or `description`).
     pub data_source: String,
     /// The data's licence as the datalist states it.

@@ -1,6 +1,7 @@
 //! Pieces every template fills the same way: where the data is, the classes and input
 //! channels, and the training-length and resource keys.
 
+use autoseg_datasets::workdir;
 use serde_json::{Map, Value, json};
 
 use super::overrides::set_dotted;
@@ -9,19 +10,21 @@ use super::{Derivation, TemplateError, TemplateInput};
 use crate::bundle::preprocess::Normalization;
 use crate::networks::NetworkConfig;
 
-/// Where preprocessed cases are cached, relative to a bundle in `<work_dir>/bundles/`:
-/// shared by every bundle with the same preprocessing.
-pub const CACHE_DIR: &str = "../../preprocessed";
-
-/// The `data` block: datalist, root and folds (the fold itself is set per bundle).
+/// The `data` block: datalist, root and folds (the fold itself is set per bundle); the
+/// preprocessed cases are cached in the work dir, shared by every bundle with the same
+/// preprocessing.
 pub fn data_block(input: &TemplateInput) -> Value {
-    json!({
+    let mut data = json!({
         "datalist": input.task.datalist,
         "dataroot": input.task.dataroot,
         "fold": 0,
         "num_folds": input.task.num_folds,
-        "cache_dir": CACHE_DIR,
-    })
+        "cache_dir": workdir::default_cache_from_bundle(),
+    });
+    if let Some(folds) = &input.task.folds {
+        data["folds"] = json!(folds);
+    }
+    data
 }
 
 /// The dataset's label ids (background first) and the image channels.

@@ -53,7 +53,6 @@ pub struct SearchSpace {
     pub params: Vec<Param>,
 }
 
-const FILE: &str = "search_space.yaml";
 const HEADER: &str = "# What `autoseg tune` may change in this bundle: each key (as --set takes it) \
 and its range\n# (log_uniform / uniform: low, high; choice: values). Edit freely.\n";
 
@@ -97,7 +96,7 @@ impl SearchSpace {
 
     /// Reads a bundle's `search_space.yaml`; `None` when it has none.
     pub fn read(bundle: &Path) -> Option<Result<SearchSpace, BundleError>> {
-        let path = bundle.join(FILE);
+        let path = autoseg_datasets::Bundle::new(bundle).search_space();
         let text = std::fs::read_to_string(&path).ok()?;
         Some(
             serde_yaml::from_str::<SearchSpace>(&text)
@@ -108,7 +107,7 @@ impl SearchSpace {
 
     /// Writes `search_space.yaml` into a bundle, atomically.
     pub fn write(&self, bundle: &Path) -> Result<(), BundleError> {
-        let path = bundle.join(FILE);
+        let path = autoseg_datasets::Bundle::new(bundle).search_space();
         let body = serde_yaml::to_string(self).expect("search spaces serialise");
         autoseg_datasets::fsutil::write_bytes_atomic(&path, format!("{HEADER}{body}").as_bytes())
             .map_err(|e| BundleError::io(&path, e))
@@ -226,7 +225,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(SearchSpace::read(dir.path()).is_none());
         std::fs::write(
-            dir.path().join(FILE),
+            autoseg_datasets::Bundle::new(dir.path()).search_space(),
             "params:\n- key: learning_rate\n  kind: log_uniform\n  low: 0\n  high: 1\n",
         )
         .unwrap();
@@ -239,7 +238,7 @@ mod tests {
             "{e}"
         );
         std::fs::write(
-            dir.path().join(FILE),
+            autoseg_datasets::Bundle::new(dir.path()).search_space(),
             "params:\n- key: x\n  kind: gaussian\n",
         )
         .unwrap();

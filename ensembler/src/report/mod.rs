@@ -9,19 +9,20 @@ pub mod plot;
 
 use std::path::{Path, PathBuf};
 
+use autoseg_datasets::{Bundle, WorkDir};
 use autoseg_datasets::{LabelVolume, Volume};
 use autoseg_templates::ComputeDevice;
+use autoseg_templates::bundle::progress::Progress;
 use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
-use autoseg_templates::generate::{bundles_dir, list_bundles};
 use autoseg_templates::templates::derivation::Derivation;
 use autoseg_templates::templates::stats::DataStats;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::crossval::validation_cases;
-use crate::ensemble::{EnsembleConfig, ensemble_path};
+use crate::ensemble::EnsembleConfig;
 use crate::overlay::{SLICES, overlay_png};
-use crate::rank::{Ranking, ranking_path};
+use crate::rank::Ranking;
 use html::{details, escape, number, para, pre, table};
 
 /// Why the report could not be made.
@@ -61,14 +62,9 @@ pub struct ReportOptions {
     pub device: ComputeDevice,
 }
 
-/// The report of a work dir.
-pub fn report_path(work_dir: &Path) -> PathBuf {
-    work_dir.join("report.html")
-}
-
 /// Makes `W/report.html` (written atomically) and returns its path.
 pub fn write_report(work_dir: &Path, options: &ReportOptions) -> Result<PathBuf, ReportError> {
-    let ranking: Option<Ranking> = read_yaml(&ranking_path(work_dir))?;
+    let ranking: Option<Ranking> = read_yaml(&WorkDir::new(work_dir).ranking())?;
     let mut body = format!(
         "<p>Work dir <code>{}</code>, autoseg {}.</p>\n",
         escape(&work_dir.display().to_string()),
@@ -80,7 +76,7 @@ pub fn write_report(work_dir: &Path, options: &ReportOptions) -> Result<PathBuf,
     body.push_str(&ensemble_section(work_dir)?);
     body.push_str(&overlays_section(work_dir, ranking.as_ref(), options)?);
     let page = html::page("autoseg report", &body);
-    let path = report_path(work_dir);
+    let path = WorkDir::new(work_dir).report();
     autoseg_datasets::fsutil::write_bytes_atomic(&path, page.as_bytes()).map_err(|source| {
         ReportError::Write {
             path: path.clone(),
@@ -135,7 +131,7 @@ fn show(value: &Value) -> String {
 
 fn dataset_section(work_dir: &Path) -> Result<String, ReportError> {
     let mut html = String::from("<h2>Dataset</h2>\n");
-    let path = work_dir.join("datastats.yaml");
+    let path = WorkDir::new(work_dir).datastats();
     if !path.exists() {
         return Ok(html + &missing("statistics", "autoseg analyze"));
     }
@@ -260,9 +256,11 @@ fn labels_table(stats: &DataStats) -> String {
 
 /// The bundles of a work dir, by name (none before `generate`).
 fn bundle_dirs(work_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    match list_bundles(work_dir) {
+    let work_dir = WorkDir::new(work_dir);
+    match work_dir.list_bundles() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        found => found.map_err(|e| unreadable(&bundles_dir(work_dir), e)),
+        Err(e) => Err(unreadable(&work_dir.bundles_dir(), e)),
+        Ok(found) => Ok(found.into_iter().map(|b| b.dir().to_path_buf()).collect()),
     }
 }
 
@@ -288,29 +286,22 @@ fn bundles_section(work_dir: &Path) -> Result<String, ReportError> {
 
 /// Status line and training curves of a bundle.
 fn training_summary(bundle: &Path) -> Result<String, ReportError> {
-    let progress: Option<Value> = read_yaml(&bundle.join("progress.yaml"))?;
-    let Some(progress) = progress else {
+    let Some(progress) = Progress::read(bundle) else {
         return Ok(missing("training", "autoseg train"));
     };
-    let field = |k: &str| match &progress[k] {
-        Value::Number(n) if k == "seconds" => format!("{:.0}", n.as_f64().unwrap_or(f64::NAN)),
-        Value::Null => "none".into(),
-        v => show(v),
-    };
+    let p = progress.map_err(|e| unreadable(bundle, e))?;
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
     let mut html = para(&format!(
-        "Status {}: {} of {} epochs in {} s; best validation Dice {} at epoch {}; {}.",
-        field("status"),
-        field("epochs_done"),
-        field("num_epochs"),
-        field("seconds"),
-        field("best_dice"),
-        field("best_epoch"),
-        progress
-            .get("stopped_because")
-            .and_then(|v| v.as_str())
-            .unwrap_or("still training")
+        "Status {}: {} of {} epochs in {:.0} s; best validation Dice {} at epoch {}; {}.",
+        show(&serde_json::to_value(p.status).unwrap_or_default()),
+        p.epochs_done,
+        p.num_epochs,
+        p.seconds,
+        or_none(p.best_dice.map(|d| d.to_string())),
+        or_none(p.best_epoch.map(|e| e.to_string())),
+        p.stopped_because.as_deref().unwrap_or("still training")
     ));
-    let metrics = bundle.join("metrics.csv");
+    let metrics = Bundle::new(bundle).metrics();
     if metrics.exists() {
         let rows = plot::read_metrics(&metrics).map_err(|e| unreadable(&metrics, e))?;
         let picture = plot::training_curves_png(&rows).map_err(|e| unreadable(&metrics, e))?;
@@ -329,7 +320,7 @@ fn derivation_table(bundle: &Path) -> Result<String, ReportError> {
             "No derivation.yaml: this bundle was not generated by a template.",
         ));
     };
-    let derivation = derivation.map_err(|e| unreadable(&bundle.join("derivation.yaml"), e))?;
+    let derivation = derivation.map_err(|e| unreadable(&Bundle::new(bundle).derivation(), e))?;
     let rows: Vec<Vec<String>> = derivation
         .values
         .iter()
@@ -363,7 +354,7 @@ fn derivation_table(bundle: &Path) -> Result<String, ReportError> {
 
 /// The bundle's configuration files as written.
 fn configs_text(bundle: &Path) -> Result<String, ReportError> {
-    let dir = bundle.join("configs");
+    let dir = Bundle::new(bundle).configs_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| unreadable(&dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -427,7 +418,7 @@ fn ranking_section(ranking: Option<&Ranking>) -> String {
 
 fn ensemble_section(work_dir: &Path) -> Result<String, ReportError> {
     let mut html = String::from("<h2>Ensemble</h2>\n");
-    let path = ensemble_path(work_dir);
+    let path = WorkDir::new(work_dir).ensemble();
     let Some(config): Option<EnsembleConfig> = read_yaml(&path)? else {
         return Ok(html + &missing("ensemble", "autoseg ensemble"));
     };
@@ -478,7 +469,7 @@ fn overlays_section(
     let Some((&fold, name)) = best else {
         return Ok(html + &missing("predictions to show", "autoseg rank"));
     };
-    let bundle = work_dir.join("bundles").join(name);
+    let bundle = WorkDir::new(work_dir).bundle(name).dir().to_path_buf();
     let predictor =
         BundlePredictor::load(&bundle, options.device).map_err(|e| unreadable(&bundle, e))?;
     let (dataset, validation) =
@@ -539,11 +530,11 @@ mod tests {
     #[test]
     fn a_malformed_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(ranking_path(dir.path()), "algos: [unclosed").unwrap();
+        std::fs::write(WorkDir::new(dir.path()).ranking(), "algos: [unclosed").unwrap();
         let error = write_report(dir.path(), &options())
             .unwrap_err()
             .to_string();
         assert!(error.contains("ranking.yaml"), "{error}");
-        assert!(!report_path(dir.path()).exists());
+        assert!(!WorkDir::new(dir.path()).report().exists());
     }
 }

@@ -2,6 +2,7 @@
 //! progress, written together into a fresh folder that replaces the previous one by
 //! rename, so a run killed at any instant leaves a complete checkpoint behind.
 
+use autoseg_datasets::Bundle;
 use std::path::{Path, PathBuf};
 
 use autoseg_templates::networks::Network;
@@ -49,6 +50,28 @@ pub struct EpochRecord {
 }
 
 impl RunState {
+    /// Adds a finished epoch; says whether its validation is the best so far (its weights
+    /// are then the ones to keep).
+    pub fn record(&mut self, record: EpochRecord) -> bool {
+        self.epochs_done += 1;
+        let mean = record.dice.as_deref().and_then(super::mean_dice);
+        let best = match mean {
+            Some(mean) if self.best_dice.is_none_or(|best| mean > best) => {
+                self.best_dice = Some(mean);
+                self.best_epoch = Some(record.epoch);
+                self.since_best = 0;
+                true
+            }
+            Some(_) => {
+                self.since_best += 1;
+                false
+            }
+            None => false,
+        };
+        self.history.push(record);
+        best
+    }
+
     /// The epoch that reached the best mean validation Dice.
     pub fn best_record(&self) -> Option<&EpochRecord> {
         let best = self.best_epoch?;
@@ -58,12 +81,7 @@ impl RunState {
 
 /// The checkpoint folder of a bundle.
 pub fn folder(bundle: &Path) -> PathBuf {
-    bundle.join("model").join("last")
-}
-
-/// The weights with the best validation Dice.
-pub fn best_weights(bundle: &Path) -> PathBuf {
-    bundle.join("model").join("best.safetensors")
+    Bundle::new(bundle).last_checkpoint()
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
@@ -118,7 +136,7 @@ pub fn save(
 /// Removes what a killed run left half-written: checkpoint folders and temporary files
 /// (never read: only finished ones are renamed into place).
 pub fn remove_partials(bundle: &Path) -> Result<(), TrainError> {
-    for dir in [bundle.to_path_buf(), bundle.join("model")] {
+    for dir in [bundle.to_path_buf(), Bundle::new(bundle).model_dir()] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use autoseg_datasets::Bundle;
+pub use autoseg_templates::bundle::data::DataConfig;
 use autoseg_templates::bundle::{self, InferenceConfig};
 use autoseg_templates::inference::{Accumulation, Blend, SlidingWindow};
 use autoseg_templates::networks::NetworkConfig;
@@ -16,32 +18,6 @@ use crate::data::preprocess::PreprocessPlan;
 use crate::data::sampler::Sampling;
 use crate::loss::DeepSupervision;
 use crate::optim::{OptimizerConfig, Schedule};
-
-/// Where the training data is and how it is split and preprocessed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataConfig {
-    /// The datalist (relative to the bundle).
-    pub datalist: PathBuf,
-    /// The data root (default: the datalist's folder).
-    #[serde(default)]
-    pub dataroot: Option<PathBuf>,
-    /// The validation fold.
-    #[serde(default)]
-    pub fold: usize,
-    /// Folds when the datalist does not set them.
-    #[serde(default = "five")]
-    pub num_folds: usize,
-    /// Where preprocessed cases are cached (shared by the bundles of a work dir).
-    #[serde(default = "preprocessed")]
-    pub cache_dir: PathBuf,
-}
-
-fn five() -> usize {
-    5
-}
-fn preprocessed() -> PathBuf {
-    PathBuf::from("../preprocessed")
-}
 
 /// Sliding-window settings of validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,11 +114,6 @@ fn prefetch() -> usize {
     4
 }
 
-/// The main configuration file of a bundle.
-pub fn config_path(bundle: &Path) -> PathBuf {
-    bundle::files::configs_dir(bundle).join("hyper_parameters.yaml")
-}
-
 impl TrainConfig {
     /// Reads a bundle's configuration (every `configs/*.yaml`), refusing unknown keys and
     /// naming the file that holds them.
@@ -167,7 +138,7 @@ impl TrainConfig {
                     merged.file_of(bundle, first),
                     format!("{reason}; unknown key {}", stray.join(", ")),
                 ),
-                None => invalid(bundle::files::configs_dir(bundle), reason),
+                None => invalid(Bundle::new(bundle).configs_dir(), reason),
             }
         })?;
         if let Some(first) = unknown.first() {

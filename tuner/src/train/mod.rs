@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod config;
+mod epoch;
 mod phantom;
 mod progress;
 pub mod validate;
@@ -12,21 +13,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use autoseg_datasets::Dataset;
-use autoseg_datasets::folds::{FoldOptions, Folds};
+use autoseg_datasets::{Bundle, Volume};
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::networks::NetworkError;
+use autoseg_templates::bundle::runtime::BundlePredictor;
+use autoseg_templates::bundle::validation as validation_outputs;
+use autoseg_templates::networks::{Network, NetworkError};
 use autoseg_templates::weights::{self, WeightsError};
 use burn::grad_clipping::GradientClipping;
 use burn::module::Module;
-use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor};
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use crate::data::DataError;
-use crate::data::loader::{Batch, Prefetcher, TrainingSet};
+use crate::data::loader::TrainingSet;
 use crate::data::preprocess::{PreparedCase, prepare};
-use crate::loss::one_hot;
 use checkpoint::{EpochRecord, RunState};
 pub use config::TrainConfig;
 pub use phantom::phantom_config;
@@ -148,20 +149,7 @@ pub fn prepare_fold(
     config: &TrainConfig,
 ) -> Result<(Vec<PreparedCase>, Vec<PreparedCase>), TrainError> {
     let data = &config.data;
-    let dataset = Dataset::open(
-        &bundle.join(&data.datalist),
-        data.dataroot.as_ref().map(|r| bundle.join(r)).as_deref(),
-        false,
-    )?;
-    let folds = Folds::plan(
-        &dataset,
-        // The split has a seed of its own (FoldOptions' default), not the run's: bundles
-        // trained with other seeds must validate on the same cases to be compared.
-        &FoldOptions {
-            num_folds: data.num_folds,
-            ..FoldOptions::default()
-        },
-    )?;
+    let (dataset, folds) = data.open(bundle)?;
     let plan = &config.preprocessing;
     let cache = bundle.join(&data.cache_dir).join(plan.id());
     let load = |indices: Vec<usize>| -> Result<Vec<PreparedCase>, TrainError> {
@@ -193,113 +181,44 @@ pub fn training_set(config: &TrainConfig, cases: Vec<PreparedCase>) -> TrainingS
     set
 }
 
-/// The batch as tensors: images and one-hot targets.
-fn tensors(batch: &Batch, classes: usize, device: &burn::tensor::Device) -> (Tensor<5>, Tensor<5>) {
-    let [x, y, z] = batch.patch;
-    let image = Tensor::<1>::from_floats(batch.image.as_slice(), device).reshape([
-        batch.size,
-        batch.channels,
-        x,
-        y,
-        z,
-    ]);
-    let labels: Vec<i64> = batch.label.iter().map(|&l| l as i64).collect();
-    let labels =
-        Tensor::<1, Int>::from_ints(labels.as_slice(), device).reshape([batch.size, 1, x, y, z]);
-    (image, one_hot(labels, classes))
-}
-
 /// Trains the bundle in `bundle` as its configuration says.
 pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, TrainError> {
     let config = TrainConfig::read(bundle)?;
     let device = options.device.training_device();
-    let classes = config.network.out_channels();
-    let mut net = seeded_init(&config, &device)?;
-    let mut optimizer = config.optimizer.init();
-    if let Some(norm) = config.grad_clip_norm {
-        optimizer = optimizer.with_grad_clipping(GradientClipping::Norm(norm));
-    }
-    let mut state = RunState::default();
-    checkpoint::remove_partials(bundle)?;
-    if let Some(found) = checkpoint::latest(bundle) {
-        if !options.resume {
-            return Err(TrainError::Checkpoint {
-                path: found,
-                reason: "a previous run left this checkpoint: pass --resume to continue it, or delete the model folder".into(),
-            });
-        }
-        (net, optimizer, state) = checkpoint::load(&found, net, optimizer)?;
-    }
+    let (mut net, mut optimizer, mut state) = start(bundle, &config, options, &device)?;
+    // The weights are about to change: validation outputs kept from them would be stale.
+    validation_outputs::clear(bundle)?;
     let (training, validation) = prepare_fold(bundle, &config)?;
     let set = Arc::new(training_set(&config, training));
-    let total_iterations = config.num_epochs * config.iterations_per_epoch;
     let budget = match (config.time_budget_seconds, options.time_budget_seconds) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let mut stopped_because = "all epochs done".to_string();
     let pause = options.stop_after_epochs.unwrap_or(usize::MAX);
     while state.epochs_done < config.num_epochs.min(pause) {
         let epoch = state.epochs_done;
         let started = Instant::now();
-        let first = (epoch * config.iterations_per_epoch) as u64;
-        let mut batches = Prefetcher::start(
-            set.clone(),
-            first,
-            config.iterations_per_epoch as u64,
-            config.prefetch,
+        let bar = epoch::progress_bar(options.progress_bars, &config, epoch + 1);
+        let trained;
+        (net, trained) = epoch::run(
+            net,
+            &mut optimizer,
+            epoch::Step {
+                config: &config,
+                set: &set,
+                epoch,
+                budget_spent: budget.map(|b| state.seconds / b),
+                device: &device,
+            },
+            &bar,
+            &dice_so_far(&state),
         );
-        // The bar shows the last validation's mean Dice beside the running loss.
-        let dice_so_far = state
-            .history
-            .iter()
-            .rev()
-            .find_map(|r| r.dice.as_deref().and_then(mean_dice))
-            .map_or(String::new(), |d| format!(", Dice {d:.3}"));
-        let bar = progress_bar(
-            options.progress_bars,
-            config.iterations_per_epoch,
-            epoch + 1,
-            config.num_epochs,
-        );
-        let (mut loss_sum, mut waited) = (0.0, 0.0);
-        let first_step = schedule_step(
-            epoch * config.iterations_per_epoch,
-            total_iterations,
-            budget.map(|b| state.seconds / b),
-        );
-        let lr0 = config
-            .schedule
-            .lr(config.learning_rate, first_step, total_iterations);
-        for it in 0..config.iterations_per_epoch {
-            let wait = Instant::now();
-            let batch = batches
-                .next_batch()
-                .expect("the prefetcher makes every batch of the epoch");
-            waited += wait.elapsed().as_secs_f64();
-            let (image, target) = tensors(&batch, classes, &device);
-            let loss = config.loss.forward(net.forward_deep(image), target);
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            let step = (first_step + it).min(total_iterations.saturating_sub(1));
-            net = optimizer.step(
-                config
-                    .schedule
-                    .lr(config.learning_rate, step, total_iterations),
-                net,
-                grads,
-            );
-            let value = loss.into_scalar::<f32>() as f64;
-            loss_sum += value;
-            bar.set_message(format!("loss {value:.4}{dice_so_far}"));
-            bar.inc(1);
-        }
-        drop(batches);
         // The last epoch validates whatever the schedule, so a run always ends with a
         // validation Dice: the configured last one, or the one that spends the budget.
         let training_seconds = state.seconds + started.elapsed().as_secs_f64();
         let last_epoch = epoch + 1 == config.num_epochs
             || budget.is_some_and(|b| training_seconds >= b)
-            || options.stop_after_epochs == Some(epoch + 1);
+            || pause == epoch + 1;
         let validating = Instant::now();
         let dice = ((epoch + 1) % config.validation.every.max(1) == 0 || last_epoch).then(|| {
             validate::dice(
@@ -311,80 +230,115 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         });
         let validation_seconds = validating.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        state.epochs_done += 1;
         state.seconds += started.elapsed().as_secs_f64();
-        let mean = dice.as_deref().and_then(mean_dice);
-        if let Some(mean) = mean {
-            if state.best_dice.is_none_or(|best| mean > best) {
-                state.best_dice = Some(mean);
-                state.best_epoch = Some(epoch + 1);
-                state.since_best = 0;
-                weights::save(&net, &checkpoint::best_weights(bundle))?;
-            } else {
-                state.since_best += 1;
-            }
-        }
-        state.history.push(EpochRecord {
+        let record = EpochRecord {
             epoch: epoch + 1,
-            loss: loss_sum / config.iterations_per_epoch as f64,
-            learning_rate: lr0,
+            loss: trained.loss,
+            learning_rate: trained.learning_rate,
             dice,
             seconds: started.elapsed().as_secs_f64(),
             validation_seconds,
-            data_wait_seconds: waited,
-        });
+            data_wait_seconds: trained.data_wait_seconds,
+        };
         if options.progress_bars {
-            eprintln!(
-                "{}",
-                epoch_line(
-                    state.history.last().expect("just pushed"),
-                    config.num_epochs
-                )
-            );
+            eprintln!("{}", epoch::line(&record, config.num_epochs));
+        }
+        if state.record(record) {
+            weights::save(&net, &Bundle::new(bundle).best_weights())?;
         }
         checkpoint::save(bundle, &net, &optimizer, &state)?;
-        let stop = if config
-            .early_stop_patience
-            .is_some_and(|p| state.since_best >= p)
-        {
-            Some(format!(
-                "no better validation Dice in {} validations",
-                state.since_best
-            ))
-        } else {
-            budget
-                .filter(|b| state.seconds >= *b)
-                .map(|b| format!("time budget of {b:.0} s spent"))
-        };
-        let stop = stop.or_else(|| {
-            (state.epochs_done == config.num_epochs).then(|| "all epochs done".to_string())
-        });
+        let stop = stop_reason(&config, &state, budget);
         progress::write(bundle, &state, config.num_epochs, stop.as_deref())?;
         if let Some(reason) = stop {
-            stopped_because = reason;
-            break;
-        }
-        if options.stop_after_epochs == Some(state.epochs_done) {
-            stopped_because = format!("paused after epoch {}", state.epochs_done);
-            break;
+            keep_validation_probabilities(bundle, &config, options.device)?;
+            return Ok(summary(state, reason));
         }
     }
-    Ok(TrainSummary {
+    if state.epochs_done < config.num_epochs {
+        let paused = format!("paused after epoch {}", state.epochs_done);
+        return Ok(summary(state, paused));
+    }
+    // Resumed after its last epoch: nothing to train, the outputs to keep again.
+    keep_validation_probabilities(bundle, &config, options.device)?;
+    Ok(summary(state, "all epochs done".into()))
+}
+
+/// The network, optimiser and run state to start from: fresh, or the last checkpoint's
+/// when resuming (a checkpoint found without `resume` is an error, so no work is lost).
+fn start(
+    bundle: &Path,
+    config: &TrainConfig,
+    options: &TrainOptions,
+    device: &burn::tensor::Device,
+) -> Result<(Network, ModuleOptimizer, RunState), TrainError> {
+    let net = seeded_init(config, device)?;
+    let mut optimizer = config.optimizer.init();
+    if let Some(norm) = config.grad_clip_norm {
+        optimizer = optimizer.with_grad_clipping(GradientClipping::Norm(norm));
+    }
+    checkpoint::remove_partials(bundle)?;
+    match checkpoint::latest(bundle) {
+        None => Ok((net, optimizer, RunState::default())),
+        Some(found) if !options.resume => Err(TrainError::Checkpoint {
+            path: found,
+            reason: "a previous run left this checkpoint: pass --resume to continue it, or \
+                     delete the model folder"
+                .into(),
+        }),
+        Some(found) => checkpoint::load(&found, net, optimizer),
+    }
+}
+
+/// The last validation's mean Dice, for the progress bar.
+fn dice_so_far(state: &RunState) -> String {
+    (state.history.iter().rev())
+        .find_map(|r| r.dice.as_deref().and_then(mean_dice))
+        .map_or(String::new(), |d| format!(", Dice {d:.3}"))
+}
+
+/// Why the run stops after the epoch just recorded, if it does: early stopping, the time
+/// budget, or the last epoch.
+fn stop_reason(config: &TrainConfig, state: &RunState, budget: Option<f64>) -> Option<String> {
+    if config
+        .early_stop_patience
+        .is_some_and(|p| state.since_best >= p)
+    {
+        return Some(format!(
+            "no better validation Dice in {} validations",
+            state.since_best
+        ));
+    }
+    if let Some(b) = budget.filter(|b| state.seconds >= *b) {
+        return Some(format!("time budget of {b:.0} s spent"));
+    }
+    (state.epochs_done == config.num_epochs).then(|| "all epochs done".to_string())
+}
+
+fn summary(state: RunState, stopped_because: String) -> TrainSummary {
+    TrainSummary {
         epochs_done: state.epochs_done,
         best_dice: state.best_dice,
         history: state.history,
         stopped_because,
-    })
+    }
 }
 
-/// Where the schedule stands at an epoch's first iteration `step`: with a time budget
-/// (`budget_spent`, the share of it used so far), the further of the iterations' share and
-/// the budget's, so the schedule completes when the budget is spent even if the epochs would
-/// not have (a decaying rate then ends low, not cut off high). Without one, the step itself:
-/// runs stay reproducible.
-fn schedule_step(step: usize, total: usize, budget_spent: Option<f64>) -> usize {
-    let by_time = budget_spent.map_or(0, |spent| (spent.min(1.0) * total as f64) as usize);
-    step.max(by_time).min(total.saturating_sub(1))
+/// Predicts the fold's validation cases with the best weights and keeps each one's
+/// probabilities in the bundle, where cross-validation selection reads them (nnU-Net's
+/// final validation).
+fn keep_validation_probabilities(
+    bundle: &Path,
+    config: &TrainConfig,
+    device: ComputeDevice,
+) -> Result<(), TrainError> {
+    let predictor = BundlePredictor::load(bundle, device)?;
+    let (dataset, folds) = config.data.open(bundle)?;
+    for i in folds.validation(config.data.fold) {
+        let case = &dataset.cases[i];
+        let image = Volume::read_channels(&case.images)?.into_ras();
+        predictor.validation_probabilities(&case.id, &image, &case.images[0])?;
+    }
+    Ok(())
 }
 
 /// The backend's random generator is one per process: seeding it and drawing the initial
@@ -409,44 +363,9 @@ fn seeded_init(
     Ok(net)
 }
 
-/// One finished epoch in words, for the terminal.
-fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
-    let dice = match r.dice.as_deref() {
-        Some(d) => {
-            let each: Vec<String> = d.iter().map(|v| format!("{v:.3}")).collect();
-            let mean = mean_dice(d).map_or("-".into(), |m| format!("{m:.3}"));
-            format!(", Dice {mean} ({})", each.join(" "))
-        }
-        None => String::new(),
-    };
-    format!(
-        "epoch {}/{epochs}: loss {:.4}{dice}, {:.1} s",
-        r.epoch, r.loss, r.seconds
-    )
-}
-
-fn progress_bar(
-    visible: bool,
-    iterations: usize,
-    epoch: usize,
-    epochs: usize,
-) -> indicatif::ProgressBar {
-    if !visible {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(iterations as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
-    bar
-}
-
 #[cfg(test)]
 mod tests {
-    use super::schedule_step;
+    use super::epoch::schedule_step;
 
     #[test]
     fn the_schedule_follows_the_budget_when_it_runs_out_first() {

@@ -29,6 +29,7 @@ pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
             dataroot: None,
             fold: 0,
             num_folds: 4,
+            folds: None,
             cache_dir: "../preprocessed".into(),
         },
         preprocessing: PreprocessPlan {

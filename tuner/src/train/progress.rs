@@ -3,24 +3,11 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use autoseg_datasets::Bundle;
+use autoseg_templates::bundle::progress::{Progress, RunStatus};
 
 use super::TrainError;
 use super::checkpoint::RunState;
-
-#[derive(Serialize)]
-struct Progress<'a> {
-    status: &'a str,
-    epochs_done: usize,
-    num_epochs: usize,
-    best_dice: Option<f64>,
-    best_epoch: Option<usize>,
-    seconds: f64,
-    last_loss: Option<f64>,
-    last_dice: Option<&'a [f64]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stopped_because: Option<&'a str>,
-}
 
 /// Writes `progress.yaml` and `metrics.csv` for `state`; `stopped_because` is given once
 /// the run has finished.
@@ -31,9 +18,9 @@ pub fn write(
     stopped_because: Option<&str>,
 ) -> Result<(), TrainError> {
     let status = if stopped_because.is_some() {
-        "finished"
+        RunStatus::Finished
     } else {
-        "training"
+        RunStatus::Training
     };
     let last = state.history.last();
     let progress = Progress {
@@ -44,11 +31,10 @@ pub fn write(
         best_epoch: state.best_epoch,
         seconds: state.seconds,
         last_loss: last.map(|r| r.loss),
-        last_dice: last.and_then(|r| r.dice.as_deref()),
-        stopped_because,
+        last_dice: last.and_then(|r| r.dice.clone()),
+        stopped_because: stopped_because.map(str::to_string),
     };
-    let yaml = serde_yaml::to_string(&progress).expect("progress serialises");
-    super::atomic_write(&bundle.join("progress.yaml"), yaml.as_bytes())?;
+    progress.write(bundle)?;
     let classes = state
         .history
         .iter()
@@ -77,5 +63,5 @@ pub fn write(
         });
         csv.push('\n');
     }
-    super::atomic_write(&bundle.join("metrics.csv"), csv.as_bytes())
+    super::atomic_write(&Bundle::new(bundle).metrics(), csv.as_bytes())
 }

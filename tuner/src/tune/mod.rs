@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use autoseg_datasets::rng::Rng;
+use autoseg_datasets::{Bundle, WorkDir};
 use autoseg_templates::ComputeDevice;
+use autoseg_templates::bundle::data::DataConfig;
 use autoseg_templates::bundle::{read_config, write_config};
-use autoseg_templates::generate::bundles_dir;
 use autoseg_templates::templates::derivation::Derivation;
 use autoseg_templates::templates::overrides::{self, Setting};
 use autoseg_templates::templates::search_space::SearchSpace;
@@ -123,7 +124,12 @@ pub struct Outcome {
 
 /// The folder of a bundle's study.
 pub fn study_dir(work_dir: &Path, bundle: &str) -> PathBuf {
-    work_dir.join("tuning").join(bundle)
+    WorkDir::new(work_dir).tuning_dir(bundle)
+}
+
+/// The file of a bundle's study.
+pub fn study_file(work_dir: &Path, bundle: &str) -> PathBuf {
+    study_dir(work_dir, bundle).join("study.yaml")
 }
 
 fn config_error(path: &Path, reason: impl ToString) -> TrainError {
@@ -143,12 +149,15 @@ pub fn tune_bundle(
     on_step: &dyn Fn(&StudyTrial, &str),
 ) -> Result<Study, TrainError> {
     let started = Instant::now();
-    let bundle = bundles_dir(work_dir).join(bundle_name);
+    let bundle = WorkDir::new(work_dir)
+        .bundle(bundle_name)
+        .dir()
+        .to_path_buf();
     let space = match SearchSpace::read(&bundle) {
         Some(space) => space?,
         None => {
             return Err(config_error(
-                &bundle.join("search_space.yaml"),
+                &Bundle::new(&bundle).search_space(),
                 "missing: `autoseg generate --force` writes one (or write it by hand)",
             ));
         }
@@ -156,7 +165,7 @@ pub fn tune_bundle(
     let merged = read_config(&bundle)?;
     let epochs = merged.values["num_epochs"].as_u64().unwrap_or(1) as usize;
     let dir = study_dir(work_dir, bundle_name);
-    let study_file = dir.join("study.yaml");
+    let study_file = study_file(work_dir, bundle_name);
     let mut study = match std::fs::read_to_string(&study_file) {
         Ok(text) => serde_yaml::from_str(&text).map_err(|e| config_error(&study_file, e))?,
         Err(_) => Study {
@@ -328,13 +337,12 @@ fn make_trial(
     std::fs::create_dir_all(trial).map_err(io_error(trial))?;
     let name = trial.file_name().unwrap_or_default().to_string_lossy();
     let (config, mut derivation) = configured(bundle, values, &format!("autoseg tune ({name})"))?;
-    write_config(trial, &rebased(config, "../"))?;
+    write_config(trial, &rebased(config, Path::new("..")))?;
     derivation.statistics = format!("../{}", derivation.statistics);
     derivation.write(trial)?;
-    for file in ["metadata.json", "README.md", "search_space.yaml"] {
-        let from = bundle.join(file);
+    for from in Bundle::new(bundle).description_files() {
         if from.is_file() {
-            copy(&from, &trial.join(file))?;
+            copy(&from, &trial.join(from.file_name().expect("a file")))?;
         }
     }
     Ok(())
@@ -361,20 +369,18 @@ fn configured(
         })
         .collect();
     overrides::apply(&mut config, &settings, &mut derivation)
-        .map_err(|e| config_error(&bundle.join("search_space.yaml"), e))?;
+        .map_err(|e| config_error(&Bundle::new(bundle).search_space(), e))?;
     Ok((config, derivation))
 }
 
 /// The data paths (relative to the bundle) with `prefix` put before the relative ones.
-fn rebased(mut config: Map<String, Value>, prefix: &str) -> Map<String, Value> {
-    if let Some(Value::Object(data)) = config.get_mut("data") {
-        for key in ["cache_dir", "datalist", "dataroot"] {
-            if let Some(Value::String(p)) = data.get_mut(key)
-                && Path::new(p.as_str()).is_relative()
-            {
-                *p = format!("{prefix}{p}");
-            }
-        }
+/// The configuration of a bundle one folder deeper than the one it was made for (a
+/// trial in `W/tuning/<bundle>/`): its data paths rebased.
+fn rebased(mut config: Map<String, Value>, prefix: &Path) -> Map<String, Value> {
+    if let Some(data) = config.get_mut("data")
+        && let Ok(parsed) = serde_json::from_value::<DataConfig>(data.clone())
+    {
+        *data = serde_json::to_value(parsed.rebased(prefix)).expect("data serialises");
     }
     config
 }
@@ -479,9 +485,17 @@ fn write_back(bundle: &Path, trial: &Path, study: &Study) -> Result<(), TrainErr
     write_config(bundle, &config)?;
     derivation.write(bundle)?;
     // The checkpoint (model/last/) comes too, so `autoseg train` resumes a paused best.
-    copy_dir(&trial.join("model"), &bundle.join("model"))?;
-    for file in ["metrics.csv", "progress.yaml"] {
-        copy(&trial.join(file), &bundle.join(file))?;
+    let (trial, bundle) = (Bundle::new(trial), Bundle::new(bundle));
+    copy_dir(&trial.model_dir(), &bundle.model_dir())?;
+    autoseg_templates::bundle::validation::clear(bundle.dir())?;
+    if trial.validation_dir().is_dir() {
+        copy_dir(&trial.validation_dir(), &bundle.validation_dir())?;
+    }
+    for (from, to) in [
+        (trial.metrics(), bundle.metrics()),
+        (trial.progress(), bundle.progress()),
+    ] {
+        copy(&from, &to)?;
     }
     Ok(())
 }
@@ -518,8 +532,9 @@ mod tests {
 
     #[test]
     fn data_paths_move_one_folder_deeper_and_absolute_ones_stay() {
-        let config = serde_json::json!({"data": {"datalist": "../../d.json", "dataroot": "/abs", "cache_dir": "../../pre"}, "x": "../y"});
-        let moved = rebased(config.as_object().unwrap().clone(), "../");
+        let config = serde_json::json!({"data": {"datalist": "../../d.json", "dataroot": "/abs", "cache_dir": "../../pre", "folds": "../../folds.yaml"}, "x": "../y"});
+        let moved = rebased(config.as_object().unwrap().clone(), Path::new(".."));
+        assert_eq!(moved["data"]["folds"], "../../../folds.yaml");
         assert_eq!(moved["data"]["datalist"], "../../../d.json");
         assert_eq!(moved["data"]["dataroot"], "/abs");
         assert_eq!(moved["data"]["cache_dir"], "../../../pre");
