@@ -8,6 +8,8 @@
 //! - [`check`]: the dataset integrity check behind `autoseg check`.
 //! - [`memory`]: how the allocator and the kernel hold whole-volume buffers.
 //! - [`phantom`]: deterministic synthetic datasets for the demo and the tests.
+//! - [`transforms`]: preprocessing and its inverse, augmentation; [`training`]: the
+//!   preprocessed-case cache, patch sampling and the batch loader.
 //! - [`workdir`]: the work dir's and the bundle's paths, the contract between stages.
 
 pub mod affine;
@@ -23,6 +25,8 @@ pub mod orientation;
 pub mod phantom;
 pub mod rng;
 pub mod task;
+pub mod training;
+pub mod transforms;
 mod volume;
 pub mod workdir;
 

@@ -12,12 +12,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use autoseg_datasets::transforms::preprocess::argmax_classes;
 use autoseg_datasets::{Dataset, LabelVolume, Volume, WorkDir};
 use autoseg_kernels::components::{Connectivity, label_components};
 use autoseg_kernels::overlap::ConfusionMatrix;
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::data::DataConfig;
-use autoseg_templates::bundle::preprocess::argmax_classes;
 use autoseg_templates::bundle::read_config;
 use autoseg_templates::bundle::runtime::BundlePredictor;
 

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use autoseg_datasets::transforms::preprocess::argmax_classes;
 use autoseg_datasets::{Volume, WorkDir};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::BundleError;
-use autoseg_templates::bundle::preprocess::argmax_classes;
 use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};

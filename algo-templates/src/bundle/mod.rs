@@ -3,14 +3,13 @@
 //! files ([`files`]); `model/` the weights; `metadata.json` and `README.md` say what the
 //! model is for; `derivation.yaml` says where each generated value came from.
 //!
-//! This module also holds what training and inference share: preprocessing
-//! ([`preprocess`]) and the runtime that predicts with a trained bundle ([`runtime`]).
+//! This module also holds the runtime that predicts with a trained bundle ([`runtime`]),
+//! with the preprocessing training uses (`autoseg_datasets::transforms::preprocess`).
 
 pub mod card;
 pub mod data;
 pub mod files;
 pub mod metadata;
-pub mod preprocess;
 pub mod progress;
 pub mod runtime;
 pub mod validation;

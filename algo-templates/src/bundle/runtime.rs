@@ -11,12 +11,14 @@ use burn::tensor::{Device, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::preprocess::{PreprocessPlan, argmax_classes, prepare_image, restore_probabilities};
 use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
 use crate::ComputeDevice;
 use crate::inference::{Accumulation, SlidingWindow};
 use crate::networks::{Network, NetworkConfig};
 use crate::{strict, weights};
+use autoseg_datasets::transforms::preprocess::{
+    PreprocessPlan, argmax_classes, prepare_image, restore_probabilities,
+};
 
 /// What inference reads of a bundle's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use super::overrides::set_dotted;
 use super::stats::FINGERPRINT;
 use super::{Derivation, TemplateError, TemplateInput};
-use crate::bundle::preprocess::Normalization;
 use crate::networks::NetworkConfig;
+use autoseg_datasets::transforms::preprocess::Normalization;
 
 /// The `data` block: datalist, root and folds (the fold itself is set per bundle); the
 /// preprocessed cases are cached in the work dir, shared by every bundle with the same

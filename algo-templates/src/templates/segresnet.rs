@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::recipe::{Plan, add_recipe, base_config, classes_and_channels, foreground, steps};
 use super::{Derivation, Filled, Template, TemplateError, TemplateInput};
-use crate::bundle::preprocess::Normalization;
 use crate::networks::{NetworkConfig, SegResNetDsConfig};
+use autoseg_datasets::transforms::preprocess::Normalization;
 
 /// The Auto3DSeg template.
 pub struct SegResNetTemplate;

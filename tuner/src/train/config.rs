@@ -13,11 +13,11 @@ use autoseg_templates::networks::NetworkConfig;
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
-use crate::data::augment::AugmentConfig;
-use crate::data::preprocess::PreprocessPlan;
-use crate::data::sampler::Sampling;
 use crate::loss::DeepSupervision;
 use crate::optim::{OptimizerConfig, Schedule};
+use autoseg_datasets::training::sampler::Sampling;
+use autoseg_datasets::transforms::augment::AugmentConfig;
+use autoseg_datasets::transforms::preprocess::PreprocessPlan;
 
 /// Sliding-window settings of validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

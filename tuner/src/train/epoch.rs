@@ -11,8 +11,8 @@ use burn::tensor::{Int, Tensor};
 
 use super::checkpoint::EpochRecord;
 use super::{TrainConfig, mean_dice};
-use crate::data::loader::{Batch, Prefetcher, TrainingSet};
 use crate::loss::one_hot;
+use autoseg_datasets::training::loader::{Batch, Prefetcher, TrainingSet};
 
 /// What one epoch trains on.
 pub(super) struct Step<'a> {

@@ -25,9 +25,9 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::data::DataError;
-use crate::data::loader::TrainingSet;
-use crate::data::preprocess::{PreparedCase, prepare};
+use autoseg_datasets::training::DataError;
+use autoseg_datasets::training::loader::TrainingSet;
+use autoseg_datasets::training::prepared::{PreparedCase, prepare};
 use checkpoint::{EpochRecord, RunState};
 pub use config::TrainConfig;
 pub use phantom::phantom_config;

@@ -8,10 +8,10 @@ use autoseg_templates::networks::{DynUNetConfig, NetworkConfig};
 
 use super::TrainConfig;
 use super::config::{DataConfig, ValidationConfig};
-use crate::data::augment::AugmentConfig;
-use crate::data::preprocess::{Normalization, PreprocessPlan};
 use crate::loss::{DeepSupervision, DiceOptions, LossConfig, RegionOptions};
 use crate::optim::{OptimizerConfig, Schedule};
+use autoseg_datasets::transforms::augment::AugmentConfig;
+use autoseg_datasets::transforms::preprocess::{Normalization, PreprocessPlan};
 
 /// A bundle configuration for 32^3 MRI phantoms listed in `datalist` (a path relative to
 /// the bundle), fold 0 of 4, 60 epochs of 10 iterations, stopped after 150 s of training.

@@ -9,7 +9,7 @@ use autoseg_templates::networks::Network;
 use burn::tensor::Device;
 
 use super::TrainConfig;
-use crate::data::preprocess::PreparedCase;
+use autoseg_datasets::training::prepared::PreparedCase;
 
 /// Mean Dice per foreground class over `cases`; NaN for a class in no reference.
 pub fn dice(

@@ -9,18 +9,16 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use autoseg_datasets::fsutil;
-use autoseg_datasets::{Case, LabelVolume, Volume};
 use autoseg_kernels::resample::{Order, image_orders, resample_labels, separate_axis};
-use autoseg_templates::bundle::preprocess::{
-    PreparedGrid, crop_channel, prepare_image, to_z_fastest,
-};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
 use super::DataError;
-
-pub use autoseg_templates::bundle::preprocess::{Normalization, PreprocessPlan};
+use crate::fsutil;
+use crate::transforms::preprocess::{
+    PreparedGrid, PreprocessPlan, crop_channel, prepare_image, to_z_fastest,
+};
+use crate::{Case, LabelVolume, Volume};
 
 /// A preprocessed case's description, stored in front of its arrays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

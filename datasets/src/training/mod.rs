@@ -1,14 +1,14 @@
-//! The training data pipeline: preprocessing cached on disk, patch sampling, augmentation
-//! and batches made ahead of the model.
+//! The training data pipeline: preprocessing cached on disk ([`prepared`]), patch sampling
+//! ([`sampler`]) with augmentation ([`crate::transforms::augment`]), and batches made ahead
+//! of the model ([`loader`]).
 
-pub mod augment;
 pub mod loader;
-pub mod preprocess;
+pub mod prepared;
 pub mod sampler;
 
 use std::path::PathBuf;
 
-use autoseg_datasets::DatasetError;
+use crate::DatasetError;
 
 /// Why a case could not be prepared or read; each names the file or case.
 #[derive(Debug, thiserror::Error)]

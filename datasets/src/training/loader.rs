@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-use autoseg_datasets::rng::Rng;
+use crate::rng::Rng;
 use rayon::prelude::*;
 
-use super::augment::AugmentConfig;
-use super::preprocess::PreparedCase;
+use super::prepared::PreparedCase;
 use super::sampler::{ClassLocations, Patch, Sampling, extract};
+use crate::transforms::augment::AugmentConfig;
 
 /// The training cases and how patches are drawn from them.
 pub struct TrainingSet {

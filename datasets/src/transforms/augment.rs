@@ -3,10 +3,10 @@
 //! is extracted), mirroring, Gaussian noise and blur, brightness, contrast, low-resolution
 //! simulation and gamma.
 
-use autoseg_datasets::rng::Rng;
+use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::sampler::{Patch, PatchTransform};
+use crate::training::sampler::{Patch, PatchTransform};
 
 /// Probabilities and ranges of each augmentation (nnU-Net's defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

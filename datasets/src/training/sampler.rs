@@ -3,10 +3,10 @@
 //! `RandCropByLabelClasses`), and its extraction, padded with zeros where it leaves the
 //! volume, optionally through a rotation and scaling about its centre.
 
-use autoseg_datasets::rng::Rng;
+use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::preprocess::PreparedCase;
+use super::prepared::PreparedCase;
 
 /// How patch centres are chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

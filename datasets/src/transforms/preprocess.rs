@@ -6,7 +6,7 @@
 //! Arrays are `[channel, x, y, z]` with z fastest: PyTorch's (and MONAI's) layout, in which
 //! network axes 2, 3, 4 are x, y, z and a 2D network's unit axis is z.
 
-use autoseg_datasets::Volume;
+use crate::Volume;
 use autoseg_kernels::resample::{Order, image_orders, resample, separate_axis, target_shape};
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +59,7 @@ impl PreprocessPlan {
     /// gets a folder of its own.
     pub fn id(&self) -> String {
         let text = serde_json::to_string(self).expect("plans serialise");
-        autoseg_datasets::hash::fnv1a64_hex(text.as_bytes())
+        crate::hash::fnv1a64_hex(text.as_bytes())
     }
 }
 
