@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod pipeline;
 mod progress;
 
 use std::process::ExitCode;

@@ -3,7 +3,8 @@
 //! [`rank`] (algorithms by validation Dice), [`ensemble`] (members, combination,
 //! prediction), [`crossval`] (greedy selection and clean-ups on cross-validation, the
 //! clean-ups themselves in [`cleanup`]) and
-//! [`report`] (`report.html`: everything a work dir holds, on one page).
+//! [`report`] (`report.html`: everything a work dir holds, on one page) and [`predict`]
+//! (label and probability maps written for a folder or a datalist).
 //! Single-bundle prediction is the bundle runtime's (`autoseg_templates::bundle::runtime`).
 
 pub mod cleanup;
@@ -12,5 +13,6 @@ pub mod ensemble;
 mod error;
 pub mod evaluate;
 pub mod overlay;
+pub mod predict;
 pub mod rank;
 pub mod report;

@@ -1,22 +1,16 @@
 //! `autoseg analyze`: dataset statistics into the work dir.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
-use autoseg_analyzer::{Analysis, AnalyzeOptions, analyze, write_datastats};
-use std::path::{Path, PathBuf};
+use autoseg_analyzer::AnalyzeOptions;
 
-use autoseg_datasets::task::Modality;
-use autoseg_datasets::{Dataset, TaskConfig, WorkDir};
-
-use super::check;
 use crate::cli::AnalyzeArgs;
-use crate::progress;
+use crate::pipeline;
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     autoseg_datasets::memory::keep_freed_memory();
-    let (dataset, task) = check::open(&args.dataset)?;
+    let (dataset, task) = pipeline::open(&args.dataset)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(workers) = args.workers {
         pool = pool.num_threads(workers.max(1));
@@ -26,96 +20,13 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         work_dir: args.work_dir.clone(),
         use_cache: !args.no_cache,
     };
-    let analysis = pool.install(|| run_analysis(&dataset, &options))?;
-    let task = task.unwrap_or_else(|| task_of_datalist(&dataset));
-    let recorded = record_task(&task, &args.work_dir)?;
+    let analysis = pool.install(|| pipeline::run_analysis(&dataset, &options))?;
+    let task = task.unwrap_or_else(|| pipeline::task_of_datalist(&dataset));
+    let recorded = pipeline::record_task(&task, &args.work_dir)?;
     println!("  wrote {}", recorded.display());
     Ok(if analysis.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
-}
-
-/// A task for a datalist given without one: its modality is the datalist's first channel
-/// name (MSD's `modality` map), else unknown (normalised like MRI).
-pub fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
-    let modality = dataset
-        .datalist
-        .channel_names()
-        .and_then(|names| names.first().cloned())
-        .unwrap_or_else(|| "unknown".into());
-    TaskConfig {
-        path: dataset.datalist.path.clone(),
-        name: None,
-        modality: Modality::parse(&modality),
-        datalist: dataset.datalist.path.clone(),
-        dataroot: dataset.root.clone(),
-        class_names: None,
-        num_fold: None,
-        group_key: None,
-        extra: Default::default(),
-    }
-}
-
-/// Records the task in the work dir (`input.yaml`, data paths relative to it), where
-/// `autoseg generate` finds it.
-pub fn record_task(task: &TaskConfig, work_dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = WorkDir::new(work_dir).task();
-    let text = task
-        .to_yaml_relative_to(work_dir)
-        .context("recording the task in the work dir")?;
-    let text =
-        format!("# The task as `autoseg analyze` read it; `autoseg generate` reads it.\n{text}");
-    autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// Analyzes with a progress bar, writes the files and prints what was found.
-pub fn run_analysis(dataset: &Dataset, options: &AnalyzeOptions) -> anyhow::Result<Analysis> {
-    let started = Instant::now();
-    let bar = progress::counter(dataset.cases.len(), "cases");
-    let analysis = analyze(dataset, options, &|| bar.inc(1)).context("analyzing the dataset")?;
-    bar.finish_and_clear();
-    let paths = write_datastats(&analysis, &options.work_dir).context("writing the datastats")?;
-    print_summary(&analysis, started.elapsed().as_secs_f64());
-    for path in paths {
-        println!("  wrote {}", path.display());
-    }
-    Ok(analysis)
-}
-
-fn print_summary(analysis: &Analysis, seconds: f64) {
-    let s = &analysis.summary;
-    let f = &s.fingerprint;
-    println!(
-        "analyzed {} cases in {seconds:.2} s ({} from the cache), {} failed",
-        s.n_cases,
-        analysis.from_cache,
-        analysis.failed.len()
-    );
-    println!(
-        "  median shape {:?}, median spacing {:?} mm, anisotropy {:.2}",
-        s.shape.axes.iter().map(|a| a.median).collect::<Vec<_>>(),
-        f.median_spacing,
-        f.anisotropy
-    );
-    println!(
-        "  labels {:?}, channels {}",
-        s.labels,
-        s.intensity_exact.len()
-    );
-    for e in &f.foreground_intensity_properties_per_channel {
-        println!(
-            "  channel {} foreground: mean {:.4}, stdev {:.4}, 0.5-99.5 % [{:.4}, {:.4}]",
-            e.channel, e.mean, e.stdev, e.percentile[0], e.percentile[3]
-        );
-    }
-    for failed in &analysis.failed {
-        eprintln!(
-            "  FAILED {} ({}): {}",
-            failed.case_id, failed.locator, failed.reason
-        );
-    }
 }

@@ -12,9 +12,8 @@ use autoseg_ensembler::evaluate::{evaluate_files, summarize};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::templates::overrides::Setting;
 
-use super::run::{self, Pipeline};
-use super::{check, phantom};
 use crate::cli::DemoArgs;
+use crate::pipeline::{self, Pipeline};
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let spec = PhantomSpec {
@@ -27,7 +26,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         spec.cases, spec.test_cases, spec.shape
     );
     let started = Instant::now();
-    let written = phantom::write(&spec, &args.dir)?;
+    let written = pipeline::write_phantom(&spec, &args.dir)?;
     println!(
         "      written in {:.2} s to {}",
         started.elapsed().as_secs_f64(),
@@ -39,8 +38,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
         .context("reading the demo's datalist")?;
     let started = Instant::now();
-    let report = check::check(&dataset, Some(&task));
-    check::print_report(&report, &dataset.root, started.elapsed().as_secs_f64());
+    let report = pipeline::check(&dataset, Some(&task));
+    pipeline::print_report(&report, &dataset.root, started.elapsed().as_secs_f64());
     anyhow::ensure!(
         !report.has_errors(),
         "the demo dataset failed its own check: this is a bug, please report it"
@@ -67,7 +66,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         devices: vec![device],
         time_budget: Some(args.time_budget),
     };
-    let outcome = run::run_pipeline(&pipeline, &dataset)?;
+    let outcome = pipeline::run_pipeline(&pipeline, &dataset)?;
     let predictions = outcome
         .predictions
         .context("the demo's datalist lists testing cases")?;

@@ -127,7 +127,7 @@ fn pairs(pred: &Path, reference: &Path, images: Option<&Path>) -> anyhow::Result
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?;
             let id = name.strip_suffix(".nii.gz").or(name.strip_suffix(".nii"))?;
-            let maps = id.ends_with(super::predict::PROBABILITIES_SUFFIX);
+            let maps = id.ends_with(autoseg_ensembler::predict::PROBABILITIES_SUFFIX);
             (!maps).then(|| (id.to_string(), p.clone()))
         })
         .collect();

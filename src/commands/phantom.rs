@@ -2,15 +2,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use autoseg_datasets::Modality;
-use autoseg_datasets::phantom::{PhantomDataset, PhantomSpec, write_dataset};
+use autoseg_datasets::phantom::PhantomSpec;
 
 use crate::cli::{PhantomArgs, PhantomModality};
+use crate::pipeline;
 
 pub fn run(args: &PhantomArgs) -> anyhow::Result<ExitCode> {
     let spec = spec_from(args)?;
-    let written = write(&spec, &args.out)?;
+    let written = pipeline::write_phantom(&spec, &args.out)?;
     println!(
         "wrote {} labelled + {} testing phantom cases to {}",
         spec.cases,
@@ -52,10 +52,4 @@ fn spec_from(args: &PhantomArgs) -> anyhow::Result<PhantomSpec> {
         random_orientation: args.random_orientation,
         seed: args.seed,
     })
-}
-
-/// Writes the phantom dataset with a message that names the folder on failure.
-pub fn write(spec: &PhantomSpec, out: &std::path::Path) -> anyhow::Result<PhantomDataset> {
-    write_dataset(spec, out)
-        .with_context(|| format!("writing the phantom dataset to {}", out.display()))
 }

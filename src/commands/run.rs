@@ -3,63 +3,17 @@
 //! a rerun skips what is done (cached statistics, existing bundles, finished trials) and
 //! resumes what was interrupted (trials from their checkpoints).
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
-use anyhow::Context;
-use autoseg_analyzer::AnalyzeOptions;
-use autoseg_datasets::{Dataset, TaskConfig, WorkDir};
-use autoseg_ensembler::ensemble::{Combine, EnsemblePredictor, Selection, write_ensemble};
-use autoseg_ensembler::rank::write_ranking;
-use autoseg_ensembler::report::{ReportOptions, write_report};
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::generate::GenerateOptions;
 use autoseg_templates::templates::overrides::Setting;
-use autoseg_tuner::trials::{TrialOptions, TrialStatus, budget_per_trial, plan, train_all};
 
-use super::generate::BundleBudget;
-use super::{analyze, check, generate, predict};
 use crate::cli::RunArgs;
-
-/// Share of the time budget kept for everything but training (analysis, prediction).
-const OTHER_STAGES_SHARE: f64 = 0.1;
-
-/// Validation cases drawn in the report.
-const REPORT_OVERLAYS: usize = 3;
-
-/// What a pipeline run does.
-pub struct Pipeline {
-    /// The task.
-    pub task: TaskConfig,
-    /// The work dir.
-    pub work_dir: PathBuf,
-    /// Templates (all when empty).
-    pub algos: Vec<String>,
-    /// Folds (all when empty).
-    pub folds: Vec<usize>,
-    /// Overrides of generated values.
-    pub settings: Vec<Setting>,
-    /// Training slots.
-    pub devices: Vec<ComputeDevice>,
-    /// Seconds for the whole run, if limited.
-    pub time_budget: Option<f64>,
-}
-
-/// What a run ended with.
-pub struct Outcome {
-    /// Where predictions went, if the datalist had testing cases.
-    pub predictions: Option<PathBuf>,
-    /// The ensemble's cross-validation Dice (its members' mean when not measured).
-    pub validation_dice: f64,
-    /// The work dir's report.html.
-    pub report: PathBuf,
-}
+use crate::pipeline::{self, Pipeline};
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let (dataset, task) = check::open(&args.dataset)?;
-    let task = task.unwrap_or_else(|| analyze::task_of_datalist(&dataset));
+    let (dataset, task) = pipeline::open(&args.dataset)?;
+    let task = task.unwrap_or_else(|| pipeline::task_of_datalist(&dataset));
     let pipeline = Pipeline {
         task,
         work_dir: args.work_dir.clone(),
@@ -78,7 +32,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .collect::<Result<Vec<_>, _>>()?,
         time_budget: args.time_budget,
     };
-    let outcome = run_pipeline(&pipeline, &dataset)?;
+    let outcome = pipeline::run_pipeline(&pipeline, &dataset)?;
     println!(
         "\nThe ensemble's cross-validation Dice: {:.4}.",
         outcome.validation_dice
@@ -92,132 +46,4 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     );
     println!("Report:      {}", outcome.report.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs every stage; `dataset` is the task's.
-pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    let w = &p.work_dir;
-    println!("[analyze]");
-    let options = AnalyzeOptions {
-        work_dir: w.clone(),
-        use_cache: true,
-    };
-    let analysis = analyze::run_analysis(dataset, &options)?;
-    anyhow::ensure!(
-        analysis.failed.is_empty(),
-        "{} case(s) could not be read (listed above): fix or remove them from the datalist",
-        analysis.failed.len()
-    );
-    analyze::record_task(&p.task, w)?;
-
-    println!("[generate]");
-    let options = GenerateOptions {
-        algos: p.algos.clone(),
-        folds: p.folds.clone(),
-        task_keys: p
-            .task
-            .extra
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
-            .collect(),
-        settings: p.settings.clone(),
-        force: false,
-    };
-    // Each bundle's recipe is chosen for its share of the training time.
-    let slots = p.devices.len().max(1);
-    let budget = match p.time_budget {
-        Some(total) => BundleBudget::Shared {
-            seconds: training_seconds_left(total, &started),
-            slots,
-        },
-        None => BundleBudget::Each(None),
-    };
-    let target = generate::Target {
-        gpu_memory_gb: None,
-        cpu_only: !p.devices.iter().any(ComputeDevice::is_gpu),
-    };
-    generate::generate_bundles(w, &p.task, &options, target, budget)?;
-
-    println!("[train]");
-    let mut trial_options = TrialOptions {
-        algos: p.algos.clone(),
-        folds: p.folds.clone(),
-        devices: p.devices.clone(),
-        progress_bars: std::io::stderr().is_terminal(),
-        time_budget_per_trial: None,
-    };
-    let planned = plan(w, &trial_options)?;
-    let pending = planned
-        .iter()
-        .filter(|t| t.status != TrialStatus::Finished)
-        .count();
-    println!("  {pending} of {} trial(s) to train", planned.len());
-    if let Some(total) = p.time_budget {
-        let each = budget_per_trial(training_seconds_left(total, &started), pending, slots);
-        println!("  {each:.0} s each");
-        trial_options.time_budget_per_trial = Some(each);
-    }
-    let trials = train_all(w, &trial_options, &|t| {
-        let best = t.best_dice.map_or("none".into(), |d| format!("{d:.4}"));
-        let note = t.note.as_deref().unwrap_or("");
-        println!(
-            "  {:<16} {:?}: best Dice {best} ({note})",
-            t.bundle, t.status
-        );
-    })?;
-    let failed = trials
-        .iter()
-        .filter(|t| t.status == TrialStatus::Failed)
-        .count();
-    if failed > 0 {
-        eprintln!("warning: {failed} trial(s) failed (see trials.yaml); ranking the others");
-    }
-
-    println!("[rank]");
-    let ranking = write_ranking(w)?;
-    for a in &ranking.algos {
-        println!("  {} {:<14} mean Dice {:.4}", a.rank, a.algo, a.mean_dice);
-    }
-
-    println!("[ensemble]");
-    let device = p.devices.first().copied().unwrap_or(ComputeDevice::Flex);
-    let ensemble = write_ensemble(w, Selection::Greedy, Combine::Mean, device)?;
-    let members_mean =
-        ensemble.members.iter().map(|m| m.dice).sum::<f64>() / ensemble.members.len() as f64;
-    let validation_dice = ensemble.cross_validation_dice.unwrap_or(members_mean);
-    super::ensemble::print_choice(&ensemble);
-
-    let predictions = if dataset.testing.is_empty() {
-        println!("[predict] the datalist lists no testing cases");
-        None
-    } else {
-        println!("[predict] {} testing case(s)", dataset.testing.len());
-        let out = WorkDir::new(w).predictions();
-        let predictor = EnsemblePredictor::load(w, device)?;
-        let inputs = predict::inputs(&dataset.datalist.path)?;
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        let failed = predict::predict_all(&predictor, &inputs, &out, false);
-        anyhow::ensure!(failed.is_empty(), "could not predict {failed:?}");
-        Some(out)
-    };
-    println!("[report]");
-    let options = ReportOptions {
-        overlays: REPORT_OVERLAYS,
-        device,
-    };
-    let report = write_report(w, &options)?;
-    println!("  wrote {}", report.display());
-    println!("done in {:.0} s", started.elapsed().as_secs_f64());
-    Ok(Outcome {
-        predictions,
-        validation_dice,
-        report,
-    })
-}
-
-/// What is left of a run's budget of `total` seconds for training, the other stages'
-/// share kept back.
-fn training_seconds_left(total: f64, started: &Instant) -> f64 {
-    total * (1.0 - OTHER_STAGES_SHARE) - started.elapsed().as_secs_f64()
 }
