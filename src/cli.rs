@@ -312,6 +312,12 @@ pub struct TrainArgs {
     /// Continue an interrupted run of --bundle from its last checkpoint.
     #[arg(long, requires = "bundle")]
     pub resume: bool,
+    /// Instead of training --bundle: the learning-rate range test (MONAI's
+    /// LearningRateFinder: 100 steps from 1e-6 to 10, stopping when the loss diverges) on its
+    /// data, network and optimiser; writes BUNDLE/lr_finder.yaml and prints the suggested rate
+    /// (set it with `learning_rate` in hyper_parameters.yaml). The weights are left alone.
+    #[arg(long, requires = "bundle", conflicts_with = "resume")]
+    pub find_lr: bool,
     /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU). With
     /// --work-dir, a comma-separated list runs one bundle on each side by side
     /// (cuda:0,cuda:1).

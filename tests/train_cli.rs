@@ -175,3 +175,34 @@ fn a_killed_work_dir_run_finishes_only_the_remaining_trials() {
     assert_eq!(ranking["algos"][0]["algo"], "dynunet");
     assert_eq!(ranking["algos"][0]["folds"].as_mapping().unwrap().len(), 3);
 }
+
+/// `train --find-lr` runs the range test on the bundle's own data and writes its result and
+/// picture, leaving the bundle untrained.
+#[test]
+fn the_learning_rate_range_test_writes_a_suggestion_and_a_plot() {
+    let (_dir, work) = common::analyzed_phantoms(6);
+    common::generate(
+        &work,
+        "dynunet",
+        "0",
+        &["network.filters=[4, 8, 16]", "batch_size=1"],
+    );
+    let bundle = work.join("bundles/dynunet_0");
+    let said = common::run_ok(&["train", "--bundle", bundle.to_str().unwrap(), "--find-lr"]);
+    assert!(said.contains("lr_finder.yaml"), "{said}");
+    let result = common::read_yaml(&bundle.join("lr_finder.yaml"));
+    let lrs = result["lrs"].as_array().unwrap();
+    let losses = result["losses"].as_array().unwrap();
+    assert!(lrs.len() > 20 && lrs.len() == losses.len(), "{result}");
+    assert!(
+        lrs.windows(2).all(|w| w[0].as_f64() < w[1].as_f64()),
+        "rates grow"
+    );
+    if let Some(lr) = result["suggestion"].as_f64() {
+        assert!((1e-6..=10.0).contains(&lr), "{lr}");
+        assert!(said.contains("learning_rate"), "{said}");
+    }
+    let png = std::fs::read(bundle.join("lr_finder.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(!bundle.join("model").exists(), "the bundle stays untrained");
+}

@@ -146,6 +146,7 @@ impl WorkDir {
 /// B/model/last/                the last epoch's checkpoint (weights, optimiser, state)
 /// B/progress.yaml, metrics.csv the run's status and per-epoch figures
 /// B/validation/                each validation case's probabilities (best weights)
+/// B/lr_finder.yaml, .png       the learning-rate range test's rates, losses and suggestion
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
@@ -229,6 +230,16 @@ impl Bundle {
     /// The run's per-epoch figures.
     pub fn metrics(&self) -> PathBuf {
         self.dir.join("metrics.csv")
+    }
+
+    /// The learning-rate range test's result (`autoseg train --find-lr`).
+    pub fn lr_finder(&self) -> PathBuf {
+        self.dir.join("lr_finder.yaml")
+    }
+
+    /// The learning-rate range test's picture.
+    pub fn lr_finder_plot(&self) -> PathBuf {
+        self.dir.join("lr_finder.png")
     }
 
     /// Each validation case's probabilities, kept by training for cross-validation.

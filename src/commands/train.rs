@@ -1,15 +1,17 @@
 //! `autoseg train`: one bundle on its fold (the unit a cluster job runs), or every bundle of
 //! a work dir, skipping finished ones and resuming interrupted ones.
 
-use autoseg_datasets::WorkDir;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use autoseg_datasets::{Bundle, WorkDir};
+use autoseg_ensembler::report::plot::lr_finder_png;
 use autoseg_templates::ComputeDevice;
+use autoseg_tuner::optim::LrFinder;
 use autoseg_tuner::slurm::{self, SlurmOptions};
-use autoseg_tuner::train::{TrainOptions, train};
+use autoseg_tuner::train::{TrainOptions, find_lr, train};
 use autoseg_tuner::trials::{Trial, TrialOptions, TrialStatus, plan, train_all};
 
 use crate::cli::TrainArgs;
@@ -23,11 +25,41 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     match (&args.bundle, &args.work_dir) {
         (Some(bundle), _) => {
             anyhow::ensure!(devices.len() == 1, "one bundle trains on one device");
+            if args.find_lr {
+                return find_bundle_lr(bundle, devices[0]);
+            }
             train_bundle(bundle, devices[0], args.resume)
         }
         (None, Some(work_dir)) => train_work_dir(work_dir, devices, args),
         (None, None) => anyhow::bail!("give --bundle DIR or --work-dir W"),
     }
+}
+
+fn find_bundle_lr(bundle: &Path, device: ComputeDevice) -> anyhow::Result<ExitCode> {
+    let result = find_lr(bundle, &LrFinder::default(), device)
+        .with_context(|| format!("the learning-rate range test on {}", bundle.display()))?;
+    let tried = match (result.lrs.first(), result.lrs.last()) {
+        (Some(first), Some(last)) => {
+            format!("{} rates from {first:.1e} to {last:.1e}", result.lrs.len())
+        }
+        _ => "no rate".into(),
+    };
+    match result.suggestion {
+        Some(lr) => println!("{tried}: the loss fell fastest at learning_rate {lr:.2e}"),
+        None => println!("{tried}: too few steps before the loss diverged to suggest a rate"),
+    }
+    let bundle = Bundle::new(bundle);
+    let picture = lr_finder_png(&result.lrs, &result.losses, result.suggestion)
+        .map_err(|e| anyhow::anyhow!("drawing the range test: {e}"))?;
+    let plot = bundle.lr_finder_plot();
+    autoseg_datasets::fsutil::write_bytes_atomic(&plot, &picture)
+        .with_context(|| format!("writing {}", plot.display()))?;
+    println!(
+        "wrote {} and {}",
+        bundle.lr_finder().display(),
+        plot.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn train_bundle(bundle: &Path, device: ComputeDevice, resume: bool) -> anyhow::Result<ExitCode> {

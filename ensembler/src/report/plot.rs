@@ -63,13 +63,82 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRow>, String> {
         .collect()
 }
 
-/// The loss and Dice panels of `rows` as a PNG.
-pub fn training_curves_png(rows: &[EpochRow]) -> Result<Vec<u8>, String> {
+/// Registers the crate's font with plotters, once.
+fn register_font() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         // The font is the crate's own and known to parse; a failure would show as no text.
         let _ = plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT);
     });
+}
+
+/// The learning-rate range test as a PNG: smoothed loss against log10 of the rate, the
+/// suggested rate marked.
+pub fn lr_finder_png(
+    lrs: &[f64],
+    losses: &[f64],
+    suggestion: Option<f64>,
+) -> Result<Vec<u8>, String> {
+    register_font();
+    let points: Vec<(f64, f64)> = (lrs.iter().zip(losses))
+        .filter(|(lr, loss)| **lr > 0.0 && loss.is_finite())
+        .map(|(lr, loss)| (lr.log10(), *loss))
+        .collect();
+    let span = |f: fn(&(f64, f64)) -> f64| {
+        let values = points.iter().map(f);
+        let lo = values.clone().fold(f64::INFINITY, f64::min);
+        let hi = values.fold(f64::NEG_INFINITY, f64::max);
+        if lo.is_finite() && hi > lo {
+            lo..hi
+        } else {
+            0.0..1.0
+        }
+    };
+    let (width, height) = (WIDTH / 2, HEIGHT);
+    let mut rgb = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("learning-rate range test", (FONT_NAME, 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(span(|p| p.0), span(|p| p.1))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("learning rate")
+            .x_label_formatter(&|x| format!("{:.0e}", 10f64.powf(*x)))
+            .y_desc("smoothed loss")
+            .light_line_style(WHITE)
+            .label_style((FONT_NAME, 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?;
+        if let Some(lr) = suggestion.filter(|lr| *lr > 0.0) {
+            let y = span(|p| p.1);
+            let x = lr.log10();
+            chart
+                .draw_series(LineSeries::new(
+                    [(x, y.start), (x, y.end)],
+                    RED.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    encode_png(&rgb, width, height).map_err(|e| e.to_string())
+}
+
+/// The loss and Dice panels of `rows` as a PNG.
+pub fn training_curves_png(rows: &[EpochRow]) -> Result<Vec<u8>, String> {
+    register_font();
     let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();

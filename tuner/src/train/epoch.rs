@@ -49,7 +49,6 @@ pub(super) fn run(
     let config = step.config;
     let iterations = config.iterations_per_epoch;
     let total = config.num_epochs * iterations;
-    let classes = config.network.out_channels();
     let mut batches = Prefetcher::start(
         step.set.clone(),
         (step.epoch * iterations) as u64,
@@ -64,16 +63,10 @@ pub(super) fn run(
             .next_batch()
             .expect("the prefetcher makes every batch of the epoch");
         waited += wait.elapsed().as_secs_f64();
-        let (image, target) = tensors(&batch, classes, step.device);
-        let loss = config.loss.forward(net.forward_deep(image), target);
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
         let at = (first + it).min(total.saturating_sub(1));
-        net = optimizer.step(
-            config.schedule.lr(config.learning_rate, at, total),
-            net,
-            grads,
-        );
-        let value = loss.into_scalar::<f32>() as f64;
+        let lr = config.schedule.lr(config.learning_rate, at, total);
+        let value;
+        (net, value) = optimize(net, optimizer, config, &batch, lr, step.device);
         loss_sum += value;
         bar.set_message(format!("loss {value:.4}{dice_so_far}"));
         bar.inc(1);
@@ -84,6 +77,22 @@ pub(super) fn run(
         data_wait_seconds: waited,
     };
     (net, trained)
+}
+
+/// One optimiser step on `batch` at rate `lr`; returns the network and the batch's loss.
+pub(super) fn optimize(
+    net: Network,
+    optimizer: &mut ModuleOptimizer,
+    config: &TrainConfig,
+    batch: &Batch,
+    lr: f64,
+    device: &burn::tensor::Device,
+) -> (Network, f64) {
+    let (image, target) = tensors(batch, config.network.out_channels(), device);
+    let loss = config.loss.forward(net.forward_deep(image), target);
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    let net = optimizer.step(lr, net, grads);
+    (net, loss.into_scalar::<f32>() as f64)
 }
 
 /// The batch as tensors: images and one-hot targets.

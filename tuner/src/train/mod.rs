@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod config;
 mod epoch;
+mod find_lr;
 mod phantom;
 mod progress;
 pub mod validate;
@@ -30,6 +31,7 @@ use autoseg_datasets::training::loader::TrainingSet;
 use autoseg_datasets::training::prepared::{PreparedCase, prepare};
 use checkpoint::{EpochRecord, RunState};
 pub use config::TrainConfig;
+pub use find_lr::find_lr;
 pub use phantom::phantom_config;
 
 /// Why a run could not start or go on; each names the file concerned.
