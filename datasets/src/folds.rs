@@ -281,13 +281,16 @@ impl Folds {
         dataset: &Dataset,
         options: &FoldOptions,
     ) -> Result<(Folds, bool), DatasetError> {
-        let planned = Folds::plan(dataset, options)?;
-        match Folds::read(path, dataset) {
-            Ok(kept) if kept.num_folds == planned.num_folds => Ok((kept, false)),
-            _ => {
+        let kept = Folds::read(path, dataset).ok();
+        match (kept, Folds::plan(dataset, options)) {
+            // A fitting file stays, also where planning could not (e.g. no group key).
+            (Some(kept), Ok(planned)) if kept.num_folds == planned.num_folds => Ok((kept, false)),
+            (Some(kept), Err(_)) => Ok((kept, false)),
+            (_, Ok(planned)) => {
                 planned.write(dataset, path)?;
                 Ok((planned, true))
             }
+            (None, Err(e)) => Err(e),
         }
     }
 }

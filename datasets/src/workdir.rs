@@ -177,11 +177,6 @@ impl Bundle {
         self.dir.join("configs")
     }
 
-    /// The configuration file that takes keys no other file is named for.
-    pub fn main_config(&self) -> PathBuf {
-        self.configs_dir().join(MAIN_CONFIG)
-    }
-
     /// MONAI's bundle metadata.
     pub fn metadata(&self) -> PathBuf {
         self.dir.join("metadata.json")
@@ -253,7 +248,7 @@ impl Bundle {
     }
 }
 
-/// The name of [`Bundle::main_config`].
+/// The configuration file (in `configs/`) that takes keys no other file is named for.
 pub const MAIN_CONFIG: &str = "hyper_parameters.yaml";
 
 /// The preprocessed cases' folder name, in the work dir.

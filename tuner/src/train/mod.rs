@@ -252,7 +252,7 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         let stop = stop_reason(&config, &state, budget);
         progress::write(bundle, &state, config.num_epochs, stop.as_deref())?;
         if let Some(reason) = stop {
-            keep_validation_probabilities(bundle, &config, options.device)?;
+            let reason = kept_or_said(bundle, &config, options.device, reason);
             return Ok(summary(state, reason));
         }
     }
@@ -261,8 +261,8 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         return Ok(summary(state, paused));
     }
     // Resumed after its last epoch: nothing to train, the outputs to keep again.
-    keep_validation_probabilities(bundle, &config, options.device)?;
-    Ok(summary(state, "all epochs done".into()))
+    let reason = kept_or_said(bundle, &config, options.device, "all epochs done".into());
+    Ok(summary(state, reason))
 }
 
 /// The network, optimiser and run state to start from: fresh, or the last checkpoint's
@@ -322,6 +322,21 @@ fn summary(state: RunState, stopped_because: String) -> TrainSummary {
         best_dice: state.best_dice,
         history: state.history,
         stopped_because,
+    }
+}
+
+/// Keeps the validation outputs; a failure there does not undo the finished run (the
+/// weights stand, and cross-validation predicts what is missing): it is said in the reason
+/// the run stopped, which the trials ledger records.
+fn kept_or_said(
+    bundle: &Path,
+    config: &TrainConfig,
+    device: ComputeDevice,
+    reason: String,
+) -> String {
+    match keep_validation_probabilities(bundle, config, device) {
+        Ok(()) => reason,
+        Err(e) => format!("{reason}; validation outputs not kept: {e}"),
     }
 }
 
