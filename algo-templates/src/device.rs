@@ -151,7 +151,7 @@ impl ComputeDevice {
 }
 
 /// What a panic said, if it said it in a string (empty otherwise).
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()

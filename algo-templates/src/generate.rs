@@ -237,22 +237,33 @@ fn write_bundle(
         input,
         filled,
     } = *made;
-    std::fs::create_dir_all(dir).map_err(|e| BundleError::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    bundle::write_config(dir, &config)?;
-    crate::templates::search_space::SearchSpace::around(&config).write(dir)?;
+    // Written into a sibling folder, then renamed into place: a generate killed midway
+    // leaves a temporary folder (removed by the next run), never a bundle with half its
+    // configuration. Paths inside are made relative to `dir`, at the same depth.
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let staging = dir.with_file_name(format!("{}{name}", autoseg_datasets::fsutil::TEMP_PREFIX));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BundleError::Io { path, source }
+    };
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    bundle::write_config(&staging, &config)?;
+    crate::templates::search_space::SearchSpace::around(&config).write(&staging)?;
     derivation.statistics = relative_to_bundle(dir, &input.stats.path);
-    derivation.write(dir)?;
+    derivation.write(&staging)?;
     let metadata = metadata(template, input, filled, &config, fold);
-    metadata.write(dir)?;
+    metadata.write(&staging)?;
     let card = crate::bundle::card::model_card(&metadata, &config, template.summary());
-    autoseg_datasets::fsutil::write_bytes_atomic(&Bundle::new(dir).readme(), card.as_bytes())
-        .map_err(|e| BundleError::Io {
-            path: Bundle::new(dir).readme(),
-            source: e,
-        })?;
+    let readme = Bundle::new(&staging).readme();
+    autoseg_datasets::fsutil::write_bytes_atomic(&readme, card.as_bytes()).map_err(io(&readme))?;
+    // What is in the way was forced out, or is what a killed generate left: no configs.
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::rename(&staging, dir).map_err(io(dir))?;
     Ok(())
 }
 

@@ -30,7 +30,14 @@ pub fn from_value<T: DeserializeOwned + Serialize>(value: Value) -> Result<T, St
 pub fn parse_reporting_unknown<T: DeserializeOwned + Serialize>(
     value: Value,
 ) -> Result<(T, Vec<String>), String> {
-    let parsed: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    let parsed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let key = e.path().to_string();
+        if key == "." {
+            e.inner().to_string()
+        } else {
+            format!("{key}: {}", e.inner())
+        }
+    })?;
     let known = serde_json::to_value(&parsed).map_err(|e| e.to_string())?;
     let mut unknown = Vec::new();
     unknown_keys(&value, &known, "", &mut unknown);

@@ -107,10 +107,15 @@ pub fn save<M: PytorchWeights>(module: &M, path: &Path) -> Result<(), WeightsErr
         .overwrite(true)
         .skip_enum_variants(true)
         .metadata("format", "pt");
-    module
+    let saved = module
         .save_into(&mut store)
-        .map_err(|e| write_error(e.to_string()))?;
-    std::fs::rename(&temporary, path).map_err(|e| write_error(e.to_string()))
+        .map_err(|e| write_error(e.to_string()))
+        .and_then(|()| std::fs::rename(&temporary, path).map_err(|e| write_error(e.to_string())));
+    if saved.is_err() {
+        // A full disk, say: the half-written file goes, whatever was at `path` stays.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    saved
 }
 
 /// Loads PyTorch-named safetensors weights into `module`, requiring every parameter to be

@@ -111,6 +111,7 @@ pub fn analyze(
             }),
         }
     }
+    set_apart_other_channel_counts(dataset, &mut cases, &mut dists, &mut failed);
     if cases.is_empty() {
         let first = failed.first().map(|f| f.reason.clone()).unwrap_or_default();
         return Err(AnalyzerError::NoCases {
@@ -125,6 +126,47 @@ pub fn analyze(
         failed,
         from_cache,
     })
+}
+
+/// Moves cases whose channel count differs from most cases' to `failed`: statistics per
+/// channel over a mix of 1- and 50-channel images would mean nothing, and no network takes
+/// both.
+fn set_apart_other_channel_counts(
+    dataset: &Dataset,
+    cases: &mut Vec<CaseStats>,
+    dists: &mut Vec<CaseDistributions>,
+    failed: &mut Vec<FailedCase>,
+) {
+    let mut counts: Vec<(usize, usize)> = Vec::new();
+    for c in cases.iter() {
+        match counts.iter_mut().find(|(n, _)| *n == c.channels) {
+            Some((_, k)) => *k += 1,
+            None => counts.push((c.channels, 1)),
+        }
+    }
+    // The most common count; the first case's among equals.
+    let Some(&(usual, _)) = counts.iter().rev().max_by_key(|(_, k)| *k) else {
+        return;
+    };
+    let mut kept = (Vec::new(), Vec::new());
+    for (stats, d) in cases.drain(..).zip(dists.drain(..)) {
+        if stats.channels == usual {
+            kept.0.push(stats);
+            kept.1.push(d);
+            continue;
+        }
+        let case = dataset.cases.iter().find(|c| c.id == stats.id);
+        failed.push(FailedCase {
+            case_id: stats.id.clone(),
+            locator: case.map(|c| c.locator()).unwrap_or_default(),
+            files: stats.image_paths.clone(),
+            reason: format!(
+                "{} channel(s), where most cases have {usual}",
+                stats.channels
+            ),
+        });
+    }
+    (*cases, *dists) = kept;
 }
 
 fn analyze_cached(

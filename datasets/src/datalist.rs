@@ -40,7 +40,7 @@ pub struct Datalist {
 impl Datalist {
     /// Reads and parses a datalist file.
     pub fn read(path: &Path) -> Result<Datalist, DatasetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        let text = crate::textfile::read_text(path).map_err(|source| DatasetError::Io {
             path: path.into(),
             source,
         })?;
@@ -54,7 +54,7 @@ impl Datalist {
             message,
         };
         let value: Value =
-            serde_json::from_str(text).map_err(|e| fail(format!("malformed JSON: {e}")))?;
+            crate::textfile::from_json(text).map_err(|e| fail(format!("malformed JSON: {e}")))?;
         let Value::Object(mut top) = value else {
             return Err(fail(
                 "the top level must be a JSON object with a `training` list".into(),
@@ -275,7 +275,7 @@ impl Dataset {
         let mut cases = make(Split::Training, &datalist.training);
         cases.extend(make(Split::Validation, &datalist.validation));
         let mut testing = make(Split::Testing, &datalist.testing);
-        assign_ids(cases.iter_mut().chain(testing.iter_mut()), &root);
+        assign_ids(cases.iter_mut().chain(testing.iter_mut()));
         Ok(Dataset {
             root,
             datalist,
@@ -290,9 +290,15 @@ impl Dataset {
         self.cases.iter().chain(&self.testing)
     }
 
-    /// Refuses a path outside the data root, unless that was allowed.
+    /// Refuses a path outside the data root, unless that was allowed: by its name (a `../`
+    /// escape, even to a file that is not there) and, where it exists, by where it really
+    /// is (a symlink inside the root that leads out).
     pub fn check_inside_root(&self, path: &Path) -> Result<(), DatasetError> {
-        if self.allow_outside_root || path.starts_with(&self.root) {
+        let really_inside = match (path.canonicalize(), self.root.canonicalize()) {
+            (Ok(real), Ok(root)) => real.starts_with(root),
+            _ => true,
+        };
+        if self.allow_outside_root || (path.starts_with(&self.root) && really_inside) {
             Ok(())
         } else {
             Err(DatasetError::OutsideRoot {
@@ -341,9 +347,15 @@ fn stem(path: &Path) -> String {
     }
 }
 
-fn assign_ids<'a>(cases: impl Iterator<Item = &'a mut Case>, root: &Path) {
+/// Gives every case an id that is a plain file name (outputs and caches are named by it, so
+/// it must never lead out of their folder): the image's stem, made safe by [`file_name_id`],
+/// and where two cases share one, the stem with the case's list and index.
+fn assign_ids<'a>(cases: impl Iterator<Item = &'a mut Case>) {
     let mut cases: Vec<&mut Case> = cases.collect();
-    let stems: Vec<String> = cases.iter().map(|c| stem(&c.images[0])).collect();
+    let stems: Vec<String> = cases
+        .iter()
+        .map(|c| file_name_id(&stem(&c.images[0])))
+        .collect();
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for s in &stems {
         *uses.entry(s).or_default() += 1;
@@ -353,10 +365,30 @@ fn assign_ids<'a>(cases: impl Iterator<Item = &'a mut Case>, root: &Path) {
             s.clone()
         } else {
             // Shared stems (same file name in two folders, or a case listed twice): the
-            // relative path, then the datalist position, keep ids unique.
-            let rel = case.images[0].strip_prefix(root).unwrap_or(&case.images[0]);
-            format!("{}@{}", rel.display(), case.locator())
+            // datalist position keeps ids unique.
+            format!("{s}@{}-{}", case.split.key(), case.index)
         };
+    }
+}
+
+/// `stem` as a file name of its own: characters other than letters, digits, `-`, `_`, `.`
+/// and `@` become `_`, and a name that is empty or starts with a dot (`.`, `..`, hidden
+/// files) gains a `case` prefix.
+pub fn file_name_id(stem: &str) -> String {
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() || safe.starts_with('.') {
+        format!("case{safe}")
+    } else {
+        safe
     }
 }
 
@@ -433,5 +465,48 @@ mod tests {
         ));
         assert!(ds.check_inside_root(&ds.cases[1].images[0]).is_ok());
         assert_ne!(ds.cases[1].id, ds.cases[2].id);
+        assert_eq!(ds.cases[2].id, "s@training-2");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_out_of_the_root_is_outside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("root"), dir.path().join("secret.nii.gz"));
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(&outside, b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("a.nii.gz")).unwrap();
+        std::fs::write(root.join("b.nii.gz"), b"x").unwrap();
+        let text = r#"{"training": [{"image": "a.nii.gz", "label": "b.nii.gz"}]}"#;
+        let list = Datalist::parse(text, Path::new("d.json")).unwrap();
+        let ds = Dataset::new(list, &root, false).unwrap();
+        assert!(matches!(
+            ds.check_inside_root(&ds.cases[0].images[0]),
+            Err(DatasetError::OutsideRoot { .. })
+        ));
+        assert!(
+            ds.check_inside_root(ds.cases[0].label.as_ref().unwrap())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn case_ids_are_plain_file_names() {
+        let text = r#"{"training": [{"image": "/abs/x/s.nii.gz", "label": "l"},
+            {"image": "/abs/y/s.nii.gz", "label": "l"}, {"image": "..nii", "label": "l"},
+            {"image": "a b/c d:e.nii", "label": "l"}]}"#;
+        let list = Datalist::parse(text, Path::new("d.json")).unwrap();
+        let ds = Dataset::new(list, Path::new("/data/set"), true).unwrap();
+        for case in &ds.cases {
+            let mut parts = Path::new(&case.id).components();
+            assert!(
+                matches!(parts.next(), Some(Component::Normal(_))) && parts.next().is_none(),
+                "{}",
+                case.id
+            );
+            assert!(!case.id.starts_with('.'), "{}", case.id);
+        }
+        assert_eq!(ds.cases[2].id, "case.");
+        assert_eq!(ds.cases[3].id, "c_d_e");
     }
 }

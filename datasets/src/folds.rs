@@ -113,13 +113,17 @@ impl Folds {
     }
 
     fn from_keys(folds: Vec<usize>) -> Result<Folds, DatasetError> {
-        let num_folds = folds.iter().max().unwrap() + 1;
-        if let Some(empty) = (0..num_folds).find(|f| !folds.contains(f)) {
+        // Every fold from 0 to the largest needs a case. Only folds up to the case count are
+        // searched: n cases cannot fill n + 1 folds, so a gap is found there, and a huge fold
+        // number is never counted up to (nor wraps the count to zero).
+        let largest = *folds.iter().max().unwrap();
+        let searched = largest.min(folds.len());
+        if let Some(empty) = (0..=searched).find(|f| !folds.contains(f)) {
             return Err(DatasetError::Folds(format!(
-                "fold {empty} has no cases (folds must run 0..{})",
-                num_folds - 1
+                "fold {empty} has no cases (folds must run 0..{largest}, each with a case)"
             )));
         }
+        let num_folds = largest + 1;
         Ok(Folds {
             num_folds,
             assignment: folds.into_iter().map(Some).collect(),
@@ -235,11 +239,11 @@ impl Folds {
     /// Reads a split file for `dataset`: every labelled case must be in it, and nothing else.
     pub fn read(path: &Path, dataset: &Dataset) -> Result<Folds, DatasetError> {
         let fail = |reason: String| DatasetError::Folds(format!("{}: {reason}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        let text = crate::textfile::read_text(path).map_err(|source| DatasetError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let file: FoldsFile = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let file: FoldsFile = crate::textfile::from_yaml(&text).map_err(|e| fail(e.to_string()))?;
         let mut assignment = Vec::with_capacity(dataset.cases.len());
         for case in &dataset.cases {
             let fold = *file.cases.get(&case.id).ok_or_else(|| {

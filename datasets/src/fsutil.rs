@@ -41,6 +41,42 @@ pub fn replace_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// some behind, and whoever resumes it can recognise and remove them.
 pub const TEMP_PREFIX: &str = ".autoseg-tmp-";
 
+/// Whether a file or folder name is one a writer of autoseg's leaves only when killed
+/// mid-write: this module's temporary files, a `.partial` weights file or checkpoint, or the
+/// `.tmp*` files of the `tempfile` crate that libraries (burn's safetensors store) write through.
+pub fn is_stray_temp(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) || name.contains(".partial") || name.starts_with(".tmp")
+}
+
+/// Removes every [`is_stray_temp`] file and folder under `root`, except under `skip`;
+/// returns how many. Call it holding the lock of what `root` is, so no live writer's file
+/// is taken.
+pub fn remove_stray_temps(root: &Path, skip: &[PathBuf]) -> io::Result<usize> {
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(0);
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if skip.contains(&path) {
+            continue;
+        }
+        let is_dir = entry.file_type()?.is_dir();
+        if is_stray_temp(&entry.file_name().to_string_lossy()) {
+            if is_dir {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+            removed += 1;
+        } else if is_dir {
+            removed += remove_stray_temps(&path, skip)?;
+        }
+    }
+    Ok(removed)
+}
+
 /// A temporary file in `path`'s folder (created as needed), so the final rename stays on one
 /// file system.
 fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
@@ -49,9 +85,13 @@ fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(parent)?;
-    tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(parent)
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    // Created as any file is (0666 less the umask), not tempfile's private 0600: the result
+    // is renamed into place and must be as readable as a file written directly.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(parent)
 }
 
 /// `to` relative to the folder `from` (both absolute and normalised, as `canonicalize`
@@ -90,6 +130,23 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temporary file left behind");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_take_the_umask_not_a_private_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.yaml");
+        write_bytes_atomic(&path, b"x").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        // SAFETY: umask only swaps the process's creation mask; it is set straight back.
+        let umask = unsafe {
+            let old = libc::umask(0o022);
+            libc::umask(old);
+            old
+        } as u32;
+        assert_eq!(mode, 0o666 & !umask, "{mode:o}");
     }
 
     #[test]

@@ -52,6 +52,23 @@ pub fn advise_huge_pages<T>(buffer: &Vec<T>) {
     }
 }
 
+/// `n` zeroed values, or `None` where the system refuses the memory (an allocation sized by
+/// a file's header must be an error, never an abort). Zeroed pages come from the kernel
+/// untouched, so a buffer costs memory only as it is written.
+pub fn try_zeroed<T: bytemuck::Zeroable>(n: usize) -> Option<Vec<T>> {
+    if n == 0 || std::mem::size_of::<T>() == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<T>(n).ok()?;
+    // SAFETY: the layout is non-zero-sized; a non-null pointer from alloc_zeroed is an
+    // allocation of `n` Ts with the global allocator's layout for them, all zero bytes, and a
+    // zero bit pattern is a valid T (Zeroable), so a Vec may own it with length and capacity n.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout) as *mut T;
+        (!ptr.is_null()).then(|| Vec::from_raw_parts(ptr, n, n))
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;

@@ -96,7 +96,7 @@ impl TaskConfig {
     /// Reads and parses a task YAML. Relative `datalist`/`dataroot` paths are taken from the
     /// YAML's own folder, so the config works from any working directory.
     pub fn read(path: &Path) -> Result<TaskConfig, DatasetError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        let text = crate::textfile::read_text(path).map_err(|source| DatasetError::Io {
             path: path.into(),
             source,
         })?;
@@ -110,7 +110,7 @@ impl TaskConfig {
             message,
         };
         let value: Value =
-            serde_yaml::from_str(text).map_err(|e| fail(format!("malformed YAML: {e}")))?;
+            crate::textfile::from_yaml(text).map_err(|e| fail(format!("malformed YAML: {e}")))?;
         let Value::Mapping(map) = value else {
             return Err(fail(
                 "the top level must be a mapping of keys (modality, datalist, dataroot...)".into(),

@@ -17,6 +17,7 @@
 //! W/ensemble/ensemble.yaml     the ensemble's members and clean-ups
 //! W/predictions/               run's predictions of the testing cases
 //! W/report.html                the report
+//! W/.lock                      held by a stage rewriting the files above (see `lock`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -133,6 +134,11 @@ impl WorkDir {
     pub fn report(&self) -> PathBuf {
         self.root.join("report.html")
     }
+
+    /// The lock a stage that rewrites the work dir's shared files holds.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
 }
 
 /// A bundle: one model's folder, everything it needs as data.
@@ -225,6 +231,11 @@ impl Bundle {
     /// The run's per-epoch figures.
     pub fn metrics(&self) -> PathBuf {
         self.dir.join("metrics.csv")
+    }
+
+    /// The lock a training session holds.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join(".lock")
     }
 
     /// The learning-rate range test's result (`autoseg train --find-lr`).

@@ -248,9 +248,10 @@ impl EnsemblePredictor {
             path: path.clone(),
             reason,
         };
-        let text = std::fs::read_to_string(&path)
+        let text = autoseg_datasets::textfile::read_text(&path)
             .map_err(|e| bad(format!("{e} (run `autoseg ensemble` first)")))?;
-        let config: EnsembleConfig = serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let config: EnsembleConfig =
+            autoseg_datasets::textfile::from_yaml(&text).map_err(|e| bad(e.to_string()))?;
         let members = config
             .members
             .iter()

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use autoseg_datasets::datalist::file_name_id;
 use autoseg_datasets::{Dataset, DatasetError, Volume};
 use autoseg_templates::bundle::BundleError;
 use autoseg_templates::bundle::runtime::Segmenter;
+use autoseg_templates::device::panic_message;
 
 /// What a case's probability map adds to its id: `<case>_probabilities.nii.gz`.
 pub const PROBABILITIES_SUFFIX: &str = "_probabilities";
@@ -29,6 +31,9 @@ pub enum PredictError {
     /// The bundle or ensemble could not predict it.
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// Predicting the case hit a bug (a panic), caught so that the other cases go on.
+    #[error("internal error: {0}")]
+    Panicked(String),
     /// The inputs: a folder without images, or a datalist without testing cases.
     #[error("{path}: {reason}")]
     Inputs {
@@ -60,7 +65,7 @@ pub fn inputs(images: &Path) -> Result<Vec<Input>, PredictError> {
                 let name = p.file_name()?.to_str()?;
                 let id = name.strip_suffix(".nii.gz").or(name.strip_suffix(".nii"))?;
                 Some(Input {
-                    id: id.to_string(),
+                    id: file_name_id(id),
                     files: vec![p.clone()],
                 })
             })
@@ -97,7 +102,12 @@ pub fn predict_all(
 ) -> Vec<String> {
     let mut failed = Vec::new();
     for input in inputs {
-        match predict_one(segmenter, input, out, probabilities) {
+        // A bug that panics on one case must not lose the others' predictions.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            predict_one(segmenter, input, out, probabilities)
+        }))
+        .unwrap_or_else(|panic| Err(PredictError::Panicked(panic_message(panic.as_ref()))));
+        match outcome {
             Ok(()) => on_case(input, Ok(())),
             Err(e) => {
                 on_case(input, Err(&e));
@@ -115,13 +125,22 @@ pub fn predict_one(
     out: &Path,
     probabilities: bool,
 ) -> Result<(), PredictError> {
+    let named = |suffix: &str| -> Result<PathBuf, PredictError> {
+        let name = format!("{}{suffix}.nii.gz", input.id);
+        let plain = Path::new(&name).components().count() == 1 && !name.starts_with('.');
+        if !plain {
+            return Err(PredictError::Inputs {
+                path: input.files[0].clone(),
+                reason: format!("case id {:?} is not a plain file name", input.id),
+            });
+        }
+        Ok(out.join(name))
+    };
     let image = Volume::read_channels(&input.files)?;
     let prediction = segmenter.predict(&image, &input.files[0], probabilities)?;
-    prediction
-        .labels
-        .write(&out.join(format!("{}.nii.gz", input.id)))?;
+    prediction.labels.write(&named("")?)?;
     if let Some(maps) = prediction.probabilities {
-        maps.write(&out.join(format!("{}{PROBABILITIES_SUFFIX}.nii.gz", input.id)))?;
+        maps.write(&named(PROBABILITIES_SUFFIX)?)?;
     }
     Ok(())
 }

@@ -75,9 +75,10 @@ pub fn rank(work_dir: &Path) -> Result<Ranking, RankError> {
         path: path.clone(),
         reason,
     };
-    let text = std::fs::read_to_string(&path)
+    let text = autoseg_datasets::textfile::read_text(&path)
         .map_err(|e| bad(format!("{e} (run `autoseg train --work-dir` first)")))?;
-    let trials: Vec<LedgerTrial> = serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let trials: Vec<LedgerTrial> =
+        autoseg_datasets::textfile::from_yaml(&text).map_err(|e| bad(e.to_string()))?;
     let mut by_algo: BTreeMap<String, Vec<&LedgerTrial>> = BTreeMap::new();
     let mut left_out = Vec::new();
     for t in &trials {
@@ -138,8 +139,8 @@ fn ranked(algo: String, trials: &[&LedgerTrial]) -> RankedAlgo {
 /// there is no such file.
 pub fn read_ranking(work_dir: &Path) -> Result<Ranking, RankError> {
     let path = WorkDir::new(work_dir).ranking();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_yaml::from_str(&text).map_err(|e| RankError::Ledger {
+    match autoseg_datasets::textfile::read_text(&path) {
+        Ok(text) => autoseg_datasets::textfile::from_yaml(&text).map_err(|e| RankError::Ledger {
             path,
             reason: format!("{e} (`autoseg rank` writes it again)"),
         }),

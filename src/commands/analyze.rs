@@ -10,6 +10,7 @@ use crate::pipeline;
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     autoseg_datasets::memory::keep_freed_memory();
+    let _lock = pipeline::lock_work_dir(&args.work_dir)?;
     let (dataset, task) = pipeline::open(&args.dataset)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(workers) = args.workers {

@@ -18,6 +18,7 @@ pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
         CombineArg::Mean => Combine::Mean,
         CombineArg::Vote => Combine::Vote,
     };
+    let _lock = crate::pipeline::lock_work_dir(&args.work_dir)?;
     let config = write_ensemble(&args.work_dir, selection, combine, args.device.parse()?)?;
     pipeline::print_choice(&config);
     println!(

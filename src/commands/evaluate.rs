@@ -60,7 +60,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(r) => rows.extend(r),
             Err(e) => {
-                eprintln!("  FAILED {case}: {e:#}");
+                eprintln!("  FAILED {case}: {}", crate::error_text(&e));
                 failed += 1;
             }
         }

@@ -13,6 +13,7 @@ use crate::pipeline;
 
 pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let work_dir = &args.work_dir;
+    let _lock = pipeline::lock_work_dir(work_dir)?;
     let task_path = args
         .input
         .clone()

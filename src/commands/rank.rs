@@ -9,6 +9,7 @@ use autoseg_ensembler::rank::write_ranking;
 use crate::cli::RankArgs;
 
 pub fn run(args: &RankArgs) -> anyhow::Result<ExitCode> {
+    let _lock = crate::pipeline::lock_work_dir(&args.work_dir)?;
     let ranking = write_ranking(&args.work_dir)?;
     println!(
         "{:<5} {:<14} {:>9}  {:<24} folds",

@@ -11,6 +11,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         overlays: args.overlays,
         device: args.device.parse()?,
     };
+    let _lock = crate::pipeline::lock_work_dir(&args.work_dir)?;
     let path = write_report(&args.work_dir, &options)?;
     println!("wrote {}", path.display());
     Ok(ExitCode::SUCCESS)

@@ -32,6 +32,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .collect::<Result<Vec<_>, _>>()?,
         time_budget: args.time_budget,
     };
+    let _lock = pipeline::lock_work_dir(&pipeline.work_dir)?;
     let outcome = pipeline::run_pipeline(&pipeline, &dataset)?;
     println!(
         "\nThe ensemble's cross-validation Dice: {:.4}.",

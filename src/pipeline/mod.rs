@@ -37,6 +37,29 @@ const OTHER_STAGES_SHARE: f64 = 0.1;
 /// Validation cases drawn in the report.
 const REPORT_OVERLAYS: usize = 3;
 
+/// The work dir's exclusive lock, held by a command while it rewrites the work dir's shared
+/// files (the bundles' own locks guard their training). Once it is held, the temporary files
+/// a killed run left are removed: outside the bundles, and in each bundle no one is training.
+pub fn lock_work_dir(work_dir: &std::path::Path) -> anyhow::Result<autoseg_datasets::lock::Lock> {
+    use autoseg_datasets::fsutil::{is_stray_temp, remove_stray_temps};
+    use autoseg_datasets::lock::acquire;
+    let w = WorkDir::new(work_dir);
+    let lock = acquire(work_dir, &w.lock_file())?;
+    let bundles = w.bundles_dir();
+    remove_stray_temps(work_dir, std::slice::from_ref(&bundles))
+        .with_context(|| format!("removing temporary files from {}", work_dir.display()))?;
+    for entry in std::fs::read_dir(&bundles).into_iter().flatten().flatten() {
+        let dir = entry.path();
+        let bundle = autoseg_datasets::Bundle::new(&dir);
+        if is_stray_temp(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        } else if let Ok(_idle) = acquire(&dir, &bundle.lock_file()) {
+            autoseg_tuner::train::checkpoint::remove_partials(&dir)?;
+        }
+    }
+    Ok(lock)
+}
+
 /// What a pipeline run does.
 pub struct Pipeline {
     /// The task.

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod hostile;
+pub mod limited;
+
 use std::path::{Path, PathBuf};
 
 use autoseg_datasets::phantom::{PhantomSpec, generate_case};

@@ -195,7 +195,7 @@ fn lock(ledger: &Path) -> Result<std::fs::File, TrainError> {
 
 /// The ledger's trials as last written, if it is there and readable.
 pub fn read_ledger(path: &Path) -> Option<Vec<Trial>> {
-    serde_yaml::from_str(&std::fs::read_to_string(path).ok()?).ok()
+    autoseg_datasets::textfile::from_yaml(&autoseg_datasets::textfile::read_text(path).ok()?).ok()
 }
 
 /// The selected trials of a work dir, as their bundles' files tell them.

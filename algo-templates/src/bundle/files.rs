@@ -94,8 +94,9 @@ pub fn read_config(bundle: &Path) -> Result<MergedConfig, BundleError> {
         origin: BTreeMap::new(),
     };
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| BundleError::io(&file, e))?;
-        let value: Value = serde_yaml::from_str(&text)
+        let text =
+            autoseg_datasets::textfile::read_text(&file).map_err(|e| BundleError::io(&file, e))?;
+        let value: Value = autoseg_datasets::textfile::from_yaml(&text)
             .map_err(|e| BundleError::invalid(&file, format!("malformed YAML: {e}")))?;
         let map = match value {
             Value::Object(map) => map,

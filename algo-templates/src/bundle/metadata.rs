@@ -68,7 +68,9 @@ impl Metadata {
     /// Reads a bundle's `metadata.json`.
     pub fn read(bundle: &Path) -> Result<Metadata, BundleError> {
         let path = autoseg_datasets::Bundle::new(bundle).metadata();
-        let text = std::fs::read_to_string(&path).map_err(|e| BundleError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| BundleError::invalid(&path, e.to_string()))
+        let text =
+            autoseg_datasets::textfile::read_text(&path).map_err(|e| BundleError::io(&path, e))?;
+        autoseg_datasets::textfile::from_json(&text)
+            .map_err(|e| BundleError::invalid(&path, e.to_string()))
     }
 }

@@ -9,6 +9,7 @@
 pub mod card;
 pub mod data;
 pub mod files;
+pub mod limits;
 pub mod metadata;
 pub mod progress;
 pub mod runtime;

@@ -46,12 +46,15 @@ impl Progress {
     /// A bundle's progress; `None` before any epoch was written.
     pub fn read(bundle: &Path) -> Option<Result<Progress, BundleError>> {
         let path = Bundle::new(bundle).progress();
-        let text = match std::fs::read_to_string(&path) {
+        let text = match autoseg_datasets::textfile::read_text(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => return Some(Err(BundleError::io(&path, e))),
             Ok(text) => text,
         };
-        Some(serde_yaml::from_str(&text).map_err(|e| BundleError::invalid(&path, e.to_string())))
+        Some(
+            autoseg_datasets::textfile::from_yaml(&text)
+                .map_err(|e| BundleError::invalid(&path, e.to_string())),
+        )
     }
 
     /// Writes it into the bundle, atomically.

@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::limits::{Pass, check_stepping, check_window};
 use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
 use crate::ComputeDevice;
 use crate::inference::{Accumulation, SlidingWindow};
@@ -51,8 +52,31 @@ impl InferenceSettings {
         Ok(settings)
     }
 
-    /// Checks what serde cannot: mirror axes are distinct image axes.
+    /// Checks what serde cannot: a network that builds, a window it can take that fits this
+    /// machine, mirror axes that are distinct image axes.
     fn validate(&self, bundle: &Path, merged: &MergedConfig) -> Result<(), BundleError> {
+        self.network
+            .validate()
+            .map_err(|e| BundleError::invalid(&merged.file_of(bundle, "network"), e.to_string()))?;
+        self.preprocessing
+            .validate()
+            .map_err(|e| BundleError::invalid(&merged.file_of(bundle, "preprocessing"), e))?;
+        let inference = &self.inference;
+        let infer_file = merged.file_of(bundle, "inference");
+        check_stepping(inference.overlap, inference.batch)
+            .map_err(|e| BundleError::invalid(&infer_file, format!("inference: {e}")))?;
+        let (key, size) = match inference.roi {
+            Some(roi) => ("inference", roi),
+            None => ("patch_size", self.patch_size),
+        };
+        check_window(&self.network, size, inference.batch, Pass::Inference).map_err(|e| {
+            let what = if key == "inference" {
+                "inference.roi"
+            } else {
+                key
+            };
+            BundleError::invalid(&merged.file_of(bundle, key), format!("{what}: {e}"))
+        })?;
         let axes = &self.inference.mirror_axes;
         if axes.iter().any(|&a| a > 2) || (1..axes.len()).any(|i| axes[..i].contains(&axes[i])) {
             return Err(BundleError::invalid(
@@ -151,7 +175,8 @@ impl BundlePredictor {
     /// preprocessed, slid over, and brought back.
     pub fn bundle_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
         self.check_channels(ras, path)?;
-        let prepared = prepare_image(ras, &self.settings.preprocessing);
+        let prepared = prepare_image(ras, &self.settings.preprocessing)
+            .map_err(|e| BundleError::invalid(path, e.to_string()))?;
         let classes = self.classes();
         let probabilities = self.window.blend(
             &prepared.data,

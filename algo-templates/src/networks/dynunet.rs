@@ -201,7 +201,7 @@ impl DynUNetConfig {
         let deep_supervision_heads = (0..self.deep_supervision_heads)
             .map(|i| OutBlock::new([filters[i + 1], self.out_channels], device))
             .collect();
-        let shape_factor = product(&self.strides);
+        let shape_factor = self.shape_factor();
         Ok(DynUNet {
             input_block,
             downsamples,
@@ -212,6 +212,11 @@ impl DynUNetConfig {
             shape_factor,
             layout: WeightsLayout::for_dims(self.spatial_dims),
         })
+    }
+
+    /// What each input size must be a multiple of: the product of the strides.
+    pub fn shape_factor(&self) -> Triple {
+        product(&self.strides)
     }
 
     /// Checks the configuration without building the network.

@@ -25,6 +25,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::weights::{PytorchWeights, WeightsLayout};
 
+/// The most classes a network may output: predictions hold a class in one byte.
+pub const MAX_CLASSES: usize = 256;
+/// The widest stage (and most input channels) a configuration may ask for (nnU-Net's widest
+/// is 512).
+const MAX_WIDTH: usize = 4096;
+/// The largest kernel along an axis (nnU-Net's and MONAI's are 1 or 3).
+const MAX_KERNEL: usize = 15;
+/// The most residual blocks in a SegResNet level (MONAI's deepest has 4).
+const MAX_BLOCKS: usize = 64;
+/// The most resolution stages (nnU-Net plans at most 7 in 3D).
+const MAX_STAGES: usize = 12;
+
 /// A network as a bundle's `network.yaml` names it (`name: segresnet_ds` or `dynunet`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
@@ -38,18 +50,52 @@ pub enum NetworkConfig {
 impl NetworkConfig {
     /// Builds the network with fresh weights.
     pub fn init(&self, device: &Device) -> Result<Network, NetworkError> {
+        self.validate()?;
         Ok(match self {
             NetworkConfig::SegresnetDs(c) => Network::SegresnetDs(c.init(device)?),
             NetworkConfig::Dynunet(c) => Network::Dynunet(c.init(device)?),
         })
     }
 
-    /// Checks the configuration without building the network.
+    /// Checks the configuration without building the network, sizes included: a kernel,
+    /// width or depth far past any network's would allocate weights the system cannot give.
     pub fn validate(&self) -> Result<(), NetworkError> {
-        match self {
-            NetworkConfig::SegresnetDs(c) => c.validate(),
-            NetworkConfig::Dynunet(c) => c.validate().map(|_| ()),
+        let invalid = |why: String| Err(NetworkError::InvalidConfig(why));
+        if self.out_channels() > MAX_CLASSES {
+            return invalid(format!(
+                "{} output classes: at most {MAX_CLASSES} (a class is stored in one byte)",
+                self.out_channels()
+            ));
         }
+        if self.in_channels() > MAX_WIDTH {
+            return invalid(format!(
+                "{} input channels: at most {MAX_WIDTH}",
+                self.in_channels()
+            ));
+        }
+        let (widths, kernels) = match self {
+            NetworkConfig::SegresnetDs(c) => {
+                c.validate()?;
+                let blocks = c.blocks_down.iter().chain(c.blocks_up.iter().flatten());
+                if let Some(b) = blocks.copied().find(|&b| b > MAX_BLOCKS) {
+                    return invalid(format!("{b} blocks in a level: at most {MAX_BLOCKS}"));
+                }
+                let levels = c.blocks_down.len() as u32;
+                let widest = c.init_filters.checked_shl(levels - 1).unwrap_or(usize::MAX);
+                (vec![widest], vec![[3; 3]])
+            }
+            NetworkConfig::Dynunet(c) => (c.validate()?, c.kernel_sizes.clone()),
+        };
+        if let Some(w) = widths.iter().find(|&&w| w > MAX_WIDTH) {
+            return invalid(format!("a stage of {w} features: at most {MAX_WIDTH}"));
+        }
+        if let Some(k) = kernels.iter().find(|k| k.iter().any(|&v| v > MAX_KERNEL)) {
+            return invalid(format!("kernel {k:?}: at most {MAX_KERNEL} along an axis"));
+        }
+        if widths.len() > MAX_STAGES {
+            return invalid(format!("{} stages: at most {MAX_STAGES}", widths.len()));
+        }
+        Ok(())
     }
 
     /// Trainable parameters, counted on a network built on the CPU.
@@ -70,6 +116,26 @@ impl NetworkConfig {
         match self {
             NetworkConfig::SegresnetDs(c) => c.in_channels,
             NetworkConfig::Dynunet(c) => c.in_channels,
+        }
+    }
+
+    /// What each input size must be a multiple of (of a valid configuration).
+    pub fn shape_factor(&self) -> Triple {
+        match self {
+            NetworkConfig::SegresnetDs(c) => c.shape_factor(),
+            NetworkConfig::Dynunet(c) => c.shape_factor(),
+        }
+    }
+
+    /// Features at full resolution: what a window's activations scale with.
+    pub fn first_filters(&self) -> usize {
+        match self {
+            NetworkConfig::SegresnetDs(c) => c.init_filters,
+            NetworkConfig::Dynunet(c) => c
+                .validate()
+                .ok()
+                .and_then(|f| f.first().copied())
+                .unwrap_or(32),
         }
     }
 

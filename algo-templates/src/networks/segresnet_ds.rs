@@ -176,11 +176,7 @@ impl SegResNetDsConfig {
     pub fn init(&self, device: &Device) -> Result<SegResNetDs, NetworkError> {
         self.validate()?;
         let levels = self.blocks_down.len();
-        let scales: Vec<Triple> = match (self.resolution, self.spatial_dims) {
-            (_, 2) => vec![[2, 2, 1]; levels],
-            (Some(resolution), _) => scales_for_resolution(resolution, levels),
-            (None, _) => vec![[2; 3]; levels],
-        };
+        let scales = self.scales();
         // Planar networks are anisotropic ones that never scale z.
         let aniso = self.resolution.is_some() || self.spatial_dims == 2;
         let kernel = |level: usize| {
@@ -242,13 +238,29 @@ impl SegResNetDsConfig {
                 head,
             });
         }
-        let shape_factor = product(&scales[..up]);
+        let shape_factor = self.shape_factor();
         Ok(SegResNetDs {
             encoder: SegResEncoder { conv_init, layers },
             up_layers,
             shape_factor,
             layout: WeightsLayout::for_dims(self.spatial_dims),
         })
+    }
+
+    /// Each level's downsampling factors.
+    fn scales(&self) -> Vec<Triple> {
+        let levels = self.blocks_down.len();
+        match (self.resolution, self.spatial_dims) {
+            (_, 2) => vec![[2, 2, 1]; levels],
+            (Some(resolution), _) => scales_for_resolution(resolution, levels),
+            (None, _) => vec![[2; 3]; levels],
+        }
+    }
+
+    /// What each input size must be a multiple of (of a valid configuration).
+    pub fn shape_factor(&self) -> Triple {
+        let scales = self.scales();
+        product(&scales[..scales.len().saturating_sub(1)])
     }
 
     /// Checks the configuration without building the network.

@@ -117,9 +117,9 @@ impl Derivation {
     /// Reads a bundle's `derivation.yaml`, if it has one.
     pub fn read(bundle: &Path) -> Option<Result<Derivation, BundleError>> {
         let path = autoseg_datasets::Bundle::new(bundle).derivation();
-        let text = std::fs::read_to_string(&path).ok()?;
+        let text = autoseg_datasets::textfile::read_text(&path).ok()?;
         Some(
-            serde_yaml::from_str(&text).map_err(|e| BundleError::Invalid {
+            autoseg_datasets::textfile::from_yaml(&text).map_err(|e| BundleError::Invalid {
                 path,
                 reason: e.to_string(),
             }),

@@ -97,9 +97,9 @@ impl SearchSpace {
     /// Reads a bundle's `search_space.yaml`; `None` when it has none.
     pub fn read(bundle: &Path) -> Option<Result<SearchSpace, BundleError>> {
         let path = autoseg_datasets::Bundle::new(bundle).search_space();
-        let text = std::fs::read_to_string(&path).ok()?;
+        let text = autoseg_datasets::textfile::read_text(&path).ok()?;
         Some(
-            serde_yaml::from_str::<SearchSpace>(&text)
+            autoseg_datasets::textfile::from_yaml::<SearchSpace>(&text)
                 .map_err(|e| BundleError::invalid(&path, e.to_string()))
                 .and_then(|s| s.checked().map_err(|m| BundleError::invalid(&path, m))),
         )

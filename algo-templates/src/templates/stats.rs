@@ -22,14 +22,16 @@ pub const FINGERPRINT: &str = "stats_summary.nnunet_fingerprint";
 impl DataStats {
     /// Reads a `datastats.yaml`.
     pub fn read(path: &Path) -> Result<DataStats, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Stats {
-            path: path.to_path_buf(),
-            reason: format!("{e} (run `autoseg analyze` first)"),
-        })?;
-        let root = serde_yaml::from_str(&text).map_err(|e| TemplateError::Stats {
-            path: path.to_path_buf(),
-            reason: format!("malformed YAML: {e}"),
-        })?;
+        let text =
+            autoseg_datasets::textfile::read_text(path).map_err(|e| TemplateError::Stats {
+                path: path.to_path_buf(),
+                reason: format!("{e} (run `autoseg analyze` first)"),
+            })?;
+        let root =
+            autoseg_datasets::textfile::from_yaml(&text).map_err(|e| TemplateError::Stats {
+                path: path.to_path_buf(),
+                reason: format!("malformed YAML: {e}"),
+            })?;
         Ok(DataStats::from_value(path, root))
     }
 

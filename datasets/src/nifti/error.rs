@@ -18,12 +18,38 @@ pub enum NiftiErrorKind {
     /// The file is not there.
     #[error("file not found")]
     NotFound,
+    /// A FIFO, a device or a folder: only regular files are read (the others may never end).
+    #[error("not a regular file")]
+    NotAFile,
+    /// The system refused the memory for the file's voxels.
+    #[error("cannot allocate {bytes} bytes for its voxels")]
+    OutOfMemory {
+        /// The bytes asked for.
+        bytes: usize,
+    },
     /// The operating system refused (permissions, a folder, ...).
     #[error("cannot read: {0}")]
     Io(std::io::Error),
     /// The gzip stream ends early or is corrupt.
     #[error("corrupt or truncated gzip data ({0})")]
     Gzip(std::io::Error),
+    /// A gzip stream that inflates past what the header declares (a padding bomb, or a
+    /// header that lies): the rest is refused, not read.
+    #[error("the gzip data inflates past the {declared} bytes the header declares")]
+    GzipOverlong {
+        /// vox_offset plus the voxels' bytes.
+        declared: u64,
+    },
+    /// A header declaring more than its compressed file could hold.
+    #[error(
+        "the header declares {declared} bytes, more than a {compressed}-byte gzip file can hold"
+    )]
+    GzipTooSmall {
+        /// vox_offset plus the voxels' bytes.
+        declared: u64,
+        /// The file's size.
+        compressed: u64,
+    },
     /// Fewer bytes than a header.
     #[error("file is too short to hold a NIfTI header ({len} bytes)")]
     TooShort {

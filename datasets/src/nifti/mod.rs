@@ -8,12 +8,15 @@
 mod datatype;
 mod error;
 mod header;
+mod layout;
+mod read;
 
 pub use datatype::{DataType, NiftiElement};
 pub use error::{NiftiError, NiftiErrorKind};
 pub use header::{NiftiHeader, NiftiVersion};
+pub use read::{decode, header_from, raw_from, read, read_header, read_raw};
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use crate::fsutil::write_atomic;
@@ -25,11 +28,6 @@ pub struct NiftiFile {
     pub header: NiftiHeader,
     /// All voxels of all dimensions, scaled by scl_slope/scl_inter.
     pub data: Vec<f32>,
-}
-
-/// Reads a `.nii` or `.nii.gz` file (gzip is recognised by its magic bytes, not the name).
-pub fn read(path: &Path) -> Result<NiftiFile, NiftiError> {
-    read_raw(path)?.into_f32().map_err(|k| k.at(path))
 }
 
 /// A NIfTI file's header and its voxel bytes as stored (decompressed, not yet decoded), for
@@ -94,137 +92,6 @@ impl RawNifti {
             .decode_class_ids(self.voxel_bytes(), self.header.big_endian, &mut ids)
             .then_some(ids)
     }
-}
-
-/// Reads a file's header and voxel bytes (decompressing `.nii.gz`), checking that the voxels
-/// the header promises are there.
-pub fn read_raw(path: &Path) -> Result<RawNifti, NiftiError> {
-    let raw = read_file(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => NiftiErrorKind::NotFound.at(path),
-        _ => NiftiErrorKind::Io(e).at(path),
-    })?;
-    let file = if raw.bytes().starts_with(&[0x1f, 0x8b]) {
-        gunzip(raw.bytes()).map_err(|k| k.at(path))?
-    } else {
-        raw
-    };
-    split(file).map_err(|k| k.at(path))
-}
-
-/// The file's bytes, read straight into words (an uncompressed file's voxels need no copy).
-fn read_file(path: &Path) -> std::io::Result<FileWords> {
-    let mut file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len() as usize;
-    let mut words = FileWords::zeroed(size);
-    file.read_exact(words.bytes_mut())?;
-    Ok(words)
-}
-
-/// Reads only the header (still decompressing what precedes it).
-pub fn read_header(path: &Path) -> Result<NiftiHeader, NiftiError> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => NiftiErrorKind::NotFound.at(path),
-        _ => NiftiErrorKind::Io(e).at(path),
-    })?;
-    let mut reader = std::io::BufReader::new(file);
-    let mut start = Vec::with_capacity(header::NIFTI2_SIZE + 4);
-    let mut magic = [0u8; 2];
-    reader
-        .read_exact(&mut magic)
-        .map_err(|_| NiftiErrorKind::TooShort { len: 0 }.at(path))?;
-    let chain = std::io::Cursor::new(magic).chain(reader);
-    let limit = (header::NIFTI2_SIZE + 4) as u64;
-    let result = if magic == [0x1f, 0x8b] {
-        flate2::read::MultiGzDecoder::new(chain)
-            .take(limit)
-            .read_to_end(&mut start)
-    } else {
-        chain.take(limit).read_to_end(&mut start)
-    };
-    result.map_err(|e| NiftiErrorKind::Gzip(e).at(path))?;
-    NiftiHeader::parse(&start).map_err(|k| k.at(path))
-}
-
-/// A file's bytes in f32-sized words, and how many bytes it has.
-struct FileWords {
-    words: Vec<f32>,
-    len: usize,
-}
-
-impl FileWords {
-    /// Zeroed words for `len` bytes, in huge pages where the kernel gives them (a volume's
-    /// buffer is tens of megabytes: 512 times fewer page faults).
-    fn zeroed(len: usize) -> FileWords {
-        let words = vec![0f32; len.div_ceil(4)];
-        crate::memory::advise_huge_pages(&words);
-        FileWords { words, len }
-    }
-
-    fn copy_of(bytes: &[u8]) -> FileWords {
-        let mut file = FileWords::zeroed(bytes.len());
-        file.bytes_mut().copy_from_slice(bytes);
-        file
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.words)[..self.len]
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut bytemuck::cast_slice_mut(&mut self.words)[..self.len]
-    }
-}
-
-fn gunzip(raw: &[u8]) -> Result<FileWords, NiftiErrorKind> {
-    // The gzip trailer holds the uncompressed size mod 2^32: a good capacity hint.
-    let hint = raw
-        .len()
-        .checked_sub(4)
-        .map_or(0, |at| u32::from_le_bytes(raw[at..].try_into().unwrap()));
-    // One member of the size the trailer gives (what NIfTI writers produce): libdeflate in one
-    // call. Anything else (several members, a size past 4 GiB, a corrupt stream) goes through
-    // flate2, which also gives the precise error.
-    let mut out = FileWords::zeroed(hint as usize);
-    let mut inflater = libdeflater::Decompressor::new();
-    if let Ok(n) = inflater.gzip_decompress(raw, out.bytes_mut())
-        && n == out.len
-    {
-        return Ok(out);
-    }
-    let mut bytes = Vec::with_capacity((hint as usize).max(raw.len()));
-    flate2::read::MultiGzDecoder::new(raw)
-        .read_to_end(&mut bytes)
-        .map_err(NiftiErrorKind::Gzip)?;
-    Ok(FileWords::copy_of(&bytes))
-}
-
-/// Decodes an uncompressed NIfTI byte image.
-pub fn decode(bytes: &[u8]) -> Result<NiftiFile, NiftiErrorKind> {
-    split(FileWords::copy_of(bytes))?.into_f32()
-}
-
-/// Parses the header of an uncompressed byte image and locates its voxels.
-fn split(file: FileWords) -> Result<RawNifti, NiftiErrorKind> {
-    let header = NiftiHeader::parse(file.bytes())?;
-    let datatype = header.data_type()?;
-    let offset = header.vox_offset as usize;
-    let needed = header
-        .voxel_count()
-        .checked_mul(datatype.size())
-        .ok_or_else(|| NiftiErrorKind::InvalidHeader("dims overflow".into()))?;
-    let available = file.len.saturating_sub(offset);
-    if available < needed {
-        return Err(NiftiErrorKind::TruncatedData {
-            needed,
-            offset,
-            available,
-        });
-    }
-    Ok(RawNifti {
-        header,
-        words: file.words,
-        voxels: offset..offset + needed,
-    })
 }
 
 /// Writes `data` (file order, x fastest) under `header` to `path`, atomically; gzip when the

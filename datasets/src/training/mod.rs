@@ -32,6 +32,14 @@ pub enum DataError {
         /// The id.
         id: u16,
     },
+    /// The image cannot be preprocessed (non-finite voxels, an impossible spacing).
+    #[error("{}: {source}", path.display())]
+    Prepare {
+        /// The (first) image file.
+        path: PathBuf,
+        /// Why.
+        source: crate::transforms::preprocess::PrepareError,
+    },
     /// A training case without a label.
     #[error("{0}: no label")]
     Unlabelled(String),

@@ -167,7 +167,10 @@ pub fn preprocess(
             path: label_path.clone(),
             reason: m.to_string(),
         })?;
-    let prepared = prepare_image(&image, plan);
+    let prepared = prepare_image(&image, plan).map_err(|source| DataError::Prepare {
+        path: case.images[0].clone(),
+        source,
+    })?;
     let PreparedGrid {
         dims: new_dims,
         spacing: new_spacing,

@@ -55,6 +55,16 @@ pub struct PreprocessPlan {
 }
 
 impl PreprocessPlan {
+    /// Checks what serde cannot: a target spacing of finite positive millimetres.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.target_spacing {
+            Some(t) if !t.iter().all(|v| v.is_finite() && *v > 0.0) => Err(format!(
+                "preprocessing.target_spacing {t:?} must be finite and positive"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A short stable name for the plan, naming its cache folder: any change to the plan
     /// gets a folder of its own.
     pub fn id(&self) -> String {
@@ -110,14 +120,95 @@ pub struct PreparedImage {
     pub grid: PreparedGrid,
 }
 
-/// Crops, resamples (cubic, nnU-Net's order 3) and normalises a RAS image.
-pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> PreparedImage {
+/// The most voxels a prepared image may have per channel (4 GiB of f32): a header's spacing
+/// or a config's target spacing that would resample past it is an error, not an allocation
+/// of petabytes.
+pub const MAX_PREPARED_VOXELS: f64 = (1u64 << 30) as f64;
+
+/// Why an image cannot be prepared for a network.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PrepareError {
+    /// NaN or infinite intensities: a network would turn them into NaN probabilities.
+    #[error("{count} voxels are NaN or infinite")]
+    NonFinite {
+        /// How many.
+        count: usize,
+    },
+    /// A voxel size that is not a finite positive number.
+    #[error("{which} spacing {spacing:?} mm is not finite and positive")]
+    Spacing {
+        /// "the image's" or "the target".
+        which: &'static str,
+        /// The spacing.
+        spacing: [f64; 3],
+    },
+    /// Resampling would make the image too large to hold.
+    #[error(
+        "resampling {dims:?} voxels of {spacing:?} mm to {target:?} mm gives {voxels:.3e} voxels, more than the {max:.3e} allowed"
+    )]
+    TooLarge {
+        /// The crop's voxels.
+        dims: [usize; 3],
+        /// Their spacing.
+        spacing: [f64; 3],
+        /// The target spacing.
+        target: [f64; 3],
+        /// The voxels that would result.
+        voxels: f64,
+        /// [`MAX_PREPARED_VOXELS`].
+        max: f64,
+    },
+}
+
+/// The crop's grid after resampling from `spacing` to `target`, checked before anything is
+/// allocated for it.
+pub fn checked_target_shape(
+    dims: [usize; 3],
+    spacing: [f64; 3],
+    target: [f64; 3],
+) -> Result<[usize; 3], PrepareError> {
+    let valid = |s: [f64; 3]| s.iter().all(|v| v.is_finite() && *v > 0.0);
+    if !valid(spacing) {
+        let which = "the image's";
+        return Err(PrepareError::Spacing { which, spacing });
+    }
+    if !valid(target) {
+        let which = "the target";
+        return Err(PrepareError::Spacing {
+            which,
+            spacing: target,
+        });
+    }
+    let voxels: f64 = (0..3)
+        .map(|a| (dims[a] as f64 * spacing[a] / target[a]).round().max(1.0))
+        .product();
+    if voxels.is_nan() || voxels > MAX_PREPARED_VOXELS {
+        let max = MAX_PREPARED_VOXELS;
+        return Err(PrepareError::TooLarge {
+            dims,
+            spacing,
+            target,
+            voxels,
+            max,
+        });
+    }
+    Ok(target_shape(dims, spacing, target))
+}
+
+/// Crops, resamples (cubic, nnU-Net's order 3) and normalises a RAS image. Refuses NaN or
+/// infinite voxels, and spacings that are not numbers or would resample past
+/// [`MAX_PREPARED_VOXELS`].
+pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> Result<PreparedImage, PrepareError> {
+    let count = image.data().iter().filter(|v| !v.is_finite()).count();
+    if count > 0 {
+        return Err(PrepareError::NonFinite { count });
+    }
     let ras_dims = image.dims();
     let crop = image.nonzero_box();
     let cropped: [usize; 3] = std::array::from_fn(|a| crop[a][1] - crop[a][0]);
     let ras_spacing = image.spacing();
     let (spacing, dims) = match plan.target_spacing {
-        Some(target) => (target, target_shape(cropped, ras_spacing, target)),
+        Some(target) => (target, checked_target_shape(cropped, ras_spacing, target)?),
         None => (ras_spacing, cropped),
     };
     let grid = PreparedGrid {
@@ -134,11 +225,11 @@ pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> PreparedImage {
         normalize(&mut channel, &plan.normalization);
         data.extend(to_z_fastest(&channel, dims));
     }
-    PreparedImage {
+    Ok(PreparedImage {
         data,
         channels: image.channels(),
         grid,
-    }
+    })
 }
 
 /// Class probabilities on the RAS grid, `[classes, x, y, z]` x fastest, from those on the

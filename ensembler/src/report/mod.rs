@@ -88,8 +88,8 @@ pub fn write_report(work_dir: &Path, options: &ReportOptions) -> Result<PathBuf,
 
 /// A YAML file, `None` when it does not exist.
 fn read_yaml<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ReportError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_yaml::from_str(&text)
+    match autoseg_datasets::textfile::read_text(path) {
+        Ok(text) => autoseg_datasets::textfile::from_yaml(&text)
             .map(Some)
             .map_err(|e| unreadable(path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -106,6 +106,31 @@ pub fn save(
         std::fs::remove_dir_all(&fresh).map_err(io(&fresh))?;
     }
     std::fs::create_dir(&fresh).map_err(io(&fresh))?;
+    let written = write_into(&fresh, net, optimizer, state);
+    if written.is_err() {
+        // A full disk, say: the last checkpoint is untouched, and no half of this one stays.
+        let _ = std::fs::remove_dir_all(&fresh);
+    }
+    written?;
+    // Swap: the old checkpoint stays readable as `last.old` until the new one is in place.
+    let old = parent.join("last.old");
+    if last.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        std::fs::rename(&last, &old).map_err(io(&last))?;
+    }
+    std::fs::rename(&fresh, &last).map_err(io(&fresh))?;
+    remove_superseded(bundle)
+}
+
+/// The checkpoint's three files into the folder `fresh`.
+fn write_into(
+    fresh: &Path,
+    net: &Network,
+    optimizer: &ModuleOptimizer,
+    state: &RunState,
+) -> Result<(), TrainError> {
     weights::save(net, &fresh.join("model.safetensors"))?;
     let optimizer_path = fresh.join("optimizer.bpk");
     optimizer
@@ -117,47 +142,28 @@ pub fn save(
     super::atomic_write(
         &fresh.join("state.json"),
         &serde_json::to_vec_pretty(state).expect("state serialises"),
-    )?;
-    // Swap: the old checkpoint stays readable as `last.old` until the new one is in place.
-    let old = parent.join("last.old");
-    if last.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
-        std::fs::rename(&last, &old).map_err(io(&last))?;
-    }
-    std::fs::rename(&fresh, &last).map_err(io(&fresh))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    }
-    Ok(())
+    )
 }
 
-/// Removes what a killed run left half-written: checkpoint folders and temporary files
-/// (never read: only finished ones are renamed into place).
+/// Removes what a killed run left half-written anywhere in the bundle: checkpoint folders
+/// and temporary files (never read: only finished ones are renamed into place), and a
+/// `last.old` that a complete `last` supersedes.
 pub fn remove_partials(bundle: &Path) -> Result<(), TrainError> {
-    for dir in [bundle.to_path_buf(), Bundle::new(bundle).model_dir()] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !(name.starts_with(autoseg_datasets::fsutil::TEMP_PREFIX)
-                || name.starts_with("last.partial-")
-                || name.contains(".partial"))
-            {
-                continue;
-            }
-            let path = entry.path();
-            let removed = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            removed.map_err(io(&path))?;
-        }
+    autoseg_datasets::fsutil::remove_stray_temps(bundle, &[]).map_err(io(bundle))?;
+    remove_superseded(bundle)
+}
+
+/// Removes `last.old` once `last` is complete: renamed to a temporary name first, so a kill
+/// while it is deleted leaves a folder every later run recognises and removes.
+fn remove_superseded(bundle: &Path) -> Result<(), TrainError> {
+    let last = folder(bundle);
+    let old = last.with_file_name("last.old");
+    if !(old.exists() && last.join("state.json").is_file()) {
+        return Ok(());
     }
-    Ok(())
+    let doomed = last.with_file_name(format!("{}last.old", autoseg_datasets::fsutil::TEMP_PREFIX));
+    std::fs::rename(&old, &doomed).map_err(io(&old))?;
+    std::fs::remove_dir_all(&doomed).map_err(io(&doomed))
 }
 
 /// The latest complete checkpoint: `last`, or `last.old` if a crash fell between the two

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use autoseg_datasets::Bundle;
 pub use autoseg_templates::bundle::data::DataConfig;
+use autoseg_templates::bundle::limits::{Pass, check_stepping, check_window};
 use autoseg_templates::bundle::{self, InferenceConfig};
 use autoseg_templates::inference::{Accumulation, Blend, SlidingWindow};
 use autoseg_templates::networks::NetworkConfig;
@@ -138,7 +138,11 @@ impl TrainConfig {
                     merged.file_of(bundle, first),
                     format!("{reason}; unknown key {}", stray.join(", ")),
                 ),
-                None => invalid(Bundle::new(bundle).configs_dir(), reason),
+                // A type error starts with its key path: name the file that holds it.
+                None => {
+                    let key = reason.split(':').next().unwrap_or_default();
+                    invalid(merged.file_of(bundle, key), reason)
+                }
             }
         })?;
         if let Some(first) = unknown.first() {
@@ -190,10 +194,6 @@ impl TrainConfig {
                 return Err((key, format!("{key} must be positive")));
             }
         }
-        if self.patch_size.contains(&0) {
-            let reason = format!("patch_size {:?} must be positive", self.patch_size);
-            return Err(("patch_size", reason));
-        }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             let reason = format!("learning_rate {} must be positive", self.learning_rate);
             return Err(("learning_rate", reason));
@@ -201,6 +201,16 @@ impl TrainConfig {
         self.network
             .validate()
             .map_err(|e| ("network", e.to_string()))?;
+        self.preprocessing
+            .validate()
+            .map_err(|e| ("preprocessing", e))?;
+        let patch = self.patch_size;
+        check_window(&self.network, patch, self.batch_size, Pass::Training)
+            .map_err(|e| ("patch_size", e))?;
+        let validation = &self.validation;
+        check_stepping(validation.overlap, validation.batch)
+            .and_then(|()| check_window(&self.network, patch, validation.batch, Pass::Inference))
+            .map_err(|e| ("validation", format!("validation: {e}")))?;
         let classes = self.network.out_channels();
         if self.preprocessing.labels.len() != classes {
             let reason = format!(

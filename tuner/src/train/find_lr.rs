@@ -22,6 +22,7 @@ pub fn find_lr(
     finder: &LrFinder,
     device: ComputeDevice,
 ) -> Result<LrFinderResult, TrainError> {
+    let _lock = super::lock_bundle(bundle)?;
     let config = TrainConfig::read(bundle)?;
     let burn_device = device.training_device();
     let (training, _) = prepare_fold(bundle, &config)?;

@@ -73,6 +73,20 @@ pub enum TrainError {
         /// The error.
         source: std::io::Error,
     },
+    /// An epoch's weights could not be written (a full disk, say); what was saved before is
+    /// untouched.
+    #[error(
+        "{source}\nnothing was lost: the files of epoch {epochs} are intact; free space (or fix the cause) and run again with --resume"
+    )]
+    NotSaved {
+        /// Epochs the intact checkpoint holds.
+        epochs: usize,
+        /// Why the write failed.
+        source: Box<TrainError>,
+    },
+    /// Another run holds the bundle.
+    #[error(transparent)]
+    Locked(#[from] autoseg_datasets::lock::LockError),
     /// The fold has no training or no validation case.
     #[error("fold {fold}: {reason}")]
     Fold {
@@ -97,6 +111,13 @@ impl From<autoseg_datasets::DatasetError> for TrainError {
     fn from(error: autoseg_datasets::DatasetError) -> Self {
         TrainError::Dataset(Box::new(error))
     }
+}
+
+/// The bundle's exclusive lock, held for a whole training session (or range test): a second
+/// run of the same bundle is refused, naming the first.
+pub(crate) fn lock_bundle(bundle: &Path) -> Result<autoseg_datasets::lock::Lock, TrainError> {
+    let lock_file = autoseg_datasets::Bundle::new(bundle).lock_file();
+    Ok(autoseg_datasets::lock::acquire(bundle, &lock_file)?)
 }
 
 /// How a run is started.
@@ -185,11 +206,10 @@ pub fn training_set(config: &TrainConfig, cases: Vec<PreparedCase>) -> TrainingS
 
 /// Trains the bundle in `bundle` as its configuration says.
 pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, TrainError> {
+    let _lock = lock_bundle(bundle)?;
     let config = TrainConfig::read(bundle)?;
     let device = options.device.training_device();
     let (mut net, mut optimizer, mut state) = start(bundle, &config, options, &device)?;
-    // The weights are about to change: validation outputs kept from them would be stale.
-    validation_outputs::clear(bundle)?;
     let (training, validation) = prepare_fold(bundle, &config)?;
     let set = Arc::new(training_set(&config, training));
     let budget = match (config.time_budget_seconds, options.time_budget_seconds) {
@@ -245,10 +265,19 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         if options.progress_bars {
             eprintln!("{}", epoch::line(&record, config.num_epochs));
         }
+        let kept = state.epochs_done;
+        let not_saved = |source| TrainError::NotSaved {
+            epochs: kept,
+            source: Box::new(source),
+        };
         if state.record(record) {
-            weights::save(&net, &Bundle::new(bundle).best_weights())?;
+            // The validation outputs kept are the best weights' predictions: stale once
+            // these are replaced (and still valid while they are not).
+            validation_outputs::clear(bundle)?;
+            weights::save(&net, &Bundle::new(bundle).best_weights())
+                .map_err(|e| not_saved(e.into()))?;
         }
-        checkpoint::save(bundle, &net, &optimizer, &state)?;
+        checkpoint::save(bundle, &net, &optimizer, &state).map_err(not_saved)?;
         let stop = stop_reason(&config, &state, budget);
         progress::write(bundle, &state, config.num_epochs, stop.as_deref())?;
         if let Some(reason) = stop {

@@ -152,6 +152,8 @@ pub fn tune_bundle(
         .bundle(bundle_name)
         .dir()
         .to_path_buf();
+    // The search writes its best trial back into the bundle: no one may train it meanwhile.
+    let _lock = crate::train::lock_bundle(&bundle)?;
     let space = match SearchSpace::read(&bundle) {
         Some(space) => space?,
         None => {
@@ -165,8 +167,9 @@ pub fn tune_bundle(
     let epochs = merged.values["num_epochs"].as_u64().unwrap_or(1) as usize;
     let dir = study_dir(work_dir, bundle_name);
     let study_file = study_file(work_dir, bundle_name);
-    let mut study = match std::fs::read_to_string(&study_file) {
-        Ok(text) => serde_yaml::from_str(&text).map_err(|e| config_error(&study_file, e))?,
+    let mut study = match autoseg_datasets::textfile::read_text(&study_file) {
+        Ok(text) => autoseg_datasets::textfile::from_yaml(&text)
+            .map_err(|e| config_error(&study_file, e))?,
         Err(_) => Study {
             bundle: format!("bundles/{bundle_name}"),
             sampler: options.sampler,
