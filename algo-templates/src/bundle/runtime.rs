@@ -65,17 +65,13 @@ impl InferenceSettings {
         let infer_file = merged.file_of(bundle, "inference");
         check_stepping(inference.overlap, inference.batch)
             .map_err(|e| BundleError::invalid(&infer_file, format!("inference: {e}")))?;
-        let (key, size) = match inference.roi {
-            Some(roi) => ("inference", roi),
-            None => ("patch_size", self.patch_size),
+        // The window is the roi where one is set (in the inference section), else the patch.
+        let (section, key, size) = match inference.roi {
+            Some(roi) => ("inference", "inference.roi", roi),
+            None => ("patch_size", "patch_size", self.patch_size),
         };
         check_window(&self.network, size, inference.batch, Pass::Inference).map_err(|e| {
-            let what = if key == "inference" {
-                "inference.roi"
-            } else {
-                key
-            };
-            BundleError::invalid(&merged.file_of(bundle, key), format!("{what}: {e}"))
+            BundleError::invalid(&merged.file_of(bundle, section), format!("{key}: {e}"))
         })?;
         let axes = &self.inference.mirror_axes;
         if axes.iter().any(|&a| a > 2) || (1..axes.len()).any(|i| axes[..i].contains(&axes[i])) {
