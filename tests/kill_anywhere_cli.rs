@@ -91,7 +91,9 @@ fn killed_anywhere_many_times_a_run_finishes_with_the_same_artefacts() {
     let full = started.elapsed();
     let expected = files(&reference);
 
-    let mut rng = Lcg(22);
+    // Another seed replays other moments: KILL_ANYWHERE_SEED=7 cargo test --test kill_anywhere_cli
+    let seed = std::env::var("KILL_ANYWHERE_SEED").map_or(22, |s| s.parse().unwrap());
+    let mut rng = Lcg(seed);
     let (mut kills, mut stages) = (0, BTreeSet::new());
     let mut round = 0;
     while kills < KILLS {
@@ -116,7 +118,7 @@ fn killed_anywhere_many_times_a_run_finishes_with_the_same_artefacts() {
         let finished = common::autoseg(&run_args(task, w));
         assert!(
             finished.status.success(),
-            "round {round}: {}",
+            "seed {seed}, round {round}: {}",
             common::text(&finished)
         );
         let left = files(&work);
@@ -126,15 +128,19 @@ fn killed_anywhere_many_times_a_run_finishes_with_the_same_artefacts() {
             .collect();
         assert!(
             strays.is_empty(),
-            "round {round}: temporary files left: {strays:?}"
+            "seed {seed}, round {round}: temporary files left: {strays:?}"
         );
         assert_eq!(
             left, expected,
-            "round {round}: other files than the uninterrupted run's"
+            "seed {seed}, round {round}: other files than the uninterrupted run's"
         );
         for fold in 0..2 {
             let bundle = work.join(format!("bundles/dynunet_{fold}"));
-            assert_eq!(common::epochs_done(&bundle), 3, "round {round}: {bundle:?}");
+            assert_eq!(
+                common::epochs_done(&bundle),
+                3,
+                "seed {seed}, round {round}: {bundle:?}"
+            );
         }
         round += 1;
     }

@@ -55,10 +55,18 @@ fn an_existing_run_is_continued_only_when_asked() {
     train(&bundle, &options(false)).unwrap();
     let err = train(&bundle, &options(false)).unwrap_err().to_string();
     assert!(err.contains("--resume") && err.contains("model"), "{err}");
-    // Resuming a finished run has nothing left to do.
+    // Resuming a finished run has nothing left to do but the files its last epoch wrote
+    // after the checkpoint (a run killed between the two loses no finish).
+    let progress = bundle.join("progress.yaml");
+    std::fs::remove_file(&progress).unwrap();
     let again = train(&bundle, &options(true)).unwrap();
     assert_eq!(again.epochs_done, 1);
     assert_eq!(again.history.len(), 1);
+    let progress = std::fs::read_to_string(progress).unwrap();
+    assert!(
+        progress.contains("status: finished") && progress.contains("epochs_done: 1"),
+        "{progress}"
+    );
 }
 
 #[test]
@@ -97,6 +105,10 @@ fn early_stopping_and_the_time_budget_end_a_run_saying_why() {
         "{}",
         stopped.stopped_because
     );
+
+    // Resumed, an early-stopped run stays stopped.
+    let resumed = train(&bundle, &options(true)).unwrap();
+    assert_eq!(resumed.epochs_done, 2, "{}", resumed.stopped_because);
 
     std::fs::remove_dir_all(bundle.join("model")).unwrap();
     config.early_stop_patience = None;

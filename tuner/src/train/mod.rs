@@ -210,12 +210,19 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
     let config = TrainConfig::read(bundle)?;
     let device = options.device.training_device();
     let (mut net, mut optimizer, mut state) = start(bundle, &config, options, &device)?;
-    let (training, validation) = prepare_fold(bundle, &config)?;
-    let set = Arc::new(training_set(&config, training));
     let budget = match (config.time_budget_seconds, options.time_budget_seconds) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    if let Some(reason) = stop_reason(&config, &state, budget).filter(|_| state.epochs_done > 0) {
+        // Resumed after the run's last epoch (killed between its checkpoint and its progress
+        // file, say): nothing to train; the progress and the outputs to write again.
+        progress::write(bundle, &state, config.num_epochs, Some(&reason))?;
+        let reason = kept_or_said(bundle, &config, options.device, reason);
+        return Ok(summary(state, reason));
+    }
+    let (training, validation) = prepare_fold(bundle, &config)?;
+    let set = Arc::new(training_set(&config, training));
     let pause = options.stop_after_epochs.unwrap_or(usize::MAX);
     while state.epochs_done < config.num_epochs.min(pause) {
         let epoch = state.epochs_done;
@@ -285,13 +292,9 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
             return Ok(summary(state, reason));
         }
     }
-    if state.epochs_done < config.num_epochs {
-        let paused = format!("paused after epoch {}", state.epochs_done);
-        return Ok(summary(state, paused));
-    }
-    // Resumed after its last epoch: nothing to train, the outputs to keep again.
-    let reason = kept_or_said(bundle, &config, options.device, "all epochs done".into());
-    Ok(summary(state, reason))
+    // Every other way out of the loop returned with its stop reason.
+    let paused = format!("paused after epoch {}", state.epochs_done);
+    Ok(summary(state, paused))
 }
 
 /// The network, optimiser and run state to start from: fresh, or the last checkpoint's
@@ -342,7 +345,7 @@ fn stop_reason(config: &TrainConfig, state: &RunState, budget: Option<f64>) -> O
     if let Some(b) = budget.filter(|b| state.seconds >= *b) {
         return Some(format!("time budget of {b:.0} s spent"));
     }
-    (state.epochs_done == config.num_epochs).then(|| "all epochs done".to_string())
+    (state.epochs_done >= config.num_epochs).then(|| "all epochs done".to_string())
 }
 
 fn summary(state: RunState, stopped_because: String) -> TrainSummary {
