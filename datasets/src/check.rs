@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use crate::datalist::{Case, Dataset};
 use crate::error::{DatasetError, LabelError};
+use crate::label_scan::{LabelScan, id_ranges};
 use crate::nifti::NiftiErrorKind;
-use crate::volume::{Geometry, GeometryTolerance, LabelScan, Volume};
+use crate::volume::{Geometry, GeometryTolerance, Volume};
 
 /// How bad a problem is: errors fail the check (exit status 1), warnings only inform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -430,16 +431,12 @@ fn check_gaps(label_voxels: &BTreeMap<u16, u64>, problems: &mut Vec<Problem>) {
     let Some(&max) = label_voxels.keys().last() else {
         return;
     };
-    let missing: Vec<String> = (0..=max)
-        .filter(|id| !label_voxels.contains_key(id))
-        .map(|id| id.to_string())
-        .collect();
+    let missing = (0..=max).filter(|id| !label_voxels.contains_key(id));
+    let missing = id_ranges(missing);
     if !missing.is_empty() {
-        let present: Vec<String> = label_voxels.keys().map(u16::to_string).collect();
+        let present = id_ranges(label_voxels.keys().copied());
         let msg = format!(
-            "label ids {} appear in no case (present: {}); ids are not contiguous",
-            missing.join(", "),
-            present.join(", ")
+            "label ids {missing} appear in no case (present: {present}); ids are not contiguous"
         );
         problems.push(Problem {
             case: None,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::affine::Affine;
 use crate::error::{DatasetError, GeometryMismatch, LabelError};
+use crate::label_scan::LabelScan;
 use crate::nifti::{self, DataType, NiftiElement, NiftiErrorKind, NiftiHeader};
 use crate::orientation::{AxisTransform, Orientation};
 
@@ -461,110 +462,6 @@ fn write_as<T: NiftiElement>(
     data: &[T],
 ) -> Result<(), DatasetError> {
     Ok(nifti::write(path, header, data)?)
-}
-
-/// What a label map's raw values hold: class ids and anything that is not one.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LabelScan {
-    /// Voxels per class id, for ids that appear (index = id).
-    pub counts: Vec<u64>,
-    /// NaN or infinite voxels.
-    pub non_finite: u64,
-    /// Finite voxels with a fractional part.
-    pub non_integer: u64,
-    /// Negative integer voxels.
-    pub negative: u64,
-    /// Integers above 65535.
-    pub too_large: u64,
-    /// The first offending voxel: its linear index and value.
-    pub first_bad: Option<(usize, f32)>,
-}
-
-impl LabelScan {
-    /// Scans raw label values in one pass.
-    pub fn of(values: &[f32]) -> LabelScan {
-        let mut scan = LabelScan::default();
-        for (index, &v) in values.iter().enumerate() {
-            // Fast path: a class id (the cast saturates, and NaN becomes 0, so both fail here).
-            let id = v as u32;
-            if id as f32 == v && id <= u16::MAX as u32 {
-                let id = id as usize;
-                if id >= scan.counts.len() {
-                    scan.counts.resize(id + 1, 0);
-                }
-                scan.counts[id] += 1;
-                continue;
-            }
-            let bad = if !v.is_finite() {
-                scan.non_finite += 1;
-                true
-            } else if v.fract() != 0.0 {
-                scan.non_integer += 1;
-                true
-            } else if v < 0.0 {
-                scan.negative += 1;
-                true
-            } else if v > u16::MAX as f32 {
-                scan.too_large += 1;
-                true
-            } else {
-                let id = v as usize;
-                if id >= scan.counts.len() {
-                    scan.counts.resize(id + 1, 0);
-                }
-                scan.counts[id] += 1;
-                false
-            };
-            if bad && scan.first_bad.is_none() {
-                scan.first_bad = Some((index, v));
-            }
-        }
-        scan
-    }
-
-    /// The class ids present.
-    pub fn present(&self) -> Vec<u16> {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &n)| n > 0)
-            .map(|(id, _)| id as u16)
-            .collect()
-    }
-
-    /// The first reason these values are not a label map.
-    pub fn error(&self, dims: [usize; 3]) -> Option<LabelError> {
-        let (index, value) = self.first_bad?;
-        let voxel = [
-            index % dims[0],
-            index / dims[0] % dims[1],
-            index / (dims[0] * dims[1]) % dims[2],
-        ];
-        Some(if self.non_finite > 0 && !value.is_finite() {
-            LabelError::NonFinite {
-                count: self.non_finite,
-                voxel,
-            }
-        } else if self.non_integer > 0 && value.is_finite() && value.fract() != 0.0 {
-            LabelError::NonInteger {
-                count: self.non_integer,
-                value,
-                voxel,
-            }
-        } else if self.negative > 0 && value < 0.0 {
-            LabelError::Negative {
-                count: self.negative,
-                value,
-                voxel,
-            }
-        } else {
-            LabelError::TooLarge {
-                count: self.too_large,
-                value,
-                voxel,
-            }
-        })
-    }
 }
 
 /// The grid and channel count a header describes, refusing a non-invertible affine.
