@@ -1,16 +1,26 @@
-//! Clean-ups of a predicted label map that cross-validation can choose per class (nnU-Net's
-//! `determine_postprocessing`, widened): keep a class's largest component, or remove the
-//! components of a class smaller than a size its true structures never are.
+//! Clean-ups of a prediction that cross-validation can choose (nnU-Net's
+//! `determine_postprocessing`, widened): refine the probabilities by a dense CRF guided by
+//! the image (MONAI's `CRF`), then per class keep the largest component, or remove the
+//! components smaller than a size its true structures never are.
 //!
 //! One [`Cleanups`] serves both the choice on cross-validation predictions and prediction
 //! with the chosen ensemble, so what was measured is what is applied.
 
+use autoseg_datasets::transforms::preprocess::argmax_classes;
 use autoseg_kernels::components::Connectivity;
 use autoseg_kernels::postprocess::{keep_largest, remove_small_of_class};
+use autoseg_kernels::{CrfParams, dense_crf};
+
+/// The most class scores (classes x voxels) a CRF refines in one case: the mean-field update
+/// holds about five copies of them (scores, output, probabilities, messages), so 16M scores
+/// stay near 320 MB. Larger cases are neither tried nor refined.
+pub const CRF_MAX_SCORES: usize = 1 << 24;
 
 /// Clean-ups by class index (0 is background), applied in the listed order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cleanups {
+    /// Refine the probabilities by a dense CRF with MONAI's defaults before the argmax.
+    pub crf: bool,
     /// Classes whose largest 26-connected component alone is kept.
     pub keep_largest: Vec<u8>,
     /// Classes whose 26-connected components under so many voxels become background.
@@ -18,7 +28,38 @@ pub struct Cleanups {
 }
 
 impl Cleanups {
-    /// Applies every clean-up to `labels` (class indices on a `dims` grid, x fastest).
+    /// The class of each voxel from `probabilities` (`classes` maps on a `dims` grid, x
+    /// fastest): [`Self::winners`], then the component clean-ups.
+    pub fn classes_of(
+        &self,
+        probabilities: &[f32],
+        classes: usize,
+        image: &[f32],
+        dims: [usize; 3],
+    ) -> Vec<u16> {
+        let mut labels = self.winners(probabilities, classes, image, dims);
+        self.apply(&mut labels, dims);
+        labels
+    }
+
+    /// The most probable class of each voxel, after the CRF's refinement when chosen (guided
+    /// by `image`, one channel on the same grid) and the case is small enough for it.
+    pub fn winners(
+        &self,
+        probabilities: &[f32],
+        classes: usize,
+        image: &[f32],
+        dims: [usize; 3],
+    ) -> Vec<u16> {
+        let winners = if self.crf && crf_fits(probabilities.len()) {
+            argmax_classes(&crf_scores(probabilities, classes, image, dims), classes)
+        } else {
+            argmax_classes(probabilities, classes)
+        };
+        winners.into_iter().map(u16::from).collect()
+    }
+
+    /// Applies every component clean-up to `labels` (class indices on a `dims` grid).
     pub fn apply(&self, labels: &mut [u16], dims: [usize; 3]) {
         for &class in &self.keep_largest {
             keep_largest(labels, dims, class as u16, Connectivity::TwentySix);
@@ -31,8 +72,43 @@ impl Cleanups {
 
     /// Whether there is nothing to apply.
     pub fn is_empty(&self) -> bool {
-        self.keep_largest.is_empty() && self.remove_small.is_empty()
+        !self.crf && self.keep_largest.is_empty() && self.remove_small.is_empty()
     }
+}
+
+/// Whether a case of so many class scores is refined by the CRF ([`CRF_MAX_SCORES`]).
+pub fn crf_fits(scores: usize) -> bool {
+    scores <= CRF_MAX_SCORES
+}
+
+/// The CRF's refined class scores: its unary terms are the probabilities' logarithms, its
+/// appearance kernel compares intensities of the image standardised over the volume (MONAI's
+/// range sigma of 0.5 is then half a standard deviation).
+fn crf_scores(probabilities: &[f32], classes: usize, image: &[f32], dims: [usize; 3]) -> Vec<f32> {
+    let unary: Vec<f32> = probabilities.iter().map(|p| p.max(1e-6).ln()).collect();
+    dense_crf(
+        &unary,
+        &standardised(image),
+        dims,
+        classes,
+        &CrfParams::default(),
+    )
+}
+
+/// `values` less their mean, over their standard deviation (all zeros for a constant image).
+fn standardised(values: &[f32]) -> Vec<f32> {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let scale = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+    values
+        .iter()
+        .map(|&v| ((v as f64 - mean) * scale) as f32)
+        .collect()
 }
 
 /// The sizes to try for a class whose smallest true component has `smallest` voxels:
@@ -56,8 +132,8 @@ mod tests {
         // Class 1: a 3-voxel structure and a stray voxel; class 2: a single voxel.
         let mut labels = vec![1, 1, 1, 0, 0, 1, 0, 2];
         let cleanups = Cleanups {
-            keep_largest: Vec::new(),
             remove_small: vec![(1, 2)],
+            ..Cleanups::default()
         };
         cleanups.apply(&mut labels, [8, 1, 1]);
         assert_eq!(labels, [1, 1, 1, 0, 0, 0, 0, 2]);

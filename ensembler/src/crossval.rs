@@ -1,9 +1,10 @@
 //! Choices made on cross-validation predictions: every bundle predicts its own fold's
 //! validation cases, so each labelled case has one prediction per algorithm. On those,
 //! algorithms are added to the ensemble greedily while the mean Dice rises (nnU-Net tries
-//! pairs only), and each class's "keep the largest component" clean-up is kept only if it
-//! raises that class's Dice (nnU-Net's `determine_postprocessing`); for the other classes,
-//! removing components smaller than a fraction of the smallest true one, likewise.
+//! pairs only); then the clean-ups ([`Cleanups`]) are kept only where they raise the Dice:
+//! a dense CRF (on the mean Dice), and per class "keep the largest component"
+//! (nnU-Net's `determine_postprocessing`) or else removing components smaller than a
+//! fraction of the smallest true one.
 //!
 //! The predictions are the ones training kept (`B/validation/`, predicted again only where
 //! missing), held in memory as class probabilities on each case's RAS grid: algorithms x
@@ -12,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use autoseg_datasets::transforms::preprocess::argmax_classes;
 use autoseg_datasets::{Dataset, LabelVolume, Volume, WorkDir};
 use autoseg_kernels::components::{Connectivity, label_components};
 use autoseg_kernels::overlap::ConfusionMatrix;
@@ -20,8 +20,9 @@ use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::data::DataConfig;
 use autoseg_templates::bundle::read_config;
 use autoseg_templates::bundle::runtime::BundlePredictor;
+use rayon::prelude::*;
 
-use crate::cleanup::{Cleanups, size_thresholds};
+use crate::cleanup::{Cleanups, crf_fits, size_thresholds};
 use crate::error::EnsembleError;
 use crate::rank::Ranking;
 
@@ -29,6 +30,8 @@ use crate::rank::Ranking;
 struct CaseOutputs {
     /// Class indices of the reference on the case's RAS grid.
     reference: Vec<u8>,
+    /// The image's first channel on that grid (what a CRF is guided by).
+    image: Vec<f32>,
     dims: [usize; 3],
     /// Per algorithm, `[classes, voxels]` probabilities.
     probabilities: BTreeMap<String, Vec<f32>>,
@@ -97,6 +100,7 @@ impl CrossValidation {
                                 .collect();
                             v.insert(CaseOutputs {
                                 reference: classes_of,
+                                image: image.channel(0).to_vec(),
                                 dims: image.dims(),
                                 probabilities: BTreeMap::new(),
                             })
@@ -119,19 +123,29 @@ impl CrossValidation {
     /// Mean over cases of the mean foreground Dice of the averaged probabilities of
     /// `members`, after `cleanups`.
     pub fn dice(&self, members: &[String], cleanups: &Cleanups) -> Vec<f64> {
-        let mut sums = vec![(0.0, 0usize); self.classes - 1];
-        for case in &self.cases {
-            let n = case.reference.len() * self.classes;
-            let mut mean = vec![0f32; n];
+        self.dice_of(&self.winners(members, cleanups), cleanups)
+    }
+
+    /// Per case, the class each voxel wins in the averaged probabilities of `members` (after
+    /// the CRF where `cleanups` chooses it), before the component clean-ups.
+    fn winners(&self, members: &[String], cleanups: &Cleanups) -> Vec<Vec<u16>> {
+        let winners_of = |case: &CaseOutputs| {
+            let mut mean = vec![0f32; case.reference.len() * self.classes];
             for m in members {
                 mean.iter_mut()
                     .zip(&case.probabilities[m])
                     .for_each(|(a, p)| *a += p);
             }
-            let mut predicted: Vec<u16> = argmax_classes(&mean, self.classes)
-                .into_iter()
-                .map(u16::from)
-                .collect();
+            cleanups.winners(&mean, self.classes, &case.image, case.dims)
+        };
+        self.cases.par_iter().map(winners_of).collect()
+    }
+
+    /// [`Self::dice`] from the cases' `winners`, after the component clean-ups.
+    fn dice_of(&self, winners: &[Vec<u16>], cleanups: &Cleanups) -> Vec<f64> {
+        let mut sums = vec![(0.0, 0usize); self.classes - 1];
+        for (case, winners) in self.cases.iter().zip(winners) {
+            let mut predicted = winners.clone();
             cleanups.apply(&mut predicted, case.dims);
             let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
             let confusion = ConfusionMatrix::of(&predicted, &reference, self.classes);
@@ -175,17 +189,31 @@ impl CrossValidation {
         }
     }
 
-    /// nnU-Net's per-class rule: keep the largest component of a class when that raises
-    /// its Dice on the cross-validation predictions of `members`. Then, for each class
-    /// left, the size threshold ([`size_thresholds`] of its smallest true component) that
-    /// raises its Dice most, if one does.
+    /// First the CRF, kept when it raises the mean Dice (tried where every case is small
+    /// enough, [`crf_fits`]). Then nnU-Net's per-class rule: keep the largest component of a
+    /// class when that raises its Dice on the cross-validation predictions of `members`. Then,
+    /// for each class left, the size threshold ([`size_thresholds`] of its smallest true
+    /// component) that raises its Dice most, if one does.
     pub fn postprocessing(&self, members: &[String]) -> Cleanups {
         let mut chosen = Cleanups::default();
-        let mut current = self.dice(members, &chosen);
+        let mut winners = self.winners(members, &chosen);
+        let mut current = self.dice_of(&winners, &chosen);
+        let fits = |c: &CaseOutputs| crf_fits(c.reference.len() * self.classes);
+        if self.cases.iter().all(fits) {
+            let refined = Cleanups {
+                crf: true,
+                ..Cleanups::default()
+            };
+            let refined_winners = self.winners(members, &refined);
+            let with = self.dice_of(&refined_winners, &refined);
+            if mean(&with) > mean(&current) {
+                (chosen, winners, current) = (refined, refined_winners, with);
+            }
+        }
         for class in 1..self.classes as u8 {
             let mut trial = chosen.clone();
             trial.keep_largest.push(class);
-            let with = self.dice(members, &trial);
+            let with = self.dice_of(&winners, &trial);
             let k = class as usize - 1;
             if with[k] > current[k] {
                 (chosen, current) = (trial, with);
@@ -205,7 +233,7 @@ impl CrossValidation {
             for min_size in size_thresholds(size) {
                 let mut trial = base.clone();
                 trial.remove_small.push((class, min_size));
-                let with = self.dice(members, &trial);
+                let with = self.dice_of(&winners, &trial);
                 if with[k] > current[k] {
                     (chosen, current) = (trial, with);
                 }
@@ -262,6 +290,7 @@ mod tests {
         CrossValidation {
             cases: vec![CaseOutputs {
                 reference: reference.to_vec(),
+                image: reference.iter().map(|&c| c as f32).collect(),
                 dims: [reference.len(), 1, 1],
                 probabilities: outputs
                     .iter()
@@ -316,6 +345,34 @@ mod tests {
                 .postprocessing(&["a".into()])
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_crf_is_kept_only_where_it_raises_the_dice() {
+        // A bright structure predicted with a hole and a stray voxel: the CRF, guided by the
+        // image, mends both (keeping the largest component would mend the stray only).
+        let reference: Vec<u8> = (0..40).map(|i| (10..26).contains(&i) as u8).collect();
+        let mut foreground: Vec<f32> = reference.iter().map(|&c| [0.2, 0.8][c as usize]).collect();
+        (foreground[17], foreground[33]) = (0.4, 0.6);
+        let c = cv(&reference, &[("a", probabilities(&foreground))]);
+        assert!(c.dice(&["a".into()], &Cleanups::default())[0] < 0.95);
+        let chosen = c.postprocessing(&["a".into()]);
+        assert!(chosen.crf, "{chosen:?}");
+        assert_eq!(c.dice(&["a".into()], &chosen), [1.0]);
+        // A one-voxel structure in a flat image: smoothing would erase it, so no CRF.
+        let reference: Vec<u8> = (0..40).map(|i| (i == 20) as u8).collect();
+        let foreground: Vec<f32> = reference.iter().map(|&c| [0.1, 0.7][c as usize]).collect();
+        let mut c = cv(&reference, &[("a", probabilities(&foreground))]);
+        c.cases[0].image = vec![1.0; 40];
+        let refined = Cleanups {
+            crf: true,
+            ..Cleanups::default()
+        };
+        assert!(
+            c.dice(&["a".into()], &refined)[0] < 1.0,
+            "the CRF hurts here"
+        );
+        assert!(!c.postprocessing(&["a".into()]).crf);
     }
 
     #[test]

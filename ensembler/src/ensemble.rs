@@ -13,7 +13,7 @@ use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::cleanup::Cleanups;
+use crate::cleanup::{Cleanups, crf_fits};
 use crate::crossval::CrossValidation;
 pub use crate::error::EnsembleError;
 use crate::rank::{Ranking, read_ranking};
@@ -31,8 +31,8 @@ pub enum Selection {
     },
     /// Algorithms added one at a time while the mean Dice of the averaged cross-validation
     /// predictions rises; every fold's bundle of each chosen algorithm is a member, and the
-    /// keep-largest-component or remove-small-components clean-up is kept per class where
-    /// it helps.
+    /// clean-ups (a dense CRF; per class keep-largest-component or remove-small-components)
+    /// are kept where they help.
     Greedy,
 }
 
@@ -55,6 +55,10 @@ pub struct EnsembleConfig {
     pub combine: Combine,
     /// The member bundles, relative to the work dir, with their validation Dice.
     pub members: Vec<Member>,
+    /// Refine the probabilities by a dense CRF guided by the image (MONAI's `CRF` defaults)
+    /// before the argmax (cross-validation showed it helps).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crf: bool,
     /// Label ids whose largest component alone is kept (cross-validation showed it helps).
     #[serde(default)]
     pub keep_largest: Vec<u16>,
@@ -75,6 +79,9 @@ impl EnsembleConfig {
     /// The chosen clean-ups in words, for the CLI and the report.
     pub fn describe_cleanups(&self) -> String {
         let mut text = format!("largest component kept for labels {:?}", self.keep_largest);
+        if self.crf {
+            text = format!("a dense CRF, then {text}");
+        }
         if !self.remove_small.is_empty() {
             let sizes: Vec<String> = (self.remove_small.iter())
                 .map(|(label, size)| format!("label {label} under {size} voxels"))
@@ -141,6 +148,7 @@ pub fn write_ensemble(
     let ranking = read_ranking(work_dir)?;
     let Choice {
         members,
+        crf,
         keep_largest,
         remove_small,
         cross_validation_dice,
@@ -149,6 +157,7 @@ pub fn write_ensemble(
         Selection::Greedy => greedy(work_dir, &ranking, device)?,
         _ => Choice {
             members: select(&ranking, selection),
+            crf: false,
             keep_largest: Vec::new(),
             remove_small: BTreeMap::new(),
             cross_validation_dice: None,
@@ -165,6 +174,7 @@ pub fn write_ensemble(
         selection,
         combine,
         members,
+        crf,
         keep_largest,
         remove_small,
         cross_validation_dice,
@@ -183,6 +193,7 @@ pub fn write_ensemble(
 /// What a selection chose.
 struct Choice {
     members: Vec<Member>,
+    crf: bool,
     keep_largest: Vec<u16>,
     remove_small: BTreeMap<u16, u64>,
     cross_validation_dice: Option<f64>,
@@ -215,6 +226,7 @@ fn greedy(
         .collect();
     Ok(Choice {
         members,
+        crf: kept.crf,
         keep_largest: kept
             .keep_largest
             .iter()
@@ -274,26 +286,18 @@ impl EnsemblePredictor {
 }
 
 impl EnsemblePredictor {
-    /// The clean-ups cross-validation chose, applied to class indices on a `dims` grid.
-    fn clean(&self, classes: Vec<u8>, dims: [usize; 3], label_ids: &[u16]) -> Vec<u8> {
+    /// The clean-ups cross-validation chose, by class index.
+    fn cleanups(&self, label_ids: &[u16]) -> Cleanups {
         let class_of = |label: &u16| label_ids.iter().position(|l| l == label).map(|k| k as u8);
-        let cleanups = Cleanups {
-            keep_largest: self
-                .config
-                .keep_largest
-                .iter()
+        Cleanups {
+            crf: self.config.crf,
+            keep_largest: (self.config.keep_largest.iter())
                 .filter_map(class_of)
                 .collect(),
             remove_small: (self.config.remove_small.iter())
                 .filter_map(|(label, &size)| Some((class_of(label)?, size)))
                 .collect(),
-        };
-        if cleanups.is_empty() {
-            return classes;
         }
-        let mut wide: Vec<u16> = classes.into_iter().map(u16::from).collect();
-        cleanups.apply(&mut wide, dims);
-        wide.into_iter().map(|c| c as u8).collect()
     }
 }
 
@@ -324,10 +328,19 @@ impl Segmenter for EnsemblePredictor {
         Ok(combined)
     }
 
-    fn classes_from(&self, probabilities: &[f32], dims: [usize; 3]) -> Vec<u8> {
+    fn classes_from(&self, probabilities: &[f32], ras: &Volume) -> Vec<u8> {
         let first = &self.members[0];
-        let winners = argmax_classes(probabilities, first.classes());
-        self.clean(winners, dims, first.label_ids())
+        let cleanups = self.cleanups(first.label_ids());
+        if cleanups.crf && !crf_fits(probabilities.len()) {
+            eprintln!(
+                "warning: an image of {:?} voxels is too large for the CRF the ensemble chose; \
+                 predicting without it",
+                ras.dims()
+            );
+        }
+        let classes =
+            cleanups.classes_of(probabilities, first.classes(), ras.channel(0), ras.dims());
+        classes.into_iter().map(|c| c as u8).collect()
     }
 
     fn label_ids(&self) -> &[u16] {

@@ -1,7 +1,7 @@
 //! Array compute for every stage, on CPU (rayon): connected components and their clean-ups,
 //! the exact Euclidean distance transform, surfaces and surface distances (Hausdorff, ASD,
 //! surface Dice), overlap (confusion matrix, Dice, IoU), sliding-window blending, resampling
-//! as nnU-Net does it, the bilateral filter, a dense CRF and Gaussian-mixture segmentation,
+//! as nnU-Net does it, the bilateral filter and a dense CRF,
 //! and runs of equal voxels (what the analyzer and the labelling count by); CUDA paths behind
 //! the `cuda` feature. It knows nothing of burn or of files.
 
@@ -12,7 +12,6 @@ pub mod crf;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod distance;
-pub mod gmm;
 mod grid;
 pub mod order;
 pub mod overlap;
@@ -28,7 +27,6 @@ pub use blend::{Window, WindowAccumulator, gaussian_importance_map};
 pub use components::{Component, Components, Connectivity, label_components};
 pub use crf::{CrfParams, dense_crf};
 pub use distance::squared_distance_to;
-pub use gmm::GaussianMixture;
 pub use order::linear_percentile;
 pub use overlap::ConfusionMatrix;
 pub use postprocess::{

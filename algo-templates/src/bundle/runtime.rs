@@ -240,8 +240,8 @@ pub trait Segmenter: Sync {
     fn ras_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError>;
 
     /// The class index of each voxel from those probabilities: their argmax, then whatever
-    /// clean-up the segmenter applies.
-    fn classes_from(&self, probabilities: &[f32], dims: [usize; 3]) -> Vec<u8>;
+    /// clean-up the segmenter applies (some are guided by the image, `ras`).
+    fn classes_from(&self, probabilities: &[f32], ras: &Volume) -> Vec<u8>;
 
     /// The dataset's label id of each class.
     fn label_ids(&self) -> &[u16];
@@ -259,7 +259,7 @@ pub trait Segmenter: Sync {
     ) -> Result<Prediction, BundleError> {
         let ras = image.to_ras();
         let probabilities = self.ras_probabilities(&ras, path)?;
-        let classes = self.classes_from(&probabilities, ras.dims());
+        let classes = self.classes_from(&probabilities, &ras);
         let labels = labels_on_image(image, &ras, &classes, self.label_ids(), path)?;
         let probabilities = with_probabilities
             .then(|| {
@@ -287,7 +287,7 @@ impl Segmenter for BundlePredictor {
         self.bundle_probabilities(ras, path)
     }
 
-    fn classes_from(&self, probabilities: &[f32], _dims: [usize; 3]) -> Vec<u8> {
+    fn classes_from(&self, probabilities: &[f32], _ras: &Volume) -> Vec<u8> {
         argmax_classes(probabilities, self.classes())
     }
 

@@ -138,25 +138,6 @@ extern "C" __global__ void surface_mask(const unsigned char* mask, unsigned char
     out[i] = interior ? 0 : 1;
 }
 
-// Gaussian-mixture labelling (gmm.rs, classify): the component of highest log(weight * N).
-extern "C" __global__ void gmm_classify(const float* values, unsigned short* out, unsigned long long n,
-                                        unsigned int k, const double* log_weights,
-                                        const double* means, const double* variances) {
-    const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const double x = (double)values[i];
-    const double two_pi = 6.283185307179586;
-    double best = 0.0;
-    unsigned int arg = 0;
-    for (unsigned int c = 0; c < k; ++c) {
-        const double v = variances[c];
-        const double d = x - means[c];
-        const double l = log_weights[c] - 0.5 * (log(two_pi * v) + d * d / v);
-        if (c == 0 || l > best) { best = l; arg = c; }
-    }
-    out[i] = (unsigned short)arg;
-}
-
 // The bilateral grid (bilateral.rs, GridLayout): grid coordinates of voxel i with guide value v.
 __device__ void grid_coordinates(unsigned long long i, float v, unsigned long long nx, unsigned long long ny,
                                  float lo, double sigma_s, double sigma_r, double pad, double* at) {
@@ -265,47 +246,6 @@ extern "C" __global__ void crf_combine(const float* unary, const float* appearan
     const unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     output[i] = unary[i] + update * (w_app * appearance[i] + w_smooth * (blurred[i] / blurred_ones[i]));
-}
-
-// Gaussian-mixture E step (gmm.rs, expectation): per component the sums of responsibilities,
-// of r*x and of r*x^2, and the total log-likelihood, into stats[0..3k+1). Up to 16
-// components; each thread keeps its partial sums, each block adds them in shared memory, and
-// the blocks add theirs to the global table.
-extern "C" __global__ void gmm_estep(const float* values, unsigned long long n, unsigned int k,
-                                     const double* log_weights, const double* means,
-                                     const double* variances, double* stats) {
-    __shared__ double block_stats[3 * 16 + 1];
-    for (unsigned int j = threadIdx.x; j < 3 * k + 1; j += blockDim.x) block_stats[j] = 0.0;
-    __syncthreads();
-    double r_sum[16], rx[16], rxx[16], joint[16];
-    for (unsigned int c = 0; c < k; ++c) { r_sum[c] = 0.0; rx[c] = 0.0; rxx[c] = 0.0; }
-    double ll = 0.0;
-    const double two_pi = 6.283185307179586;
-    const unsigned long long step = (unsigned long long)gridDim.x * blockDim.x;
-    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        const double x = (double)values[i];
-        double top = -AUTOSEG_INF;
-        for (unsigned int c = 0; c < k; ++c) {
-            const double d = x - means[c];
-            joint[c] = log_weights[c] - 0.5 * (log(two_pi * variances[c]) + d * d / variances[c]);
-            top = fmax(top, joint[c]);
-        }
-        double total = 0.0;
-        for (unsigned int c = 0; c < k; ++c) total += exp(joint[c] - top);
-        ll += top + log(total);
-        for (unsigned int c = 0; c < k; ++c) {
-            const double r = exp(joint[c] - top) / total;
-            r_sum[c] += r; rx[c] += r * x; rxx[c] += r * x * x;
-        }
-    }
-    for (unsigned int c = 0; c < k; ++c) {
-        atomicAdd(&block_stats[c], r_sum[c]);
-        atomicAdd(&block_stats[k + c], rx[c]);
-        atomicAdd(&block_stats[2 * k + c], rxx[c]);
-    }
-    atomicAdd(&block_stats[3 * k], ll);
-    __syncthreads();
-    for (unsigned int j = threadIdx.x; j < 3 * k + 1; j += blockDim.x) atomicAdd(&stats[j], block_stats[j]);
 }
 
 // Connected components (components.rs): union-find over voxels. Every voxel starts as its own

@@ -11,7 +11,6 @@ mod blend;
 mod components;
 mod crf;
 mod distance;
-mod gmm;
 mod metrics;
 mod resample;
 
