@@ -151,6 +151,7 @@ impl WorkDir {
 /// B/model/best.safetensors     the best validation's weights
 /// B/model/last/                the last epoch's checkpoint (weights, optimiser, state)
 /// B/progress.yaml, metrics.csv the run's status and per-epoch figures
+/// B/logs/                      the same figures as TensorBoard event files
 /// B/validation/                each validation case's probabilities (best weights)
 /// B/lr_finder.yaml, .png       the learning-rate range test's rates, losses and suggestion
 /// ```
@@ -231,6 +232,11 @@ impl Bundle {
     /// The run's per-epoch figures.
     pub fn metrics(&self) -> PathBuf {
         self.dir.join("metrics.csv")
+    }
+
+    /// TensorBoard's folder: the run's figures as event files.
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
     }
 
     /// The lock a training session holds.

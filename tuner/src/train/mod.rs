@@ -8,6 +8,7 @@ mod epoch;
 mod find_lr;
 mod phantom;
 mod progress;
+pub mod tensorboard;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -214,6 +215,8 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
+    let mut log =
+        tensorboard::EventLog::start(bundle, &state.history, &config.preprocessing.labels)?;
     if let Some(reason) = stop_reason(&config, &state, budget).filter(|_| state.epochs_done > 0) {
         // Resumed after the run's last epoch (killed between its checkpoint and its progress
         // file, say): nothing to train; the progress and the outputs to write again.
@@ -287,6 +290,9 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         checkpoint::save(bundle, &net, &optimizer, &state).map_err(not_saved)?;
         let stop = stop_reason(&config, &state, budget);
         progress::write(bundle, &state, config.num_epochs, stop.as_deref())?;
+        if let Some(last) = state.history.last() {
+            log.append(last)?;
+        }
         if let Some(reason) = stop {
             let reason = kept_or_said(bundle, &config, options.device, reason);
             return Ok(summary(state, reason));

@@ -115,8 +115,13 @@ pub(super) fn write_back(bundle: &Path, trial: &Path, study: &Study) -> Result<(
     let (trial, bundle) = (Bundle::new(trial), Bundle::new(bundle));
     copy_dir(&trial.model_dir(), &bundle.model_dir())?;
     autoseg_templates::bundle::validation::clear(bundle.dir())?;
-    if trial.validation_dir().is_dir() {
-        copy_dir(&trial.validation_dir(), &bundle.validation_dir())?;
+    for (from, to) in [
+        (trial.validation_dir(), bundle.validation_dir()),
+        (trial.logs(), bundle.logs()),
+    ] {
+        if from.is_dir() {
+            copy_dir(&from, &to)?;
+        }
     }
     for (from, to) in [
         (trial.metrics(), bundle.metrics()),
