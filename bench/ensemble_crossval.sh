@@ -3,14 +3,16 @@
 # predicting every validation case again (what `ensemble --selection greedy` did before
 # training kept them): a 5-fold phantom run of dynunet, each way REPEAT times, alternating.
 #
-#   [REPEAT=3] [CASES=20] bench/ensemble_crossval.sh
+#   [REPEAT=3] [CASES=20] [AUTOSEG=binary] bench/ensemble_crossval.sh
 #
 # Prints each run's seconds, the medians and their ratio (re-predicting / reading kept).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}
-CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-autoseg=$target/release/autoseg
+if [ -z "${AUTOSEG:-}" ]; then
+  CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+fi
+autoseg=${AUTOSEG:-$target/release/autoseg}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 repeat=${REPEAT:-3}

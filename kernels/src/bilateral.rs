@@ -67,18 +67,132 @@ pub fn cross_bilateral_grid(
     dims: [usize; 3],
     sigmas: BilateralSigmas,
 ) -> Vec<f32> {
-    assert_eq!(
-        values.len(),
-        guide.len(),
-        "values and guide of different sizes"
-    );
-    let layout = GridLayout::new(guide, dims, sigmas);
-    let (mut sum, mut count) = layout.splat(values, guide);
-    for axis in 0..4 {
-        blur_axis(&mut sum, layout.g, axis);
-        blur_axis(&mut count, layout.g, axis);
+    GuidedGrid::new(guide, dims, sigmas).filter(values)
+}
+
+/// A cross bilateral grid made ready for one guide. Where each voxel splats and reads back,
+/// and the blurred counts it divides by, depend on the guide alone, so filtering many maps
+/// with one guide (the CRF's classes, at every iteration) splats, blurs and reads only sums.
+pub struct GuidedGrid {
+    layout: GridLayout,
+    places: Vec<Place>,
+    /// Cell offsets of the 16 corners of a read-back, corner bit a set: one more along axis a.
+    corners: [usize; 16],
+}
+
+/// A voxel's places in the grid.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// The cell it splats into (its nearest).
+    nearest: usize,
+    /// The lowest corner of the cells it reads back from.
+    base: usize,
+    /// Its position past `base` along each axis, in cells.
+    frac: [f32; 4],
+    /// 1 / the interpolated blurred count there (0 where none: the value stays).
+    inv_count: f32,
+}
+
+impl GuidedGrid {
+    /// The grid over `guide` (one value per voxel of `dims`).
+    pub fn new(guide: &[f32], dims: [usize; 3], sigmas: BilateralSigmas) -> Self {
+        let layout = GridLayout::new(guide, dims, sigmas);
+        let strides = [
+            1,
+            layout.g[0],
+            layout.g[0] * layout.g[1],
+            layout.cells() / layout.g[3],
+        ];
+        let corners = std::array::from_fn(|corner| {
+            (0..4)
+                .filter(|a| corner >> a & 1 == 1)
+                .map(|a| strides[a])
+                .sum()
+        });
+        let places = (guide.par_iter().enumerate())
+            .map(|(i, &v)| {
+                let at = layout.coordinates(i, v);
+                let base = at.map(|a| a.floor() as usize);
+                Place {
+                    nearest: layout.index(at.map(|a| a.round() as usize)),
+                    base: layout.index(base),
+                    frac: std::array::from_fn(|a| (at[a] - base[a] as f64) as f32),
+                    inv_count: 0.0,
+                }
+            })
+            .collect();
+        let mut grid = GuidedGrid {
+            layout,
+            places,
+            corners,
+        };
+        let count = grid.blurred_sums(None);
+        let inv: Vec<f32> = (grid.places.par_iter())
+            .map(|p| {
+                let w = grid.read_back(p, &count);
+                if w > 0.0 { 1.0 / w } else { 0.0 }
+            })
+            .collect();
+        for (place, inv) in grid.places.iter_mut().zip(inv) {
+            place.inv_count = inv;
+        }
+        grid
     }
-    layout.slice(values, guide, &sum, &count)
+
+    /// `values` (one per voxel of the guide) smoothed without crossing the guide's edges.
+    pub fn filter(&self, values: &[f32]) -> Vec<f32> {
+        assert_eq!(
+            values.len(),
+            self.places.len(),
+            "values and guide of different sizes"
+        );
+        let sum = self.blurred_sums(Some(values));
+        (self.places.par_iter().zip(values))
+            .map(|(p, &v)| {
+                if p.inv_count > 0.0 {
+                    self.read_back(p, &sum) * p.inv_count
+                } else {
+                    v
+                }
+            })
+            .collect()
+    }
+
+    /// Each voxel's value (or a count of 1, without values) splatted into its nearest cell,
+    /// then blurred.
+    fn blurred_sums(&self, values: Option<&[f32]>) -> Vec<f32> {
+        let mut grid = vec![0f32; self.layout.cells()];
+        for (i, p) in self.places.iter().enumerate() {
+            grid[p.nearest] += values.map_or(1.0, |values| values[i]);
+        }
+        blur(&mut grid, self.layout.g);
+        grid
+    }
+
+    /// Quadrilinear interpolation of `grid` at a voxel's place.
+    fn read_back(&self, p: &Place, grid: &[f32]) -> f32 {
+        let mut total = 0.0;
+        for (corner, offset) in self.corners.iter().enumerate() {
+            let weight: f32 = (0..4)
+                .map(|a| {
+                    if corner >> a & 1 == 1 {
+                        p.frac[a]
+                    } else {
+                        1.0 - p.frac[a]
+                    }
+                })
+                .product();
+            total += weight * grid[p.base + offset];
+        }
+        total
+    }
+}
+
+/// The grid's Gaussian: [`blur_axis`] along each of its four axes.
+fn blur(grid: &mut [f32], g: [usize; 4]) {
+    for axis in 0..4 {
+        blur_axis(grid, g, axis);
+    }
 }
 
 /// Where the grid's cells lie: one spatial sigma by one range sigma, two cells of padding on
@@ -138,46 +252,6 @@ impl GridLayout {
 
     fn index(&self, c: [usize; 4]) -> usize {
         ((c[3] * self.g[2] + c[2]) * self.g[1] + c[1]) * self.g[0] + c[0]
-    }
-
-    /// Each voxel's value and a count of 1 into its nearest cell.
-    fn splat(&self, values: &[f32], guide: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        let (mut sum, mut count) = (vec![0f32; self.cells()], vec![0f32; self.cells()]);
-        for (i, &v) in guide.iter().enumerate() {
-            let c = self.index(self.coordinates(i, v).map(|a| a.round() as usize));
-            sum[c] += values[i];
-            count[c] += 1.0;
-        }
-        (sum, count)
-    }
-
-    /// Quadrilinear interpolation of the blurred grid at each voxel's (position, intensity).
-    fn slice(&self, values: &[f32], guide: &[f32], sum: &[f32], count: &[f32]) -> Vec<f32> {
-        guide
-            .par_iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let at = self.coordinates(i, v);
-                let base = at.map(|a| a.floor() as usize);
-                let frac: [f64; 4] = std::array::from_fn(|a| at[a] - base[a] as f64);
-                let (mut s, mut w) = (0.0f64, 0.0f64);
-                for corner in 0..16usize {
-                    let mut weight = 1.0;
-                    let mut c = base;
-                    for a in 0..4 {
-                        if corner >> a & 1 == 1 {
-                            c[a] += 1;
-                            weight *= frac[a];
-                        } else {
-                            weight *= 1.0 - frac[a];
-                        }
-                    }
-                    s += weight * sum[self.index(c)] as f64;
-                    w += weight * count[self.index(c)] as f64;
-                }
-                if w > 0.0 { (s / w) as f32 } else { values[i] }
-            })
-            .collect()
     }
 }
 

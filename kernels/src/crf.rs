@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::bilateral::{BilateralSigmas, cross_bilateral_grid};
+use crate::bilateral::{BilateralSigmas, GuidedGrid};
 
 /// MONAI's `CRF` parameters and defaults (sigmas in voxels and intensity units).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,12 +52,13 @@ pub fn dense_crf(
         "scores are not {classes} maps of the image"
     );
     let mut output = scores.to_vec();
+    let grid = GuidedGrid::new(image, dims, params.bilateral);
     for _ in 0..params.iterations {
         let probabilities = softmax(&output, classes, n);
         let messages: Vec<Vec<f32>> = probabilities
             .par_chunks(n)
             .map(|p| {
-                let appearance = cross_bilateral_grid(p, image, dims, params.bilateral);
+                let appearance = grid.filter(p);
                 let smoothness = gaussian_blur(p, dims, params.gaussian_sigma);
                 appearance
                     .iter()
@@ -91,19 +92,18 @@ pub fn softmax(scores: &[f32], classes: usize, n: usize) -> Vec<f32> {
 
 /// A normalised Gaussian blur (sigma in voxels, truncated at 3 sigma): separable, and divided
 /// at each voxel by the weight that falls inside the volume, so borders are not darkened.
+/// That weight is separable too, so each axis's pass divides by its own in-bounds share.
 pub fn gaussian_blur(values: &[f32], dims: [usize; 3], sigma: f64) -> Vec<f32> {
     let kernel = gaussian_taps(sigma);
     let mut v = values.to_vec();
-    let mut w = vec![1f32; values.len()];
     for axis in 0..3 {
         v = blur_line(&v, dims, axis, &kernel);
-        w = blur_line(&w, dims, axis, &kernel);
     }
-    v.iter().zip(&w).map(|(a, b)| a / b).collect()
+    v
 }
 
 /// The blur's taps: exp(-d^2 / 2 sigma^2) for d in -ceil(3 sigma)..=ceil(3 sigma), unnormalised
-/// (the blur divides by the blurred ones instead). Shared with the CUDA path.
+/// (the blur divides by the weight of the taps inside the volume). Shared with the CUDA path.
 pub(crate) fn gaussian_taps(sigma: f64) -> Vec<f32> {
     let radius = (3.0 * sigma).ceil() as isize;
     (-radius..=radius)
@@ -111,19 +111,32 @@ pub(crate) fn gaussian_taps(sigma: f64) -> Vec<f32> {
         .collect()
 }
 
+/// One axis's pass: each voxel's taps that fall inside the volume, over their total weight.
 fn blur_line(values: &[f32], dims: [usize; 3], axis: usize, kernel: &[f32]) -> Vec<f32> {
     let stride = [1, dims[0], dims[0] * dims[1]][axis];
-    let n = dims[axis] as isize;
-    let radius = (kernel.len() / 2) as isize;
+    let n = dims[axis];
+    let radius = kernel.len() / 2;
+    // Per position along the axis: the first and last tap inside, and 1 / their weight.
+    let spans: Vec<(usize, usize, f32)> = (0..n)
+        .map(|k| {
+            let (first, last) = (
+                radius.saturating_sub(k),
+                (radius + n - 1 - k).min(2 * radius),
+            );
+            (first, last, 1.0 / kernel[first..=last].iter().sum::<f32>())
+        })
+        .collect();
     (0..values.len())
         .into_par_iter()
         .map(|i| {
-            let k = ((i / stride) % dims[axis]) as isize;
-            let start = i - k as usize * stride;
-            (-radius..=radius)
-                .filter(|d| (0..n).contains(&(k + d)))
-                .map(|d| kernel[(d + radius) as usize] * values[start + (k + d) as usize * stride])
-                .sum()
+            let k = (i / stride) % n;
+            let (first, last, norm) = spans[k];
+            // Tap t reads position k + t - radius, inside the volume from `first` to `last`.
+            let start = i - k * stride + (k + first - radius) * stride;
+            let sum: f32 = (kernel[first..=last].iter().enumerate())
+                .map(|(j, w)| w * values[start + j * stride])
+                .sum();
+            sum * norm
         })
         .collect()
 }
@@ -167,6 +180,30 @@ mod tests {
         let (before, after) = (accuracy(&scores), accuracy(&refined));
         assert!(before < 0.9, "the noise should matter: {before}");
         assert!(after > 0.99, "CRF accuracy {after} (before {before})");
+    }
+
+    #[test]
+    fn the_separable_blur_is_the_direct_normalised_gaussian() {
+        let dims = [7, 5, 4];
+        let n: usize = dims.iter().product();
+        let mut rng = Lcg(3);
+        let values: Vec<f32> = (0..n).map(|_| rng.next_unit() as f32).collect();
+        let sigma = 1.2f64;
+        let r = (3.0 * sigma).ceil() as isize;
+        let at = |i: usize| [i % 7, (i / 7) % 5, i / 35].map(|c| c as isize);
+        for (i, blurred) in gaussian_blur(&values, dims, sigma).iter().enumerate() {
+            let p = at(i);
+            let (mut sum, mut weight) = (0.0, 0.0);
+            for (j, v) in values.iter().enumerate() {
+                let q = at(j);
+                if (0..3).all(|a| (p[a] - q[a]).abs() <= r) {
+                    let d2: isize = (0..3).map(|a| (p[a] - q[a]).pow(2)).sum();
+                    let w = (-(d2 as f64) / (2.0 * sigma * sigma)).exp();
+                    (sum, weight) = (sum + w * *v as f64, weight + w);
+                }
+            }
+            assert!((*blurred as f64 - sum / weight).abs() < 1e-5, "voxel {i}");
+        }
     }
 
     #[test]
