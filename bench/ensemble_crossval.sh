@@ -7,14 +7,7 @@
 #
 # Prints each run's seconds, the medians and their ratio (re-predicting / reading kept).
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}
-if [ -z "${AUTOSEG:-}" ]; then
-  CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-fi
-autoseg=${AUTOSEG:-$target/release/autoseg}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+source "$(dirname "$0")/common.sh"
 repeat=${REPEAT:-3}
 
 "$autoseg" phantom --out "$out/data" --cases "${CASES:-20}" --test-cases 1 --shape 32,32,32 >/dev/null

@@ -140,6 +140,14 @@ pub struct BundleChoice {
     /// repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Start every bundle's training from these weights instead of a random draw
+    /// (fine-tuning): autoseg's safetensors or a PyTorch/MONAI state dict (.pt, .pth,
+    /// .ckpt); output heads the file lacks or holds with another shape (other classes)
+    /// start fresh, any other layer that does not fit refuses the file. Written as
+    /// init_weights in each bundle's hyper_parameters.yaml; model/init_weights.yaml says
+    /// what loaded.
+    #[arg(long, value_name = "FILE")]
+    pub init_weights: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +326,12 @@ pub struct TrainArgs {
     /// (set it with `learning_rate` in hyper_parameters.yaml). The weights are left alone.
     #[arg(long, requires = "bundle", conflicts_with = "resume")]
     pub find_lr: bool,
+    /// Start --bundle from these weights instead of a random draw (fine-tuning; written as
+    /// init_weights in its hyper_parameters.yaml first): autoseg's safetensors or a
+    /// PyTorch/MONAI state dict (.pt, .pth, .ckpt); output heads the file lacks or holds with
+    /// another shape start fresh, any other layer that does not fit refuses the file.
+    #[arg(long, value_name = "FILE", requires = "bundle", conflicts_with_all = ["resume", "find_lr"])]
+    pub init_weights: Option<PathBuf>,
     /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU). With
     /// --work-dir, a comma-separated list runs one bundle on each side by side
     /// (cuda:0,cuda:1).
@@ -424,6 +438,10 @@ pub struct PhantomArgs {
     /// Random seed: the same seed writes the same dataset.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Foreground classes: 2 is an organ with a nested lesion; 3 to 255 are that many
+    /// organs of distinct intensities side by side (many-class data, as TotalSegmentator's).
+    #[arg(long, default_value_t = 2)]
+    pub classes: usize,
 }
 
 #[derive(Debug, Args)]

@@ -197,3 +197,26 @@ fn demo_runs_and_phantoms_are_deterministic() {
         );
     }
 }
+
+/// `phantom --classes 40` writes many-class data that `check` passes with every class named
+/// in the datalist; a count out of range is refused naming the flag.
+#[test]
+fn a_forty_class_phantom_set_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let o = out.to_str().unwrap();
+    let args = ["phantom", "--out", o, "--cases", "2", "--test-cases", "0"];
+    common::run_ok(&[&args[..], &["--shape", "48,48,40", "--classes", "40"]].concat());
+    let datalist: Value = common::read_yaml(&out.join("dataset.json"));
+    assert_eq!(datalist["labels"].as_object().unwrap().len(), 41);
+    assert_eq!(datalist["labels"]["40"], "organ_40");
+    let (code, report) = check_json(&out.join("dataset.json"));
+    assert_eq!(code, 0, "{report:#}");
+    let refused = common::autoseg(&[&args[..], &["--classes", "1"]].concat());
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        common::text(&refused).contains("--classes"),
+        "{}",
+        common::text(&refused)
+    );
+}

@@ -206,3 +206,53 @@ fn the_learning_rate_range_test_writes_a_suggestion_and_a_plot() {
     assert_eq!(&png[1..4], b"PNG");
     assert!(!bundle.join("model").exists(), "the bundle stays untrained");
 }
+
+/// `--init-weights` starts training from another run's weights (fine-tuning): every
+/// parameter that fits loads, what loaded is written down, and weights of another network
+/// are refused naming the file.
+#[test]
+fn init_weights_start_a_bundle_from_another_runs_weights() {
+    let (_dir, work) = common::analyzed_phantoms(6);
+    let small = ["network.filters=[4, 8, 16]", "batch_size=1", "num_epochs=1"];
+    let quick = [&small[..], &["iterations_per_epoch=2"]].concat();
+    common::generate(&work, "dynunet", "0", &quick);
+    let first = work.join("bundles/dynunet_0");
+    common::run_ok(&["train", "--bundle", first.to_str().unwrap()]);
+    let weights = Bundle::new(&first).best_weights();
+
+    let w = work.to_str().unwrap();
+    let mut args = vec!["generate", "-w", w, "--algos", "dynunet", "--folds", "1"];
+    args.extend(["--init-weights", weights.to_str().unwrap()]);
+    for s in &quick {
+        args.extend(["--set", s]);
+    }
+    common::run_ok(&args);
+    let second = Bundle::new(work.join("bundles/dynunet_1"));
+    let said = common::run_ok(&["train", "--bundle", second.dir().to_str().unwrap()]);
+    let report = common::read_yaml(&second.init_report());
+    let loaded = report["loaded"].as_array().unwrap();
+    assert!(loaded.len() > 20, "{report}");
+    assert!(report["fresh"].as_array().unwrap().is_empty(), "{report}");
+    assert!(said.contains("parameters loaded"), "{said}");
+
+    // A wider network's weights do not fit: `train --init-weights` refuses them, naming
+    // the file.
+    let wider = [&quick[..], &["network.filters=[8, 16, 32]"]].concat();
+    common::generate(&work, "dynunet", "2", &wider);
+    let third = work.join("bundles/dynunet_2");
+    let refused = autoseg(&[
+        "train",
+        "--bundle",
+        third.to_str().unwrap(),
+        "--init-weights",
+        weights.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("best.safetensors") && text(&refused).contains("another network"),
+        "{}",
+        text(&refused)
+    );
+    let missing = autoseg(&["generate", "-w", w, "--init-weights", "/no/such.pt"]);
+    assert!(text(&missing).contains("/no/such.pt"), "{}", text(&missing));
+}

@@ -293,3 +293,69 @@ fn weights_that_do_not_fit_are_refused_naming_the_file() {
         .to_string();
     assert!(err.contains("garbage.safetensors"), "{err}");
 }
+
+/// The 2D DynUNet fixture's configuration, with `classes` outputs.
+fn fixture_dynunet_2d(classes: usize) -> DynUNetConfig {
+    DynUNetConfig {
+        kernel_sizes: vec![[3, 3, 1]; 3],
+        strides: vec![[1; 3], [2, 2, 1], [2, 2, 1]],
+        filters: Some(vec![4, 8, 16]),
+        deep_supervision_heads: 1,
+        spatial_dims: 2,
+        ..DynUNetConfig::new(2, classes)
+    }
+}
+
+#[test]
+fn fine_tuning_starts_from_a_pytorch_checkpoint_and_a_new_head_starts_fresh() {
+    let device = ComputeDevice::Flex.burn_device();
+    // MONAI's weights nested in a training checkpoint ({"state_dict": ..., "epoch": 3}).
+    let checkpoint = fixture("dynunet_2d.trained.pt");
+    let (net, report) =
+        weights::load_matching(fixture_dynunet_2d(3).init(&device).unwrap(), &checkpoint).unwrap();
+    assert!(report.fresh.is_empty(), "{}", report.summary());
+    let parameters = report.loaded.len();
+    let io = read_safetensors(&fixture("dynunet_2d.io.safetensors"));
+    let outputs = net.forward_deep(tensor(&io, "input", &device));
+    assert_close(outputs[0].clone(), &io, "output", "from the checkpoint");
+
+    // Four classes where the file has three: the heads start fresh, the rest loads.
+    let safetensors = fixture("dynunet_2d.weights.safetensors");
+    let (_, report) =
+        weights::load_matching(fixture_dynunet_2d(4).init(&device).unwrap(), &safetensors).unwrap();
+    let heads = ["deep_supervision_heads.0.conv.", "output_block.conv.conv."];
+    assert!(!report.fresh.is_empty());
+    for name in &report.fresh {
+        assert!(
+            heads.iter().any(|h| name.contains(h.trim_end_matches('.'))),
+            "{name} started fresh: {}",
+            report.summary()
+        );
+    }
+    // The two heads' weights and biases start fresh; every other parameter loads.
+    assert_eq!(report.fresh.len(), 4, "{}", report.summary());
+    assert_eq!(report.loaded.len() + report.fresh.len(), parameters);
+    assert!(report.summary().contains("initialised afresh"));
+
+    // Weights of another network match nothing; a corrupt file is named.
+    let other = fixture("small_unet.weights.safetensors");
+    let err = weights::load_matching(fixture_dynunet_2d(3).init(&device).unwrap(), &other)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("small_unet") && err.contains("no tensor matches"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("corrupt.pt", &b"PK\x03\x04 not a zip"[..]),
+        ("corrupt.safetensors", &b"\x10\0\0\0\0\0\0\0{not json}"[..]),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = weights::load_matching(fixture_dynunet_2d(3).init(&device).unwrap(), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}

@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use crate::datalist::{Case, Dataset};
 use crate::error::{DatasetError, LabelError};
+use crate::geometry::{Geometry, GeometryTolerance};
 use crate::label_scan::{LabelScan, id_ranges};
 use crate::nifti::NiftiErrorKind;
-use crate::volume::{Geometry, GeometryTolerance, Volume};
+use crate::volume::Volume;
 
 /// How bad a problem is: errors fail the check (exit status 1), warnings only inform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

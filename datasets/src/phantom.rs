@@ -1,5 +1,6 @@
 //! Synthetic phantom datasets: a body, an organ-like blob (class 1) and a lesion nested in it
-//! (class 2), with CT- or MR-like intensities, noise and (MR) a smooth bias field.
+//! (class 2), or for more classes that many organs side by side (many-class data such as
+//! TotalSegmentator's), with CT- or MR-like intensities, noise and (MR) a smooth bias field.
 //!
 //! Deterministic by seed: case `i` draws from its own stream of the seed, so a dataset is the
 //! same whatever the thread count. Cases are drawn in RAS, then (optionally) stored in a
@@ -13,10 +14,11 @@ use serde_json::json;
 use crate::affine::Affine;
 use crate::error::DatasetError;
 use crate::fsutil::write_bytes_atomic;
+use crate::geometry::Geometry;
 use crate::orientation::{AxisDirection, Orientation};
 use crate::rng::Rng;
 use crate::task::Modality;
-use crate::volume::{Geometry, LabelVolume, Volume};
+use crate::volume::{LabelVolume, Volume};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +37,13 @@ pub struct PhantomSpec {
     pub random_orientation: bool,
     /// The seed.
     pub seed: u64,
+    /// Foreground classes, 2 to [`MAX_CLASSES`]: 2 is an organ with a nested lesion; more
+    /// are that many organs of distinct intensities, later ones covering earlier ones.
+    pub classes: usize,
 }
+
+/// The most foreground classes a phantom has.
+pub const MAX_CLASSES: usize = 255;
 
 impl Default for PhantomSpec {
     fn default() -> Self {
@@ -47,12 +55,25 @@ impl Default for PhantomSpec {
             modality: Modality::Mri,
             random_orientation: false,
             seed: 0,
+            classes: 2,
         }
     }
 }
 
 /// Class names of the phantom's labels 1 and 2.
 pub const CLASS_NAMES: [&str; 2] = ["organ", "lesion"];
+
+/// The names of labels 1 to `classes`: [`CLASS_NAMES`] for 2, else `organ_1`, `organ_2`, ...
+pub fn class_names(classes: usize) -> Vec<String> {
+    if classes <= 2 {
+        CLASS_NAMES[..classes]
+            .iter()
+            .map(|n| n.to_string())
+            .collect()
+    } else {
+        (1..=classes).map(|c| format!("organ_{c}")).collect()
+    }
+}
 
 /// A phantom dataset written to disk.
 #[derive(Debug, Clone)]
@@ -86,6 +107,12 @@ impl Blob {
         }
     }
 
+    /// Whether `u` may be inside or on the soft edge (within 1.6 radii on every axis; beyond,
+    /// the level passes 2.4 and the inside-ness is nil).
+    fn near(&self, u: [f64; 3]) -> bool {
+        (0..3).all(|a| (u[a] - self.centre[a]).abs() < 1.6 * self.radii[a])
+    }
+
     fn level(&self, u: [f64; 3]) -> f64 {
         let mut r2 = 0.0;
         let mut wave = self.phase;
@@ -103,30 +130,106 @@ fn inside(level: f64) -> f64 {
     1.0 / (1.0 + ((level - 1.0) * 14.0).exp())
 }
 
+/// What lies inside the body.
+enum Anatomy {
+    /// Class 1 with class 2 nested in it.
+    OrganAndLesion { organ: Blob, lesion: Blob },
+    /// Classes 1, 2, ... side by side, a later one covering an earlier one where they meet.
+    Organs(Vec<Blob>),
+}
+
+impl Anatomy {
+    fn random(rng: &mut Rng, classes: usize, body_radii: [f64; 3]) -> Anatomy {
+        if classes <= 2 {
+            let organ_centre = [0, 1, 2].map(|_| 0.5 + rng.range(-0.08, 0.08));
+            let organ_radii = [0, 1, 2].map(|_| rng.range(0.16, 0.24));
+            let organ = Blob::random(rng, organ_centre, organ_radii, 0.12);
+            let lesion_centre =
+                [0, 1, 2].map(|a| organ_centre[a] + rng.range(-0.3, 0.3) * organ_radii[a]);
+            let lesion_radii = organ_radii.map(|r| r * rng.range(0.35, 0.5));
+            let lesion = Blob::random(rng, lesion_centre, lesion_radii, 0.05);
+            return Anatomy::OrganAndLesion { organ, lesion };
+        }
+        // Together about the organ-and-lesion phantom's share of the body, whatever the count.
+        let radius = 0.3 / (classes as f64).cbrt();
+        let organs = (0..classes)
+            .map(|_| {
+                let centre = body_radii.map(|r| 0.5 + rng.range(-0.55, 0.55) * r);
+                let radii = [0, 1, 2].map(|_| radius * rng.range(0.7, 1.3));
+                Blob::random(rng, centre, radii, 0.08)
+            })
+            .collect();
+        Anatomy::Organs(organs)
+    }
+}
+
+impl Anatomy {
+    /// The noiseless intensity at `u` over the body's `body_value`, with soft edges, and the
+    /// label there. `levels`: the body's, then each class's.
+    fn at(&self, u: [f64; 3], body_value: f64, levels: &[f64]) -> (f64, u16) {
+        match self {
+            Anatomy::OrganAndLesion { organ, lesion } => {
+                let (lo, ll) = (organ.level(u), lesion.level(u));
+                let (so, sl) = (inside(lo), inside(ll) * inside(lo));
+                let value =
+                    body_value + so * (levels[1] - levels[0]) + sl * (levels[2] - levels[1]);
+                let label = match (lo < 1.0, ll < 1.0) {
+                    (true, true) => 2,
+                    (true, false) => 1,
+                    _ => 0,
+                };
+                (value, label)
+            }
+            Anatomy::Organs(organs) => {
+                let (mut value, mut label) = (body_value, 0);
+                for (k, organ) in organs.iter().enumerate().filter(|(_, o)| o.near(u)) {
+                    let level = organ.level(u);
+                    value += inside(level) * (levels[k + 1] - value);
+                    if level < 1.0 {
+                        label = k as u16 + 1;
+                    }
+                }
+                (value, label)
+            }
+        }
+    }
+}
+
+/// Intensities: the background, the body, then one per class.
+fn intensity_levels(rng: &mut Rng, modality: &Modality, classes: usize) -> (f64, Vec<f64>, f64) {
+    // Organ k's level: spread over a band by the golden ratio, so neighbours in the count differ.
+    let spread = |k: usize| ((k as f64 + 1.0) * 0.618_034).fract();
+    match modality {
+        Modality::Ct if classes <= 2 => (-1000.0, vec![20.0, 80.0, 140.0], 18.0),
+        Modality::Ct => {
+            let organs = (0..classes).map(|k| -80.0 + 250.0 * spread(k));
+            (-1000.0, std::iter::once(20.0).chain(organs).collect(), 18.0)
+        }
+        _ => {
+            let scale = rng.range(0.6, 1.6); // MR scales differ from scanner to scanner
+            let levels = if classes <= 2 {
+                vec![250.0, 450.0, 700.0]
+            } else {
+                let organs = (0..classes).map(|k| 300.0 + 500.0 * spread(k));
+                std::iter::once(250.0).chain(organs).collect()
+            };
+            (
+                0.0,
+                levels.iter().map(|l| l * scale).collect(),
+                20.0 * scale,
+            )
+        }
+    }
+}
+
 /// Draws case `index` of `spec`: the image and its labels, in the case's stored orientation.
 pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) {
     let mut rng = Rng::stream(spec.seed, index as u64);
     let jitter = |rng: &mut Rng, v: f64, by: f64| v * rng.range(1.0 - by, 1.0 + by);
     let body_radii = [0.42, 0.38, 0.45].map(|r| jitter(&mut rng, r, 0.05));
     let body = Blob::random(&mut rng, [0.5; 3], body_radii, 0.03);
-    let organ_centre = [0, 1, 2].map(|_| 0.5 + rng.range(-0.08, 0.08));
-    let organ_radii = [0, 1, 2].map(|_| rng.range(0.16, 0.24));
-    let organ = Blob::random(&mut rng, organ_centre, organ_radii, 0.12);
-    let lesion_centre = [0, 1, 2].map(|a| organ_centre[a] + rng.range(-0.3, 0.3) * organ_radii[a]);
-    let lesion_radii = organ_radii.map(|r| r * rng.range(0.35, 0.5));
-    let lesion = Blob::random(&mut rng, lesion_centre, lesion_radii, 0.05);
-
-    let (background, levels, noise) = match spec.modality {
-        Modality::Ct => (-1000.0, [20.0, 80.0, 140.0], 18.0),
-        _ => {
-            let scale = rng.range(0.6, 1.6); // MR scales differ from scanner to scanner
-            (
-                0.0,
-                [250.0 * scale, 450.0 * scale, 700.0 * scale],
-                20.0 * scale,
-            )
-        }
-    };
+    let anatomy = Anatomy::random(&mut rng, spec.classes, body_radii);
+    let (background, levels, noise) = intensity_levels(&mut rng, &spec.modality, spec.classes);
     let bias = [0, 1, 2].map(|_| rng.range(-0.3, 0.3));
     let [nx, ny, nz] = spec.shape;
     let mut image = Vec::with_capacity(nx * ny * nz);
@@ -139,12 +242,8 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
                     (j as f64 + 0.5) / ny as f64,
                     (k as f64 + 0.5) / nz as f64,
                 ];
-                let (lb, lo, ll) = (body.level(u), organ.level(u), lesion.level(u));
-                let (sb, so, sl) = (inside(lb), inside(lo), inside(ll) * inside(lo));
-                let clean = background
-                    + sb * (levels[0] - background)
-                    + so * (levels[1] - levels[0])
-                    + sl * (levels[2] - levels[1]);
+                let body_value = background + inside(body.level(u)) * (levels[0] - background);
+                let (clean, label) = anatomy.at(u, body_value, &levels);
                 let value = match spec.modality {
                     Modality::Ct => clean + noise * rng.normal(),
                     _ => {
@@ -154,11 +253,7 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
                     }
                 };
                 image.push(value as f32);
-                labels.push(if lo < 1.0 {
-                    if ll < 1.0 { 2u16 } else { 1 }
-                } else {
-                    0
-                });
+                labels.push(label);
             }
         }
     }
@@ -201,13 +296,24 @@ pub fn write_dataset(spec: &PhantomSpec, dir: &Path) -> Result<PhantomDataset, D
         })
         .collect::<Result<_, DatasetError>>()?;
     let (training, testing) = entries.split_at(spec.cases);
+    let names = class_names(spec.classes);
+    let mut labels = serde_json::Map::new();
+    labels.insert("0".into(), json!("background"));
+    for (id, name) in names.iter().enumerate() {
+        labels.insert((id + 1).to_string(), json!(name));
+    }
+    let anatomy = if spec.classes <= 2 {
+        "an organ (1) with a nested lesion (2)".to_string()
+    } else {
+        format!("{} organs side by side (1-{})", spec.classes, spec.classes)
+    };
     let datalist = json!({
         "name": "autoseg-phantom",
-        "description": format!("synthetic phantoms, seed {}: an organ (1) with a nested lesion (2)", spec.seed),
+        "description": format!("synthetic phantoms, seed {}: {anatomy}", spec.seed),
         "licence": "CC0 (generated)",
         "tensorImageSize": "3D",
         "modality": { "0": spec.modality.to_string() },
-        "labels": { "0": "background", "1": CLASS_NAMES[0], "2": CLASS_NAMES[1] },
+        "labels": labels,
         "numTraining": spec.cases,
         "numTest": spec.test_cases,
         "training": training,
@@ -223,7 +329,7 @@ pub fn write_dataset(spec: &PhantomSpec, dir: &Path) -> Result<PhantomDataset, D
     let task = format!(
         "name: autoseg-phantom\nmodality: {}\ndatalist: dataset.json\ndataroot: .\nclass_names: [{}]\n",
         spec.modality,
-        CLASS_NAMES.join(", ")
+        names.join(", ")
     );
     write_bytes_atomic(&task_path, task.as_bytes()).map_err(|source| DatasetError::Io {
         path: task_path.clone(),
@@ -261,6 +367,42 @@ mod tests {
             count(1),
             count(2)
         );
+    }
+
+    #[test]
+    fn many_classes_are_organs_of_their_own_intensity() {
+        let spec = PhantomSpec {
+            shape: [40, 40, 40],
+            modality: Modality::Ct,
+            classes: 12,
+            ..PhantomSpec::default()
+        };
+        let (image, labels) = generate_case(&spec, 0);
+        let mut sums = vec![(0.0f64, 0usize); 13];
+        for (&v, &l) in image.data().iter().zip(labels.data()) {
+            sums[l as usize].0 += v as f64;
+            sums[l as usize].1 += 1;
+        }
+        let present: Vec<usize> = (1..13).filter(|&c| sums[c].1 > 0).collect();
+        // Later organs may cover an earlier one, rarely all of it.
+        assert!(present.len() >= 10, "classes present: {present:?}");
+        let means: Vec<f64> = present
+            .iter()
+            .map(|&c| sums[c].0 / sums[c].1 as f64)
+            .collect();
+        for m in &means {
+            assert!((-100.0..200.0).contains(m), "an organ's mean HU {m}");
+        }
+        let distinct = means
+            .windows(2)
+            .filter(|w| (w[0] - w[1]).abs() > 10.0)
+            .count();
+        assert!(
+            distinct + 2 >= means.len(),
+            "organ means too alike: {means:?}"
+        );
+        assert_eq!(class_names(12)[11], "organ_12");
+        assert_eq!(class_names(2), CLASS_NAMES);
     }
 
     #[test]

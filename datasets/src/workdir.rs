@@ -214,6 +214,11 @@ impl Bundle {
         self.model_dir().join("best.safetensors")
     }
 
+    /// What the run's start from other weights (`init_weights`, fine-tuning) loaded.
+    pub fn init_report(&self) -> PathBuf {
+        self.model_dir().join("init_weights.yaml")
+    }
+
     /// The last epoch's checkpoint folder.
     pub fn last_checkpoint(&self) -> PathBuf {
         self.model_dir().join("last")

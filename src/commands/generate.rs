@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use autoseg_datasets::{TaskConfig, WorkDir};
 use autoseg_templates::generate::GenerateOptions;
-use autoseg_templates::templates::overrides::Setting;
 
 use crate::cli::GenerateArgs;
 use crate::pipeline;
@@ -21,12 +20,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let task = TaskConfig::read(&task_path).with_context(
         || "reading the task (run `autoseg analyze` on this work dir, or give --input)",
     )?;
-    let settings = args
-        .bundles
-        .set
-        .iter()
-        .map(|s| Setting::parse(s, "--set"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let settings = pipeline::settings(&args.bundles)?;
     let options = GenerateOptions {
         algos: args.bundles.algos.clone(),
         folds: args.bundles.folds.clone(),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use autoseg_datasets::Modality;
-use autoseg_datasets::phantom::PhantomSpec;
+use autoseg_datasets::phantom::{MAX_CLASSES, PhantomSpec};
 
 use crate::cli::{PhantomArgs, PhantomModality};
 use crate::pipeline;
@@ -40,6 +40,11 @@ fn spec_from(args: &PhantomArgs) -> anyhow::Result<PhantomSpec> {
         "--spacing values must be positive, got {:?}",
         args.spacing
     );
+    anyhow::ensure!(
+        (2..=MAX_CLASSES).contains(&args.classes),
+        "--classes must be 2 to {MAX_CLASSES}, got {}",
+        args.classes
+    );
     Ok(PhantomSpec {
         cases: args.cases,
         test_cases: args.test_cases,
@@ -51,5 +56,6 @@ fn spec_from(args: &PhantomArgs) -> anyhow::Result<PhantomSpec> {
         },
         random_orientation: args.random_orientation,
         seed: args.seed,
+        classes: args.classes,
     })
 }

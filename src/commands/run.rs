@@ -6,7 +6,6 @@
 use std::process::ExitCode;
 
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::templates::overrides::Setting;
 
 use crate::cli::RunArgs;
 use crate::pipeline::{self, Pipeline};
@@ -19,12 +18,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         work_dir: args.work_dir.clone(),
         algos: args.bundles.algos.clone(),
         folds: args.bundles.folds.clone(),
-        settings: args
-            .bundles
-            .set
-            .iter()
-            .map(|s| Setting::parse(s, "--set"))
-            .collect::<Result<Vec<_>, _>>()?,
+        settings: pipeline::settings(&args.bundles)?,
         devices: args
             .device
             .iter()

@@ -11,7 +11,7 @@ use autoseg_ensembler::report::plot::lr_finder_png;
 use autoseg_templates::ComputeDevice;
 use autoseg_tuner::optim::LrFinder;
 use autoseg_tuner::slurm::{self, SlurmOptions};
-use autoseg_tuner::train::{TrainOptions, find_lr, train};
+use autoseg_tuner::train::{TrainConfig, TrainOptions, find_lr, train};
 use autoseg_tuner::trials::{Trial, TrialOptions, TrialStatus, plan, train_all};
 
 use crate::cli::TrainArgs;
@@ -27,6 +27,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             anyhow::ensure!(devices.len() == 1, "one bundle trains on one device");
             if args.find_lr {
                 return find_bundle_lr(bundle, devices[0]);
+            }
+            if let Some(file) = &args.init_weights {
+                set_init_weights(bundle, file)?;
             }
             train_bundle(bundle, devices[0], args.resume)
         }
@@ -60,6 +63,17 @@ fn find_bundle_lr(bundle: &Path, device: ComputeDevice) -> anyhow::Result<ExitCo
         plot.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records `file` (absolute) as the bundle's `init_weights`, the rest of its configuration
+/// unchanged.
+fn set_init_weights(bundle: &Path, file: &Path) -> anyhow::Result<()> {
+    let absolute = std::fs::canonicalize(file)
+        .with_context(|| format!("--init-weights {}", file.display()))?;
+    let mut config = TrainConfig::read(bundle)?;
+    config.init_weights = Some(absolute);
+    config.write(bundle)?;
+    Ok(())
 }
 
 fn train_bundle(bundle: &Path, device: ComputeDevice, resume: bool) -> anyhow::Result<ExitCode> {

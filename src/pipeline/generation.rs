@@ -10,9 +10,12 @@ use autoseg_datasets::{Dataset, TaskConfig, WorkDir, workdir};
 use autoseg_templates::generate::{
     BundleOutcome, GenerateOptions, GenerateReport, count_bundles, generate,
 };
+use autoseg_templates::templates::overrides::Setting;
 use autoseg_templates::templates::{DataStats, Resources, TaskInfo, TemplateInput};
 use autoseg_tuner::train::TrainConfig;
 use autoseg_tuner::trials::budget_per_trial;
+
+use crate::cli::BundleChoice;
 
 /// How long each generated bundle may train, which shapes its recipe.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +95,25 @@ pub fn generate_bundles(
         println!("{algo:<16} skipped: {reason}");
     }
     Ok(report)
+}
+
+/// The command line's changes to what the templates choose: each `--set`, then
+/// `--init-weights` as the `init_weights` key (absolute, since bundles live elsewhere).
+pub fn settings(choice: &BundleChoice) -> anyhow::Result<Vec<Setting>> {
+    let mut settings = (choice.set.iter())
+        .map(|s| Setting::parse(s, "--set"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(file) = &choice.init_weights {
+        let absolute = std::fs::canonicalize(file)
+            .with_context(|| format!("--init-weights {}", file.display()))?;
+        settings.push(Setting {
+            key: "init_weights".into(),
+            value: serde_json::Value::String(absolute.to_string_lossy().into_owned()),
+            source: "--init-weights".into(),
+            template: None,
+        });
+    }
+    Ok(settings)
 }
 
 /// The task config's other keys, as generation takes them (those naming a configuration

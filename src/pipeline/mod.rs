@@ -28,7 +28,7 @@ use autoseg_tuner::trials::{TrialOptions, TrialStatus, budget_per_trial, plan, t
 
 pub use analysis::{record_task, run_analysis, task_of_datalist};
 pub use dataset::{check, open, print_report, write_phantom};
-pub use generation::{BundleBudget, Target, generate_bundles, task_keys};
+pub use generation::{BundleBudget, Target, generate_bundles, settings, task_keys};
 pub use prediction::predict_with_bar;
 
 /// Share of the time budget kept for everything but training (analysis, prediction).

@@ -281,6 +281,10 @@ impl PytorchWeights for DynUNet {
     fn layout(&self) -> WeightsLayout {
         self.layout
     }
+
+    fn is_output_head(&self, name: &str) -> bool {
+        name.starts_with("output_block.") || name.starts_with("deep_supervision_heads.")
+    }
 }
 
 impl DynUNet {

@@ -192,4 +192,11 @@ impl PytorchWeights for Network {
             Network::Dynunet(n) => n.layout(),
         }
     }
+
+    fn is_output_head(&self, name: &str) -> bool {
+        match self {
+            Network::SegresnetDs(n) => n.is_output_head(name),
+            Network::Dynunet(n) => n.is_output_head(name),
+        }
+    }
 }

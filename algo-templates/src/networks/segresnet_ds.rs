@@ -308,6 +308,11 @@ impl PytorchWeights for SegResNetDs {
     fn layout(&self) -> WeightsLayout {
         self.layout
     }
+
+    /// MONAI's `up_layers[i]["head"]`.
+    fn is_output_head(&self, name: &str) -> bool {
+        name.contains(".head.")
+    }
 }
 
 impl SegResNetDs {

@@ -48,7 +48,11 @@ pub struct SmallUNet {
     head: Conv3d,
 }
 
-impl crate::weights::PytorchWeights for SmallUNet {}
+impl crate::weights::PytorchWeights for SmallUNet {
+    fn is_output_head(&self, name: &str) -> bool {
+        name.starts_with("head.")
+    }
+}
 
 impl SmallUNet {
     /// The peer's network: `SmallUNet(in_ch, classes)`.

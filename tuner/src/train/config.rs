@@ -97,6 +97,12 @@ pub struct TrainConfig {
     /// Batches made ahead of the model.
     #[serde(default = "prefetch")]
     pub prefetch: usize,
+    /// Weights to start from instead of a random draw (fine-tuning, nnU-Net's
+    /// `-pretrained_weights`): autoseg's safetensors or a PyTorch/MONAI state dict (`.pt`,
+    /// `.pth`, `.ckpt`), relative to the bundle. Parameters the file lacks, or holds with
+    /// another shape (a head with another class count), start fresh.
+    #[serde(default)]
+    pub init_weights: Option<PathBuf>,
 }
 
 fn cosine() -> Schedule {

@@ -318,7 +318,10 @@ fn start(
     }
     checkpoint::remove_partials(bundle)?;
     match checkpoint::latest(bundle) {
-        None => Ok((net, optimizer, RunState::default())),
+        None => {
+            let net = start_from_init_weights(bundle, config, net)?;
+            Ok((net, optimizer, RunState::default()))
+        }
         Some(found) if !options.resume => Err(TrainError::Checkpoint {
             path: found,
             reason: "a previous run left this checkpoint: pass --resume to continue it, or \
@@ -327,6 +330,28 @@ fn start(
         }),
         Some(found) => checkpoint::load(&found, net, optimizer),
     }
+}
+
+/// A fresh run's network with the configuration's `init_weights` loaded where they fit
+/// (fine-tuning); what loaded is written to `model/init_weights.yaml` and said on stderr.
+fn start_from_init_weights(
+    bundle: &Path,
+    config: &TrainConfig,
+    net: Network,
+) -> Result<Network, TrainError> {
+    let Some(file) = &config.init_weights else {
+        return Ok(net);
+    };
+    let (net, report) = weights::load_matching(net, &bundle.join(file))?;
+    let path = Bundle::new(bundle).init_report();
+    std::fs::create_dir_all(Bundle::new(bundle).model_dir()).map_err(|source| TrainError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let text = serde_yaml::to_string(&report).expect("the report serialises");
+    atomic_write(&path, text.as_bytes())?;
+    eprintln!("{}: {}", bundle.display(), report.summary());
+    Ok(net)
 }
 
 /// The last validation's mean Dice, for the progress bar.

@@ -81,5 +81,6 @@ pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
         },
         inference: Default::default(),
         prefetch: 4,
+        init_weights: None,
     }
 }

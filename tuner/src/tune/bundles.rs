@@ -61,12 +61,17 @@ fn configured(
 }
 
 /// The configuration of a bundle one folder deeper than the one it was made for (a
-/// trial in `W/tuning/<bundle>/`): its data paths rebased.
+/// trial in `W/tuning/<bundle>/`): its data paths and its `init_weights` rebased.
 pub(super) fn rebased(mut config: Map<String, Value>, prefix: &Path) -> Map<String, Value> {
     if let Some(data) = config.get_mut("data")
         && let Ok(parsed) = serde_json::from_value::<DataConfig>(data.clone())
     {
         *data = serde_json::to_value(parsed.rebased(prefix)).expect("data serialises");
+    }
+    if let Some(Value::String(file)) = config.get_mut("init_weights")
+        && Path::new(file.as_str()).is_relative()
+    {
+        *file = prefix.join(&*file).to_string_lossy().into_owned();
     }
     config
 }

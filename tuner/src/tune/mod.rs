@@ -421,12 +421,13 @@ mod tests {
 
     #[test]
     fn data_paths_move_one_folder_deeper_and_absolute_ones_stay() {
-        let config = serde_json::json!({"data": {"datalist": "../../d.json", "dataroot": "/abs", "cache_dir": "../../pre", "folds": "../../folds.yaml"}, "x": "../y"});
+        let config = serde_json::json!({"data": {"datalist": "../../d.json", "dataroot": "/abs", "cache_dir": "../../pre", "folds": "../../folds.yaml"}, "x": "../y", "init_weights": "../w.pt"});
         let moved = rebased(config.as_object().unwrap().clone(), Path::new(".."));
         assert_eq!(moved["data"]["folds"], "../../../folds.yaml");
         assert_eq!(moved["data"]["datalist"], "../../../d.json");
         assert_eq!(moved["data"]["dataroot"], "/abs");
         assert_eq!(moved["data"]["cache_dir"], "../../../pre");
         assert_eq!(moved["x"], "../y");
+        assert_eq!(moved["init_weights"], "../../w.pt");
     }
 }

@@ -6,6 +6,10 @@
 //! checkpoint converted to safetensors loads here. Files are written atomically: a crash
 //! never leaves a half-written weights file under the final name.
 
+mod init;
+
+pub use init::{InitReport, load_matching};
+
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
@@ -50,6 +54,12 @@ pub trait PytorchWeights: Module {
     /// How its kernels are stored in a PyTorch file.
     fn layout(&self) -> WeightsLayout {
         WeightsLayout::Volumetric
+    }
+
+    /// Whether a parameter (by its PyTorch name) belongs to an output head, whose shape
+    /// follows the class count: the only layers fine-tuning may start afresh.
+    fn is_output_head(&self, _name: &str) -> bool {
+        false
     }
 }
 
@@ -133,14 +143,7 @@ pub fn load<M: PytorchWeights>(mut module: M, path: &Path) -> Result<M, WeightsE
         reason,
     };
     let mut store = SafetensorsStore::from_file(path)
-        .with_from_adapter(
-            PyTorchToBurnAdapter
-                .chain(InstanceNormNames { to_burn: true })
-                .chain(PlanarKernels {
-                    layout,
-                    to_burn: true,
-                }),
-        )
+        .with_from_adapter(from_pytorch_names(layout))
         .skip_enum_variants(true)
         .allow_partial(true);
     let result = module
@@ -167,6 +170,16 @@ pub fn load<M: PytorchWeights>(mut module: M, path: &Path) -> Result<M, WeightsE
         return Err(mismatch(format!("unknown tensors {}", unused.join(", "))));
     }
     Ok(module)
+}
+
+/// Translates a file's PyTorch names and kernel layout into burn's.
+fn from_pytorch_names(layout: WeightsLayout) -> impl ModuleAdapter + 'static {
+    PyTorchToBurnAdapter
+        .chain(InstanceNormNames { to_burn: true })
+        .chain(PlanarKernels {
+            layout,
+            to_burn: true,
+        })
 }
 
 /// burn-store's PyTorch adapters rename batch, layer, group and RMS norm parameters but
