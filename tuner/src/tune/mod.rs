@@ -23,7 +23,7 @@ use autoseg_templates::templates::search_space::SearchSpace;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::train::{TrainError, TrainOptions, train};
+use crate::train::{TrainConfig, TrainError, TrainOptions, train};
 use bundles::{make_trial, write_back};
 use sampler::{Observation, Sampler};
 
@@ -164,7 +164,8 @@ pub fn tune_bundle(
         }
     };
     let merged = read_config(&bundle)?;
-    let epochs = merged.values["num_epochs"].as_u64().unwrap_or(1) as usize;
+    // Read through the schema: a bundle that would not train is refused before any trial.
+    let epochs = TrainConfig::read(&bundle)?.num_epochs;
     let dir = study_dir(work_dir, bundle_name);
     let study_file = study_file(work_dir, bundle_name);
     let mut study = match autoseg_datasets::textfile::read_text(&study_file) {
