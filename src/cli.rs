@@ -57,6 +57,10 @@ pub enum Command {
     /// Write WORK_DIR/report.html: statistics, each bundle's values and why, training curves,
     /// ranking, ensemble and cross-validation Dice, overlays of validation predictions.
     Report(ReportArgs),
+    /// Export a trained bundle, or every member of a work dir's ensemble, for deployment:
+    /// ONNX (opset 17, weights inside) with inference.json (spacing, normalisation, window,
+    /// label ids) beside it, or a MONAI bundle that `python -m monai.bundle run` runs.
+    Export(ExportArgs),
     /// Write a synthetic phantom dataset (NIfTI images, labels, dataset.json, task.yaml).
     Phantom(PhantomArgs),
     /// List the compute devices this build can use and test each one.
@@ -187,8 +191,9 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// What predicts: one trained bundle, or a work dir's ensemble.
 #[derive(Debug, Args)]
-pub struct PredictArgs {
+pub struct BundleOrEnsemble {
     /// One trained bundle.
     #[arg(
         long,
@@ -200,6 +205,12 @@ pub struct PredictArgs {
     /// A work dir: its ensemble (WORK_DIR/ensemble/ensemble.yaml, from `autoseg ensemble`).
     #[arg(long, short = 'w')]
     pub work_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: BundleOrEnsemble,
     /// A folder of NIfTI images (one channel each), or a datalist JSON (its `testing` cases).
     #[arg(long)]
     pub images: PathBuf,
@@ -213,6 +224,29 @@ pub struct PredictArgs {
     /// Where to run: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub model: BundleOrEnsemble,
+    /// What to write.
+    #[arg(long, value_enum, default_value = "onnx")]
+    pub format: ExportFormat,
+    /// Output folder [default: BUNDLE/export/FORMAT, or WORK_DIR/export/FORMAT with a
+    /// folder per member].
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// model.onnx (logits out, dynamic batch and spatial axes) and inference.json.
+    Onnx,
+    /// A MONAI bundle: configs/inference.json (MONAI's DynUNet or SegResNetDS and
+    /// transforms doing what autoseg's do), configs/metadata.json, models/model.pt (a
+    /// state_dict), docs/README.md; run it with `python -m monai.bundle run`.
+    Monai,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

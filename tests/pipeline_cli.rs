@@ -1,5 +1,5 @@
 //! The stages chained by hand on phantoms: analyze, generate, train every bundle, rank,
-//! ensemble, report, predict with the ensemble, evaluate the predictions.
+//! ensemble, report, predict with the ensemble, export its members, evaluate the predictions.
 
 mod common;
 
@@ -88,6 +88,34 @@ fn every_stage_reads_the_last_ones_files() {
         (labels.dims(), labels.affine()),
         (image.dims(), image.affine())
     );
+
+    // Every member of the ensemble exported, one folder each, and how they combine.
+    let said = common::run_ok(&["export", "-w", w]);
+    assert!(said.contains("averages its members' softmax"), "{said}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("export/onnx/ensemble.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["ensemble"]["combine"], "mean", "{manifest}");
+    assert_eq!(
+        manifest["members"].as_array().unwrap().len(),
+        2,
+        "{manifest}"
+    );
+    for member in ensemble["members"].as_array().unwrap() {
+        let name = member["bundle"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap();
+        let folder = work.join("export/onnx").join(name);
+        assert!(folder.join("model.onnx").is_file(), "{}", folder.display());
+        assert!(
+            folder.join("inference.json").is_file(),
+            "{}",
+            folder.display()
+        );
+    }
 
     let evaluated = common::run_ok(&[
         "evaluate",

@@ -2,71 +2,20 @@
 //! safetensors by `fixtures/networks/make_fixtures.py`) give the same outputs within 1e-4,
 //! and weights saved here carry the same PyTorch names and values.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::{
+    Tensors, fixture, fixture_dynunet, fixture_dynunet_2d, fixture_segresnet, read_safetensors,
+    tensor, volume_shape,
+};
 
 use autoseg_templates::ComputeDevice;
-use autoseg_templates::networks::{DynUNetConfig, NetworkConfig, SegResNetDsConfig, SmallUNet};
+use autoseg_templates::networks::{NetworkConfig, SegResNetDsConfig, SmallUNet};
 use autoseg_templates::ops::{resize_linear, resize_nearest_exact};
 use autoseg_templates::weights;
 use burn::tensor::{Device, Tensor};
-
-/// A safetensors file's F32 tensors: name -> (shape, values).
-type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/networks")
-        .join(name)
-}
-
-fn read_safetensors(path: &Path) -> Tensors {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
-    let data = &bytes[8 + header_len..];
-    let mut tensors = Tensors::new();
-    for (name, entry) in header.as_object().unwrap() {
-        if name == "__metadata__" {
-            continue;
-        }
-        assert_eq!(entry["dtype"], "F32", "{name}");
-        let shape = entry["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
-        let offsets: Vec<usize> = entry["data_offsets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
-        let values = data[offsets[0]..offsets[1]]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        tensors.insert(name.clone(), (shape, values));
-    }
-    tensors
-}
-
-/// A fixture tensor as a volume: 2D `[n, c, x, y]` ones get a unit z axis, which is how
-/// autoseg runs its 2D networks.
-fn volume_shape(shape: &[usize]) -> [usize; 5] {
-    let mut shape = shape.to_vec();
-    if shape.len() == 4 {
-        shape.push(1);
-    }
-    shape.try_into().unwrap()
-}
-
-fn tensor(io: &Tensors, name: &str, device: &Device) -> Tensor<5> {
-    let (shape, values) = &io[name];
-    let shape = volume_shape(shape);
-    Tensor::<1>::from_floats(values.as_slice(), device).reshape(shape)
-}
 
 /// Largest difference relative to the reference's largest magnitude.
 fn assert_close(got: Tensor<5>, io: &Tensors, name: &str, what: &str) {
@@ -98,16 +47,6 @@ fn assert_saved_like_reference<M: weights::PytorchWeights>(net: &M, reference: &
         theirs.keys().collect::<Vec<_>>()
     );
     assert!(ours == theirs, "saved values differ from the loaded ones");
-}
-
-/// The configuration `make_fixtures.py` gives MONAI's SegResNetDS.
-fn fixture_segresnet() -> SegResNetDsConfig {
-    SegResNetDsConfig {
-        init_filters: 4,
-        blocks_down: vec![1, 2, 2],
-        dsdepth: 2,
-        ..SegResNetDsConfig::new(2, 3)
-    }
 }
 
 /// Runs `check` on every device this build can use (flex; libtorch CPU and GPU with `tch`).
@@ -172,14 +111,7 @@ fn planar_segresnet_ds_matches_monais_2d_network() {
 #[test]
 fn planar_dynunet_matches_monais_2d_network() {
     on_every_device(|device| {
-        let config = DynUNetConfig {
-            kernel_sizes: vec![[3, 3, 1]; 3],
-            strides: vec![[1; 3], [2, 2, 1], [2, 2, 1]],
-            filters: Some(vec![4, 8, 16]),
-            deep_supervision_heads: 1,
-            spatial_dims: 2,
-            ..DynUNetConfig::new(2, 3)
-        };
+        let config = fixture_dynunet_2d(3);
         let path = fixture("dynunet_2d.weights.safetensors");
         let net = weights::load(config.init(device).unwrap(), &path).unwrap();
         let io = read_safetensors(&fixture("dynunet_2d.io.safetensors"));
@@ -194,14 +126,7 @@ fn planar_dynunet_matches_monais_2d_network() {
 #[test]
 fn dynunet_matches_monai_with_its_deep_supervision_heads() {
     on_every_device(|device| {
-        // The same as the unit tests' network: anisotropic third stage, two extra heads.
-        let config = DynUNetConfig {
-            kernel_sizes: vec![[3; 3], [3; 3], [3, 3, 1], [3; 3]],
-            strides: vec![[1; 3], [2; 3], [2, 2, 1], [2; 3]],
-            filters: Some(vec![4, 8, 16, 32]),
-            deep_supervision_heads: 2,
-            ..DynUNetConfig::new(1, 3)
-        };
+        let config = fixture_dynunet();
         let path = fixture("dynunet.weights.safetensors");
         // MONAI's state_dict also holds every block a second time under `skip_layers.`.
         assert!(
@@ -292,18 +217,6 @@ fn weights_that_do_not_fit_are_refused_naming_the_file() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("garbage.safetensors"), "{err}");
-}
-
-/// The 2D DynUNet fixture's configuration, with `classes` outputs.
-fn fixture_dynunet_2d(classes: usize) -> DynUNetConfig {
-    DynUNetConfig {
-        kernel_sizes: vec![[3, 3, 1]; 3],
-        strides: vec![[1; 3], [2, 2, 1], [2, 2, 1]],
-        filters: Some(vec![4, 8, 16]),
-        deep_supervision_heads: 1,
-        spatial_dims: 2,
-        ..DynUNetConfig::new(2, classes)
-    }
 }
 
 #[test]

@@ -130,6 +130,11 @@ impl WorkDir {
         self.root.join("predictions")
     }
 
+    /// Where `autoseg export --work-dir` writes the ensemble's members, a folder per format.
+    pub fn exports(&self) -> PathBuf {
+        self.root.join("export")
+    }
+
     /// The report page.
     pub fn report(&self) -> PathBuf {
         self.root.join("report.html")
@@ -237,6 +242,11 @@ impl Bundle {
     /// The run's per-epoch figures.
     pub fn metrics(&self) -> PathBuf {
         self.dir.join("metrics.csv")
+    }
+
+    /// Where `autoseg export --bundle` writes, a folder per format.
+    pub fn exports(&self) -> PathBuf {
+        self.dir.join("export")
     }
 
     /// TensorBoard's folder: the run's figures as event files.

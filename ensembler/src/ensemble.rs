@@ -242,6 +242,18 @@ fn greedy(
     })
 }
 
+/// The work dir's `ensemble.yaml`.
+pub fn read_ensemble(work_dir: &Path) -> Result<EnsembleConfig, EnsembleError> {
+    let path = WorkDir::new(work_dir).ensemble();
+    let bad = |reason: String| EnsembleError::Config {
+        path: path.clone(),
+        reason,
+    };
+    let text = autoseg_datasets::textfile::read_text(&path)
+        .map_err(|e| bad(format!("{e} (run `autoseg ensemble` first)")))?;
+    autoseg_datasets::textfile::from_yaml(&text).map_err(|e| bad(e.to_string()))
+}
+
 /// An ensemble, its members loaded once.
 pub struct EnsemblePredictor {
     /// The ensemble's file.
@@ -255,15 +267,11 @@ impl EnsemblePredictor {
         work_dir: &Path,
         device: ComputeDevice,
     ) -> Result<EnsemblePredictor, EnsembleError> {
-        let path = WorkDir::new(work_dir).ensemble();
+        let config = read_ensemble(work_dir)?;
         let bad = |reason: String| EnsembleError::Config {
-            path: path.clone(),
+            path: WorkDir::new(work_dir).ensemble(),
             reason,
         };
-        let text = autoseg_datasets::textfile::read_text(&path)
-            .map_err(|e| bad(format!("{e} (run `autoseg ensemble` first)")))?;
-        let config: EnsembleConfig =
-            autoseg_datasets::textfile::from_yaml(&text).map_err(|e| bad(e.to_string()))?;
         let members = config
             .members
             .iter()

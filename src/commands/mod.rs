@@ -6,6 +6,7 @@ mod demo;
 mod devices;
 mod ensemble;
 mod evaluate;
+mod export;
 mod generate;
 mod inspect;
 mod phantom;
@@ -36,6 +37,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Rank(args) => rank::run(&args),
         Command::Tune(args) => tune::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Phantom(args) => phantom::run(&args),
         Command::Devices => devices::run(),
     }

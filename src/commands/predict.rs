@@ -16,7 +16,7 @@ use crate::pipeline::predict_with_bar;
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let device: ComputeDevice = args.device.parse()?;
-    let segmenter: Box<dyn Segmenter> = match (&args.bundle, &args.work_dir) {
+    let segmenter: Box<dyn Segmenter> = match (&args.model.bundle, &args.model.work_dir) {
         (Some(bundle), _) => Box::new(
             BundlePredictor::load(bundle, device)
                 .with_context(|| format!("loading {}", bundle.display()))?,

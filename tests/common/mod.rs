@@ -3,6 +3,7 @@
 
 pub mod hostile;
 pub mod limited;
+pub mod peer;
 
 use std::path::{Path, PathBuf};
 

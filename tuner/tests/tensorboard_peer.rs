@@ -4,7 +4,7 @@
 //! where it is not.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use autoseg_datasets::Bundle;
@@ -12,22 +12,12 @@ use autoseg_datasets::phantom::{PhantomSpec, write_dataset};
 use autoseg_templates::ComputeDevice;
 use autoseg_tuner::train::{TrainOptions, phantom_config, train};
 
-/// The peer's python, if it has TensorBoard.
-fn peer_python() -> Option<PathBuf> {
-    let python = std::env::var_os("PEER_PY").map(PathBuf::from).or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        Some(Path::new(&home).join(".cache/autoseg-peer/venv/bin/python"))
-    })?;
-    let ok = Command::new(&python)
-        .args(["-c", "import tensorboard"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(python)
-}
+#[path = "../../tests/common/peer.rs"]
+mod peer;
 
 #[test]
 fn tensorboard_reads_back_every_scalar_of_a_run() {
-    let Some(python) = peer_python() else {
+    let Some(python) = peer::peer_python("tensorboard") else {
         eprintln!("skipped: no peer venv with tensorboard (../shared/peer/setup.sh --interop)");
         return;
     };

@@ -212,6 +212,11 @@ impl BundlePredictor {
         sum / passes as f32
     }
 
+    /// The network with its trained weights.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
     /// Classes the network outputs, background included.
     pub fn classes(&self) -> usize {
         self.settings.network.out_channels()

@@ -21,7 +21,7 @@ use crate::ops::{Activation, instance_norm_act};
 use crate::weights::{PytorchWeights, WeightsLayout};
 
 /// nnU-Net's LeakyReLU slope.
-const NEGATIVE_SLOPE: f64 = 0.01;
+pub(crate) const NEGATIVE_SLOPE: f64 = 0.01;
 
 /// The hyper-parameters of a DynUNet, as a bundle's `network.yaml` holds them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,10 +60,10 @@ pub fn nnunet_filters(stages: usize, spatial_dims: usize) -> Vec<usize> {
 /// Two convolutions, each followed by instance norm and LeakyReLU (MONAI's `UnetBasicBlock`).
 #[derive(Module, Debug)]
 pub struct BasicBlock {
-    conv1: Wrapped<Conv3d>,
-    conv2: Wrapped<Conv3d>,
-    norm1: InstanceNorm,
-    norm2: InstanceNorm,
+    pub(crate) conv1: Wrapped<Conv3d>,
+    pub(crate) conv2: Wrapped<Conv3d>,
+    pub(crate) norm1: InstanceNorm,
+    pub(crate) norm2: InstanceNorm,
 }
 
 /// MONAI's `get_padding`: `(kernel - stride + 1) / 2`, rounded down.
@@ -103,14 +103,14 @@ impl BasicBlock {
 /// A transposed convolution up, concatenation with the skip, a basic block.
 #[derive(Module, Debug)]
 pub struct UpBlock {
-    transp_conv: Wrapped<ConvTranspose3d>,
-    conv_block: BasicBlock,
+    pub(crate) transp_conv: Wrapped<ConvTranspose3d>,
+    pub(crate) conv_block: BasicBlock,
 }
 
 /// A 1x1x1 convolution to class logits (MONAI's `UnetOutBlock`).
 #[derive(Module, Debug)]
 pub struct OutBlock {
-    conv: Wrapped<Conv3d>,
+    pub(crate) conv: Wrapped<Conv3d>,
 }
 
 impl OutBlock {
@@ -126,12 +126,12 @@ impl OutBlock {
 /// The network.
 #[derive(Module, Debug)]
 pub struct DynUNet {
-    input_block: BasicBlock,
-    downsamples: Vec<BasicBlock>,
-    bottleneck: BasicBlock,
-    upsamples: Vec<UpBlock>,
-    output_block: OutBlock,
-    deep_supervision_heads: Vec<OutBlock>,
+    pub(crate) input_block: BasicBlock,
+    pub(crate) downsamples: Vec<BasicBlock>,
+    pub(crate) bottleneck: BasicBlock,
+    pub(crate) upsamples: Vec<UpBlock>,
+    pub(crate) output_block: OutBlock,
+    pub(crate) deep_supervision_heads: Vec<OutBlock>,
     #[module(skip)]
     shape_factor: Triple,
     #[module(skip)]

@@ -1,9 +1,9 @@
 //! The segmentation networks, written once against burn's `Tensor` API so they run on flex,
 //! libtorch CPU and libtorch CUDA alike, with PyTorch-compatible parameter names.
 
-mod dynunet;
+pub(crate) mod dynunet;
 pub(crate) mod layers;
-mod segresnet_ds;
+pub(crate) mod segresnet_ds;
 mod small_unet;
 
 pub use dynunet::{DynUNet, DynUNetConfig, nnunet_filters};

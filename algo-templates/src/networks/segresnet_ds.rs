@@ -84,10 +84,10 @@ fn kernel_for_scale(scale: Triple) -> Triple {
 /// A pre-activation residual block: `x + conv2(relu(norm2(conv1(relu(norm1(x))))))`.
 #[derive(Module, Debug)]
 pub struct SegResBlock {
-    norm1: InstanceNorm,
-    conv1: Conv3d,
-    norm2: InstanceNorm,
-    conv2: Conv3d,
+    pub(crate) norm1: InstanceNorm,
+    pub(crate) conv1: Conv3d,
+    pub(crate) norm2: InstanceNorm,
+    pub(crate) conv2: Conv3d,
 }
 
 impl SegResBlock {
@@ -120,36 +120,36 @@ fn run_blocks(blocks: &[SegResBlock], x: Tensor<5>) -> Tensor<5> {
 /// One encoder level: residual blocks, then a strided convolution (all but the last level).
 #[derive(Module, Debug)]
 pub struct EncoderLevel {
-    blocks: Vec<SegResBlock>,
-    downsample: Option<Conv3d>,
+    pub(crate) blocks: Vec<SegResBlock>,
+    pub(crate) downsample: Option<Conv3d>,
 }
 
 /// The encoder: an initial convolution and the levels.
 #[derive(Module, Debug)]
 pub struct SegResEncoder {
-    conv_init: Conv3d,
-    layers: Vec<EncoderLevel>,
+    pub(crate) conv_init: Conv3d,
+    pub(crate) layers: Vec<EncoderLevel>,
 }
 
 /// MONAI's `UpSample(mode="deconv")`: a transposed convolution stored as `deconv`.
 #[derive(Module, Debug)]
 pub struct Deconv {
-    deconv: ConvTranspose3d,
+    pub(crate) deconv: ConvTranspose3d,
 }
 
 /// One decoder level: upsampling, the skip sum, residual blocks and an optional head.
 #[derive(Module, Debug)]
 pub struct DecoderLevel {
-    upsample: Deconv,
-    blocks: Vec<SegResBlock>,
-    head: Option<Conv3d>,
+    pub(crate) upsample: Deconv,
+    pub(crate) blocks: Vec<SegResBlock>,
+    pub(crate) head: Option<Conv3d>,
 }
 
 /// The network.
 #[derive(Module, Debug)]
 pub struct SegResNetDs {
-    encoder: SegResEncoder,
-    up_layers: Vec<DecoderLevel>,
+    pub(crate) encoder: SegResEncoder,
+    pub(crate) up_layers: Vec<DecoderLevel>,
     #[module(skip)]
     shape_factor: Triple,
     #[module(skip)]

@@ -7,6 +7,7 @@
 //! never leaves a half-written weights file under the final name.
 
 mod init;
+mod torch_file;
 
 pub use init::{InitReport, load_matching};
 
@@ -18,6 +19,7 @@ use burn::store::{
     BurnToPyTorchAdapter, ModuleAdapter, ModuleContext, ModuleSnapshot, PyTorchToBurnAdapter,
     SafetensorsStore,
 };
+use burn::tensor::DType;
 
 /// State-dict prefixes that PyTorch modules register twice under another name (MONAI's
 /// `DynUNet.skip_layers` holds the same blocks as `input_block`, `downsamples`, ...).
@@ -106,14 +108,7 @@ pub fn save<M: PytorchWeights>(module: &M, path: &Path) -> Result<(), WeightsErr
     temporary.push(".partial");
     let temporary = PathBuf::from(temporary);
     let mut store = SafetensorsStore::from_file(&temporary)
-        .with_to_adapter(
-            BurnToPyTorchAdapter
-                .chain(InstanceNormNames { to_burn: false })
-                .chain(PlanarKernels {
-                    layout,
-                    to_burn: false,
-                }),
-        )
+        .with_to_adapter(to_pytorch_names(layout))
         .overwrite(true)
         .skip_enum_variants(true)
         .metadata("format", "pt");
@@ -170,6 +165,69 @@ pub fn load<M: PytorchWeights>(mut module: M, path: &Path) -> Result<M, WeightsE
         return Err(mismatch(format!("unknown tensors {}", unused.join(", "))));
     }
     Ok(module)
+}
+
+/// Writes `module`'s parameters to `path` as a PyTorch `state_dict` file (`torch.save`'s
+/// format, read by `torch.load(path, weights_only=True)`), atomically. Each `(alias,
+/// original)` prefix pair repeats the tensors under `original.` as `alias.` too, sharing
+/// their storage: MONAI's DynUNet registers its blocks twice, and its strict
+/// `load_state_dict` asks for both names.
+pub fn save_pytorch<M: PytorchWeights>(
+    module: &M,
+    path: &Path,
+    aliases: &[(String, String)],
+) -> Result<(), WeightsError> {
+    let write_error = |reason: String| WeightsError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let adapter: Box<dyn ModuleAdapter> = Box::new(to_pytorch_names(module.layout()));
+    let mut entries = Vec::new();
+    let mut storages = Vec::new();
+    for tensor in module.collect(None, Some(adapter), true) {
+        if tensor.dtype != DType::F32 {
+            return Err(write_error(format!(
+                "{} is {:?}, not f32",
+                tensor.name, tensor.dtype
+            )));
+        }
+        let bytes = tensor.to_bytes().map_err(|e| write_error(e.to_string()))?;
+        let shape = tensor.shape.as_slice().to_vec();
+        let storage = storages.len();
+        storages.push(bytes.to_vec());
+        for (alias, original) in aliases {
+            if let Some(rest) = tensor.name.strip_prefix(&format!("{original}.")) {
+                let name = format!("{alias}.{rest}");
+                entries.push(torch_file::Entry {
+                    name,
+                    shape: shape.clone(),
+                    storage,
+                });
+            }
+        }
+        entries.push(torch_file::Entry {
+            name: tensor.name,
+            shape,
+            storage,
+        });
+    }
+    let bytes = torch_file::state_dict_bytes(&entries, &storages)
+        .map_err(|e| write_error(e.to_string()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| write_error(e.to_string()))?;
+    }
+    autoseg_datasets::fsutil::write_bytes_atomic(path, &bytes)
+        .map_err(|e| write_error(e.to_string()))
+}
+
+/// Translates burn's names and kernel layout into a PyTorch file's.
+fn to_pytorch_names(layout: WeightsLayout) -> impl ModuleAdapter + 'static {
+    BurnToPyTorchAdapter
+        .chain(InstanceNormNames { to_burn: false })
+        .chain(PlanarKernels {
+            layout,
+            to_burn: false,
+        })
 }
 
 /// Translates a file's PyTorch names and kernel layout into burn's.
