@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cleanup::{Cleanups, crf_fits};
+use crate::combine;
 use crate::crossval::CrossValidation;
 pub use crate::error::EnsembleError;
 use crate::rank::{Ranking, read_ranking};
@@ -349,6 +350,22 @@ impl Segmenter for EnsemblePredictor {
         let classes =
             cleanups.classes_of(probabilities, first.classes(), ras.channel(0), ras.dims());
         classes.into_iter().map(|c| c as u8).collect()
+    }
+
+    /// Without the CRF (which needs every class at once), one class at a time on the
+    /// image's grid (`combine`), then the component clean-ups.
+    fn ras_classes(&self, ras: &Volume, path: &Path) -> Result<Vec<u8>, BundleError> {
+        let cleanups = self.cleanups(self.members[0].label_ids());
+        if cleanups.crf {
+            return Ok(self.classes_from(&self.ras_probabilities(ras, path)?, ras));
+        }
+        let classes = match self.config.combine {
+            Combine::Mean => combine::mean_classes(&self.members, ras, path)?,
+            Combine::Vote => combine::vote_classes(&self.members, ras, path)?,
+        };
+        let mut labels: Vec<u16> = classes.into_iter().map(u16::from).collect();
+        cleanups.apply(&mut labels, ras.dims());
+        Ok(labels.into_iter().map(|c| c as u8).collect())
     }
 
     fn label_ids(&self) -> &[u16] {

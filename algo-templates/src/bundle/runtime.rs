@@ -18,7 +18,8 @@ use crate::inference::{Accumulation, SlidingWindow};
 use crate::networks::{Network, NetworkConfig};
 use crate::{strict, weights};
 use autoseg_datasets::transforms::preprocess::{
-    PreprocessPlan, argmax_classes, prepare_image, restore_probabilities,
+    PreparedImage, PreprocessPlan, argmax_classes, prepare_image, restore_argmax,
+    restore_probabilities,
 };
 
 /// What inference reads of a bundle's configuration.
@@ -170,6 +171,21 @@ impl BundlePredictor {
     /// Class probabilities on the RAS grid of `ras` (`[classes, x, y, z]`, x fastest):
     /// preprocessed, slid over, and brought back.
     pub fn bundle_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
+        let prepared = self.network_probabilities(ras, path)?;
+        Ok(restore_probabilities(
+            &prepared.data,
+            self.classes(),
+            &prepared.grid,
+        ))
+    }
+
+    /// Class probabilities of `ras` on the network's grid (`[classes, x, y, z]`, z fastest)
+    /// with that grid: preprocessed and slid over, not brought back.
+    pub fn network_probabilities(
+        &self,
+        ras: &Volume,
+        path: &Path,
+    ) -> Result<PreparedImage, BundleError> {
         self.check_channels(ras, path)?;
         let prepared = prepare_image(ras, &self.settings.preprocessing)
             .map_err(|e| BundleError::invalid(path, e.to_string()))?;
@@ -182,11 +198,11 @@ impl BundlePredictor {
             &self.device,
             |x| self.mirrored_probabilities(x),
         );
-        Ok(restore_probabilities(
-            &probabilities,
-            classes,
-            &prepared.grid,
-        ))
+        Ok(PreparedImage {
+            data: probabilities,
+            channels: classes,
+            grid: prepared.grid,
+        })
     }
 
     /// The windows' class probabilities, averaged over every combination of the mirror
@@ -248,6 +264,13 @@ pub trait Segmenter: Sync {
     /// clean-up the segmenter applies (some are guided by the image, `ras`).
     fn classes_from(&self, probabilities: &[f32], ras: &Volume) -> Vec<u8>;
 
+    /// The class index of each voxel of `ras`: [`Self::classes_from`] of
+    /// [`Self::ras_probabilities`], which segmenters override to hold less than every class
+    /// at the image's resolution at once.
+    fn ras_classes(&self, ras: &Volume, path: &Path) -> Result<Vec<u8>, BundleError> {
+        Ok(self.classes_from(&self.ras_probabilities(ras, path)?, ras))
+    }
+
     /// The dataset's label id of each class.
     fn label_ids(&self) -> &[u16];
 
@@ -263,21 +286,21 @@ pub trait Segmenter: Sync {
         with_probabilities: bool,
     ) -> Result<Prediction, BundleError> {
         let ras = image.to_ras();
+        if !with_probabilities {
+            let classes = self.ras_classes(&ras, path)?;
+            return Ok(Prediction {
+                labels: labels_on_image(image, &ras, &classes, self.label_ids(), path)?,
+                probabilities: None,
+            });
+        }
         let probabilities = self.ras_probabilities(&ras, path)?;
         let classes = self.classes_from(&probabilities, &ras);
         let labels = labels_on_image(image, &ras, &classes, self.label_ids(), path)?;
-        let probabilities = with_probabilities
-            .then(|| {
-                on_image(
-                    image,
-                    ras.with_data(self.label_ids().len(), probabilities),
-                    path,
-                )
-            })
-            .transpose()?;
+        let classes = self.label_ids().len();
+        let probabilities = on_image(image, ras.with_data(classes, probabilities), path)?;
         Ok(Prediction {
             labels,
-            probabilities,
+            probabilities: Some(probabilities),
         })
     }
 
@@ -294,6 +317,16 @@ impl Segmenter for BundlePredictor {
 
     fn classes_from(&self, probabilities: &[f32], _ras: &Volume) -> Vec<u8> {
         argmax_classes(probabilities, self.classes())
+    }
+
+    /// Restored one class at a time: the image's resolution never holds every class.
+    fn ras_classes(&self, ras: &Volume, path: &Path) -> Result<Vec<u8>, BundleError> {
+        let prepared = self.network_probabilities(ras, path)?;
+        Ok(restore_argmax(
+            &prepared.data,
+            self.classes(),
+            &prepared.grid,
+        ))
     }
 
     fn label_ids(&self) -> &[u16] {

@@ -241,41 +241,84 @@ pub fn restore_probabilities(
     classes: usize,
     grid: &PreparedGrid,
 ) -> Vec<f32> {
+    let n_ras: usize = grid.ras_dims.iter().product();
+    let mut out = Vec::with_capacity(classes * n_ras);
+    for k in 0..classes {
+        out.extend(restore_class(probabilities, k, grid));
+    }
+    out
+}
+
+/// The most probable class of each voxel of the RAS grid (x fastest), from probabilities on
+/// the prepared grid: [`restore_probabilities`]' argmax, restored one class at a time, so at
+/// the image's resolution no more than one class's values are held (nnU-Net's export holds
+/// them all: its most-reported memory blow-up).
+pub fn restore_argmax(probabilities: &[f32], classes: usize, grid: &PreparedGrid) -> Vec<u8> {
+    let mut argmax = RunningArgmax::new(grid.ras_dims.iter().product());
+    for k in 0..classes {
+        argmax.offer(k, &restore_class(probabilities, k, grid));
+    }
+    argmax.classes()
+}
+
+/// Class `k` of probabilities on the prepared grid, on the RAS grid (x fastest): resampled
+/// back to the crop and pasted in; outside the crop, 1 for the background and 0 otherwise.
+pub fn restore_class(probabilities: &[f32], k: usize, grid: &PreparedGrid) -> Vec<f32> {
     let n: usize = grid.dims.iter().product();
     let [rx, ry, rz] = grid.ras_dims;
-    let n_ras = rx * ry * rz;
-    let mut out = vec![0f32; classes * n_ras];
-    out[..n_ras].fill(1.0);
-    for k in 0..classes {
-        let channel = from_z_fastest(&probabilities[k * n..(k + 1) * n], grid.dims);
-        let channel = grid.resample(channel, Order::Linear, true);
-        let target = &mut out[k * n_ras..(k + 1) * n_ras];
-        let mut values = channel.into_iter();
-        for z in grid.crop[2][0]..grid.crop[2][1] {
-            for y in grid.crop[1][0]..grid.crop[1][1] {
-                let row = (z * ry + y) * rx;
-                for x in grid.crop[0][0]..grid.crop[0][1] {
-                    target[row + x] = values.next().expect("the crop's voxels");
-                }
+    let outside = if k == 0 { 1.0 } else { 0.0 };
+    let mut target = vec![outside; rx * ry * rz];
+    let channel = from_z_fastest(&probabilities[k * n..(k + 1) * n], grid.dims);
+    let mut values = grid.resample(channel, Order::Linear, true).into_iter();
+    for z in grid.crop[2][0]..grid.crop[2][1] {
+        for y in grid.crop[1][0]..grid.crop[1][1] {
+            let row = (z * ry + y) * rx;
+            for x in grid.crop[0][0]..grid.crop[0][1] {
+                target[row + x] = values.next().expect("the crop's voxels");
             }
         }
     }
-    out
+    target
+}
+
+/// The argmax over classes offered one at a time: each voxel's best value and its class
+/// (the first offered on ties), never all classes at once.
+pub struct RunningArgmax {
+    best: Vec<(f32, u8)>,
+}
+
+impl RunningArgmax {
+    /// No class offered yet over `voxels` voxels.
+    pub fn new(voxels: usize) -> Self {
+        Self {
+            best: vec![(f32::NEG_INFINITY, 0); voxels],
+        }
+    }
+
+    /// Class `k`'s values, one per voxel; `k` must fit in a byte.
+    pub fn offer(&mut self, k: usize, values: &[f32]) {
+        for (b, &p) in self.best.iter_mut().zip(values) {
+            if p > b.0 {
+                *b = (p, k as u8);
+            }
+        }
+    }
+
+    /// The winning class of each voxel.
+    pub fn classes(self) -> Vec<u8> {
+        self.best.into_iter().map(|(_, k)| k).collect()
+    }
 }
 
 /// The most probable class of each voxel of `[classes, voxels]` probabilities (the first
 /// on ties).
 pub fn argmax_classes(probabilities: &[f32], classes: usize) -> Vec<u8> {
     let n = probabilities.len() / classes.max(1);
-    let mut best = vec![(f32::NEG_INFINITY, 0u8); n];
+    let mut argmax = RunningArgmax::new(n);
     for k in 0..classes {
-        for (b, &p) in best.iter_mut().zip(&probabilities[k * n..(k + 1) * n]) {
-            if p > b.0 {
-                *b = (p, k as u8);
-            }
-        }
+        argmax.offer(k, &probabilities[k * n..(k + 1) * n]);
     }
-    best.into_iter().map(|(_, k)| k).collect()
+    argmax.classes()
 }
 
 /// Copies the `crop` of an x-fastest channel.
@@ -376,6 +419,27 @@ mod tests {
     }
 
     #[test]
+    fn the_argmax_restored_class_by_class_equals_the_argmax_of_every_class_restored() {
+        // Resampled back from 3x4x2 to a 5x7x3 crop of a 6x8x4 grid.
+        let grid = PreparedGrid {
+            dims: [3, 4, 2],
+            spacing: [2.0, 2.0, 1.5],
+            crop: [[1, 6], [0, 7], [1, 4]],
+            ras_dims: [6, 8, 4],
+            ras_spacing: [1.0; 3],
+        };
+        let classes = 4;
+        let mut rng = crate::rng::Rng::new(7);
+        let probabilities: Vec<f32> = (0..classes * 24).map(|_| rng.uniform() as f32).collect();
+        let all = argmax_classes(
+            &restore_probabilities(&probabilities, classes, &grid),
+            classes,
+        );
+        assert_eq!(restore_argmax(&probabilities, classes, &grid), all);
+        assert!(all.iter().any(|&k| k == 3) && all.iter().any(|&k| k == 0));
+    }
+
+    #[test]
     fn restored_one_hot_probabilities_put_the_classes_into_the_crop() {
         // A 2x2x2 crop at (1..3, 0..2, 2..4) of a 4x3x5 grid, not resampled.
         let grid = PreparedGrid {
@@ -392,6 +456,7 @@ mod tests {
             probabilities[k as usize * 8 + i] = 1.0;
         }
         let out = argmax_classes(&restore_probabilities(&probabilities, 3, &grid), 3);
+        assert_eq!(restore_argmax(&probabilities, 3, &grid), out);
         assert_eq!(out.iter().filter(|&&c| c != 0).count(), 6);
         let at = |x: usize, y: usize, z: usize| out[(z * 3 + y) * 4 + x];
         assert_eq!(at(2, 0, 2), 1);

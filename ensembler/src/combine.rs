@@ -1,0 +1,89 @@
+//! An ensemble's classes taken one class at a time on the image's grid, so that predicting
+//! never holds every class of every member at the image's resolution (Auto3DSeg's ensembler
+//! runs out of memory there on many-class CT).
+//!
+//! Under `mean`, members that prepare the image on the same grid (the folds of one algorithm
+//! do) add their probabilities on that grid first: bringing probabilities back is a linear
+//! resampling, so the mean of the restored maps is the restored mean, and each class is
+//! restored once per grid, not once per member. Under `vote`, each member's classes are taken
+//! the same way, then counted class by class.
+
+use std::path::Path;
+
+use autoseg_datasets::Volume;
+use autoseg_datasets::transforms::preprocess::{
+    PreparedImage, RunningArgmax, restore_argmax, restore_class,
+};
+use autoseg_templates::bundle::BundleError;
+use autoseg_templates::bundle::runtime::BundlePredictor;
+
+/// The class of each voxel of `ras` (x fastest) with the highest mean probability over
+/// `members` (the first class on ties).
+pub fn mean_classes(
+    members: &[BundlePredictor],
+    ras: &Volume,
+    path: &Path,
+) -> Result<Vec<u8>, BundleError> {
+    // Per distinct grid: the mean of its members' probabilities, and how many they are.
+    let mut grids: Vec<(PreparedImage, usize)> = Vec::new();
+    for member in members {
+        let prepared = member.network_probabilities(ras, path)?;
+        match grids.iter_mut().find(|(g, _)| g.grid == prepared.grid) {
+            Some((sum, count)) => {
+                sum.data
+                    .iter_mut()
+                    .zip(&prepared.data)
+                    .for_each(|(s, p)| *s += p);
+                *count += 1;
+            }
+            None => grids.push((prepared, 1)),
+        }
+    }
+    for (sum, count) in &mut grids {
+        sum.data.iter_mut().for_each(|s| *s /= *count as f32);
+    }
+    let voxels: usize = ras.dims().iter().product();
+    let mut argmax = RunningArgmax::new(voxels);
+    let mut mean = vec![0f32; voxels];
+    for k in 0..members[0].classes() {
+        mean.fill(0.0);
+        for (grid_mean, count) in &grids {
+            let weight = *count as f32 / members.len() as f32;
+            let restored = restore_class(&grid_mean.data, k, &grid_mean.grid);
+            mean.iter_mut()
+                .zip(restored)
+                .for_each(|(m, v)| *m += weight * v);
+        }
+        argmax.offer(k, &mean);
+    }
+    Ok(argmax.classes())
+}
+
+/// The class most `members` choose for each voxel of `ras` (the first class on ties).
+pub fn vote_classes(
+    members: &[BundlePredictor],
+    ras: &Volume,
+    path: &Path,
+) -> Result<Vec<u8>, BundleError> {
+    let classes = members[0].classes();
+    let choices = members
+        .iter()
+        .map(|m| {
+            let prepared = m.network_probabilities(ras, path)?;
+            Ok(restore_argmax(&prepared.data, classes, &prepared.grid))
+        })
+        .collect::<Result<Vec<_>, BundleError>>()?;
+    let voxels: usize = ras.dims().iter().product();
+    let mut argmax = RunningArgmax::new(voxels);
+    let mut votes = vec![0f32; voxels];
+    for k in 0..classes {
+        votes.fill(0.0);
+        for choice in &choices {
+            for (v, &c) in votes.iter_mut().zip(choice) {
+                *v += f32::from(u8::from(c as usize == k));
+            }
+        }
+        argmax.offer(k, &votes);
+    }
+    Ok(argmax.classes())
+}

@@ -1,0 +1,77 @@
+//! Predicting labels alone takes the classes one at a time on the image's grid (the memory of
+//! one class there, not of all); predicting probabilities too holds every class. Both must
+//! give the same label maps: for one bundle, and for ensembles under `mean` and `vote`, on
+//! phantoms in random orientations whose bundles resample (so probabilities are brought back).
+
+mod common;
+
+use std::path::Path;
+
+use autoseg_datasets::LabelVolume;
+
+/// `autoseg predict` with `model` (`-b B` or `-w W`) into `dir/folder`, with probabilities
+/// or not; the label maps, by case.
+fn predict(dir: &Path, model: &[&str], folder: &str, probabilities: bool) -> Vec<LabelVolume> {
+    let out = dir.join(folder);
+    let images = dir.join("data/imagesTs");
+    let mut args = vec!["predict", "--images", images.to_str().unwrap()];
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(model);
+    if probabilities {
+        args.push("--probabilities");
+    }
+    common::run_ok(&args);
+    (12..15)
+        .map(|i| LabelVolume::read(&out.join(format!("phantom_{i:03}.nii.gz"))).unwrap())
+        .collect()
+}
+
+fn assert_same(dir: &Path, model: &[&str], what: &str) {
+    let alone = predict(dir, model, &format!("{what}_alone"), false);
+    let with = predict(dir, model, &format!("{what}_with"), true);
+    for (case, (a, b)) in alone.iter().zip(&with).enumerate() {
+        assert_eq!(a.data(), b.data(), "{what}, testing case {case}");
+    }
+    let foreground = alone
+        .iter()
+        .flat_map(|l| l.data())
+        .filter(|&&v| v != 0)
+        .count();
+    assert!(
+        foreground > 100,
+        "{what}: only {foreground} foreground voxels"
+    );
+}
+
+#[test]
+fn labels_alone_equal_labels_with_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let phantoms = ["phantom", "--out", d, "--cases", "12", "--test-cases", "3"];
+    common::run_ok(&[&phantoms[..], &["--random-orientation"]].concat());
+    let work = dir.path().join("work");
+    let w = work.to_str().unwrap();
+    common::run_ok(&[
+        "analyze",
+        "-i",
+        data.join("task.yaml").to_str().unwrap(),
+        "-w",
+        w,
+    ]);
+    let settings = [
+        "network.filters=[8, 16, 32, 64]",
+        "num_epochs=6",
+        "iterations_per_epoch=10",
+        "preprocessing.target_spacing=[1.3, 1.3, 1.2]",
+    ];
+    common::generate(&work, "dynunet", "0,1", &settings);
+    common::run_ok(&["train", "-w", w]);
+    let bundle = work.join("bundles/dynunet_0");
+    assert_same(dir.path(), &["-b", bundle.to_str().unwrap()], "bundle");
+    common::run_ok(&["rank", "-w", w]);
+    common::run_ok(&["ensemble", "-w", w]);
+    assert_same(dir.path(), &["-w", w], "mean");
+    common::run_ok(&["ensemble", "-w", w, "--combine", "vote"]);
+    assert_same(dir.path(), &["-w", w], "vote");
+}
