@@ -25,8 +25,12 @@ pub const INFERENCE_FILE: &str = "configs/inference.json";
 pub const METADATA_FILE: &str = "configs/metadata.json";
 /// What the bundle is and how to run it.
 pub const README_FILE: &str = "docs/README.md";
-/// The MONAI version the configuration was checked with.
+/// The versions the exported configuration was checked with (`tests/export_cli.rs`, the
+/// peer's venv).
 const MONAI_VERSION: &str = "1.6.1";
+const PYTORCH_VERSION: &str = "2.15.0";
+const NUMPY_VERSION: &str = "2.4.6";
+const NIBABEL_VERSION: &str = "5.4.2";
 /// nnU-Net's Gaussian: sigma an eighth of the window, as autoseg blends.
 const SIGMA_SCALE: f64 = 0.125;
 
@@ -308,9 +312,9 @@ fn metadata(settings: &InferenceSettings) -> Value {
         "version": "0.1.0",
         "changelog": {"0.1.0": "exported by autoseg"},
         "monai_version": MONAI_VERSION,
-        "pytorch_version": "2.0",
-        "numpy_version": "1.24",
-        "required_packages_version": {"nibabel": "5"},
+        "pytorch_version": PYTORCH_VERSION,
+        "numpy_version": NUMPY_VERSION,
+        "required_packages_version": {"nibabel": NIBABEL_VERSION},
         "name": "autoseg segmentation",
         "task": "segmentation",
         "description": "A network trained by autoseg, exported with its inference pipeline.",
