@@ -79,8 +79,12 @@ pub fn vote_classes(
     for k in 0..classes {
         votes.fill(0.0);
         for choice in &choices {
-            for (v, &c) in votes.iter_mut().zip(choice) {
-                *v += f32::from(u8::from(c as usize == k));
+            for (v, _) in votes
+                .iter_mut()
+                .zip(choice)
+                .filter(|(_, c)| **c as usize == k)
+            {
+                *v += 1.0;
             }
         }
         argmax.offer(k, &votes);
