@@ -417,6 +417,21 @@ fn bad_input_is_named() {
         assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
         common::assert_output_contains(&out, words);
     }
+    // Regions are refused, not trained as plain classes.
+    let task = work.join("input.yaml");
+    let recorded = std::fs::read_to_string(&task).unwrap();
+    let regions = "class_names:\n- {name: whole, index: [1, 2]}\n- {name: lesion, index: [2]}\n";
+    let with_regions: String = recorded
+        .lines()
+        .filter(|l| !l.starts_with("class_names") && !l.starts_with("- "))
+        .map(|l| format!("{l}\n"))
+        .chain([regions.to_string()])
+        .collect();
+    std::fs::write(&task, with_regions).unwrap();
+    let out = common::autoseg(&["generate", "-w", w, "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    common::assert_output_contains(&out, "input.yaml: `class_names` entry `whole` is a region");
+    std::fs::write(&task, recorded).unwrap();
 
     let bundle = work.join("bundles/dynunet_0");
     edit(&bundle.join("configs/network.yaml"), |v| {

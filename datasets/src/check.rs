@@ -81,6 +81,8 @@ pub struct CheckOptions {
     pub class_count: Option<usize>,
     /// Channels per case, when the datalist names its modalities.
     pub channels: Option<usize>,
+    /// The label id of unannotated voxels, which is no class (nnU-Net's ignore label).
+    pub ignore_label: Option<u16>,
 }
 
 /// The outcome of a check.
@@ -92,8 +94,10 @@ pub struct CheckReport {
     pub failed_cases: usize,
     /// Channels per case (the most common count).
     pub channels: Option<usize>,
-    /// Class ids seen in any label map, with their voxel counts.
+    /// Class ids seen in any label map, with their voxel counts (the ignore label's too).
     pub label_voxels: BTreeMap<u16, u64>,
+    /// The label id of unannotated voxels, when the task has one.
+    pub ignore_label: Option<u16>,
     /// Every problem, errors first, then by case order.
     pub problems: Vec<Problem>,
 }
@@ -282,7 +286,7 @@ impl<'a> CaseChecker<'a> {
             let unknown: Vec<String> = scan
                 .present()
                 .into_iter()
-                .filter(|&id| id as usize >= classes)
+                .filter(|&id| id as usize >= classes && Some(id) != options.ignore_label)
                 .map(|id| id.to_string())
                 .collect();
             if !unknown.is_empty() {
@@ -350,7 +354,11 @@ pub fn check_dataset(
             }
         }
     }
-    check_gaps(&label_voxels, &mut problems);
+    let mut classes = label_voxels.clone();
+    if let Some(id) = options.ignore_label {
+        classes.remove(&id);
+    }
+    check_gaps(&classes, &mut problems);
     check_duplicates(&cases, &mut problems);
     for f in findings {
         problems.extend(f.problems);
@@ -367,6 +375,7 @@ pub fn check_dataset(
         failed_cases: failed.len(),
         channels,
         label_voxels,
+        ignore_label: options.ignore_label,
         problems,
     };
     report.sort();

@@ -96,17 +96,34 @@ impl Datalist {
         indexed_names(self.meta.get("modality")?)
     }
 
-    /// Class names from MSD's `labels` map (`{"0": "background", "1": "tumour"}`), by id.
+    /// Class names from MSD's `labels` map (`{"0": "background", "1": "tumour"}`), by id;
+    /// the ignore label (see [`Self::ignore_label`]) is not a class.
     pub fn label_names(&self) -> Option<Vec<String>> {
         indexed_names(self.meta.get("labels")?)
     }
+
+    /// The label id named `ignore` in the `labels` map, in MSD's form (`{"3": "ignore"}`)
+    /// or nnU-Net v2's (`{"ignore": 3}`): nnU-Net's label of unannotated voxels.
+    pub fn ignore_label(&self) -> Option<u16> {
+        let map = self.meta.get("labels")?.as_object()?;
+        let by_name = map.get(IGNORE).and_then(Value::as_u64);
+        let by_id = map
+            .iter()
+            .find(|(_, v)| v.as_str() == Some(IGNORE))
+            .and_then(|(k, _)| k.parse().ok());
+        by_name.or(by_id).and_then(|id| u16::try_from(id).ok())
+    }
 }
+
+/// The `labels` name nnU-Net gives the label of unannotated voxels.
+const IGNORE: &str = "ignore";
 
 fn indexed_names(value: &Value) -> Option<Vec<String>> {
     let map = value.as_object()?;
     let mut pairs: Vec<(usize, String)> = map
         .iter()
         .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
+        .filter(|(_, name)| name != IGNORE)
         .collect();
     pairs.sort();
     let contiguous = pairs.iter().enumerate().all(|(i, (k, _))| i == *k);
@@ -231,6 +248,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The label id of unannotated voxels: the task's `ignore_label`, else the datalist's
+    /// `labels` entry named "ignore".
+    pub fn ignore_label(&self, task: Option<&crate::TaskConfig>) -> Option<u16> {
+        task.and_then(|t| t.ignore_label)
+            .or_else(|| self.datalist.ignore_label())
+    }
+
     /// Resolves `datalist` under `root` (default: the datalist's folder, as MSD lays it out).
     pub fn open(
         datalist: &Path,
@@ -416,6 +440,22 @@ mod tests {
             (ds.testing[0].id.as_str(), ds.testing[1].id.as_str()),
             ("d", "c")
         );
+    }
+
+    #[test]
+    fn the_ignore_label_is_read_in_both_forms_and_is_no_class() {
+        let msd = r#"{"labels": {"0": "background", "1": "organ", "2": "ignore"},
+                      "training": [{"image": "a.nii", "label": "b.nii"}]}"#;
+        let list = Datalist::parse(msd, Path::new("d.json")).unwrap();
+        assert_eq!(list.ignore_label(), Some(2));
+        assert_eq!(list.label_names().unwrap(), ["background", "organ"]);
+        let nnunet = r#"{"labels": {"background": 0, "organ": 1, "ignore": 9},
+                         "training": [{"image": "a.nii", "label": "b.nii"}]}"#;
+        let list = Datalist::parse(nnunet, Path::new("d.json")).unwrap();
+        assert_eq!(list.ignore_label(), Some(9));
+        let none = r#"{"labels": {"0": "background"}, "training": ["a.nii"]}"#;
+        let list = Datalist::parse(none, Path::new("d.json")).unwrap();
+        assert_eq!(list.ignore_label(), None);
     }
 
     #[test]

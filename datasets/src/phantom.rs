@@ -40,6 +40,10 @@ pub struct PhantomSpec {
     /// Foreground classes, 2 to [`MAX_CLASSES`]: 2 is an organ with a nested lesion; more
     /// are that many organs of distinct intensities, later ones covering earlier ones.
     pub classes: usize,
+    /// Sparse annotation: the labelled cases' odd axial slices (RAS z) hold the ignore
+    /// label (see [`Self::ignore_label`]) instead of their classes, half of each class
+    /// unannotated; the testing cases' labels stay whole, to measure against.
+    pub sparse_labels: bool,
 }
 
 /// The most foreground classes a phantom has.
@@ -56,7 +60,15 @@ impl Default for PhantomSpec {
             random_orientation: false,
             seed: 0,
             classes: 2,
+            sparse_labels: false,
         }
+    }
+}
+
+impl PhantomSpec {
+    /// The ignore label of sparse labels: the id after the last class.
+    pub fn ignore_label(&self) -> Option<u16> {
+        self.sparse_labels.then_some(self.classes as u16 + 1)
     }
 }
 
@@ -234,6 +246,7 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
     let [nx, ny, nz] = spec.shape;
     let mut image = Vec::with_capacity(nx * ny * nz);
     let mut labels = Vec::with_capacity(nx * ny * nz);
+    let ignore = spec.ignore_label().filter(|_| index < spec.cases);
     for k in 0..nz {
         for j in 0..ny {
             for i in 0..nx {
@@ -253,7 +266,10 @@ pub fn generate_case(spec: &PhantomSpec, index: usize) -> (Volume, LabelVolume) 
                     }
                 };
                 image.push(value as f32);
-                labels.push(label);
+                labels.push(match ignore {
+                    Some(id) if k % 2 == 1 => id,
+                    _ => label,
+                });
             }
         }
     }
@@ -302,6 +318,9 @@ pub fn write_dataset(spec: &PhantomSpec, dir: &Path) -> Result<PhantomDataset, D
     for (id, name) in names.iter().enumerate() {
         labels.insert((id + 1).to_string(), json!(name));
     }
+    if let Some(id) = spec.ignore_label() {
+        labels.insert(id.to_string(), json!("ignore"));
+    }
     let anatomy = if spec.classes <= 2 {
         "an organ (1) with a nested lesion (2)".to_string()
     } else {
@@ -326,11 +345,14 @@ pub fn write_dataset(spec: &PhantomSpec, dir: &Path) -> Result<PhantomDataset, D
         source,
     })?;
     let task_path = dir.join("task.yaml");
-    let task = format!(
+    let mut task = format!(
         "name: autoseg-phantom\nmodality: {}\ndatalist: dataset.json\ndataroot: .\nclass_names: [{}]\n",
         spec.modality,
         names.join(", ")
     );
+    if let Some(id) = spec.ignore_label() {
+        task.push_str(&format!("ignore_label: {id}\n"));
+    }
     write_bytes_atomic(&task_path, task.as_bytes()).map_err(|source| DatasetError::Io {
         path: task_path.clone(),
         source,

@@ -74,6 +74,9 @@ pub struct TaskConfig {
     pub num_fold: Option<usize>,
     /// The datalist key (e.g. a patient id) whose cases must share a fold, if given.
     pub group_key: Option<String>,
+    /// The label id of unannotated voxels (nnU-Net's `ignore` label): they take no part in
+    /// the loss, in foreground sampling or in any Dice.
+    pub ignore_label: Option<u16>,
     /// Keys this version does not use, kept verbatim (and reported by `autoseg check`).
     pub extra: BTreeMap<String, Value>,
 }
@@ -89,6 +92,7 @@ const KNOWN_KEYS: &[&str] = &[
     "class_names",
     "num_fold",
     "group_key",
+    "ignore_label",
     "multigpu",
 ];
 
@@ -158,6 +162,27 @@ impl TaskConfig {
             None | Some(Value::Null) => None,
             Some(v) => Some(parse_class_names(v).map_err(|m| fail(format!("`class_names`: {m}")))?),
         };
+        let ignore_label = match keys.get("ignore_label") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|&n| (1..=u16::MAX as u64).contains(&n))
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "`ignore_label` must be a label id from 1 to 65535, got {}",
+                            describe(v)
+                        ))
+                    })? as u16,
+            ),
+        };
+        if let (Some(id), Some(classes)) = (ignore_label, &class_names)
+            && let Some(class) = class_of_label(classes, id)
+        {
+            return Err(fail(format!(
+                "`ignore_label` {id} is also the class `{class}` in `class_names`: \
+                 a voxel cannot be both unannotated and annotated"
+            )));
+        }
         let name = text_key("name")?;
         let group_key = text_key("group_key")?;
         let extra = keys
@@ -173,6 +198,7 @@ impl TaskConfig {
             class_names,
             num_fold,
             group_key,
+            ignore_label,
             extra,
         })
     }
@@ -214,6 +240,9 @@ impl TaskConfig {
         if let Some(key) = &self.group_key {
             put("group_key", Value::String(key.clone()));
         }
+        if let Some(id) = self.ignore_label {
+            put("ignore_label", Value::Number(id.into()));
+        }
         for (k, v) in &self.extra {
             put(k, v.clone());
         }
@@ -237,6 +266,18 @@ fn class_value(class: &ClassSpec) -> Value {
             Value::Mapping(m)
         }
     }
+}
+
+/// The name of the class or region in `classes` that covers label id `id`, if any (a plain
+/// name's id is its position + 1).
+fn class_of_label(classes: &[ClassSpec], id: u16) -> Option<&str> {
+    classes
+        .iter()
+        .enumerate()
+        .find_map(|(i, class)| match class {
+            ClassSpec::Name(name) => (i + 1 == id as usize).then_some(name.as_str()),
+            ClassSpec::Region { name, index } => index.contains(&id).then_some(name.as_str()),
+        })
 }
 
 fn parse_class_names(value: &Value) -> Result<Vec<ClassSpec>, String> {
@@ -307,6 +348,10 @@ mod tests {
             }
         );
         assert_eq!(task.unused_keys(), ["roi_size"]);
+        assert_eq!(task.ignore_label, None);
+        let sparse = format!("{yaml}ignore_label: 255\n");
+        let task = TaskConfig::parse(&sparse, Path::new("/work/input.yaml")).unwrap();
+        assert_eq!(task.ignore_label, Some(255));
     }
 
     #[test]
@@ -324,6 +369,19 @@ mod tests {
                 "`class_names`: must be a list",
             ),
             ("- a\n- b\n", "top level must be a mapping"),
+            (
+                "modality: MRI\ndatalist: a.json\nignore_label: -1\n",
+                "`ignore_label` must be a label id from 1 to 65535, got -1",
+            ),
+            (
+                "modality: MRI\ndatalist: a.json\nclass_names: [a, b]\nignore_label: 2\n",
+                "`ignore_label` 2 is also the class `b`",
+            ),
+            (
+                "modality: MRI\ndatalist: a.json\nclass_names: [{name: wt, index: [1, 4]}]\n\
+                 ignore_label: 4\n",
+                "`ignore_label` 4 is also the class `wt`",
+            ),
         ];
         for (yaml, expected) in cases {
             let err = TaskConfig::parse(yaml, Path::new("task.yaml"))

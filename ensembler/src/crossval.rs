@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use autoseg_datasets::transforms::preprocess::IGNORE_CLASS;
 use autoseg_datasets::{Dataset, LabelVolume, Volume, WorkDir};
 use autoseg_kernels::components::{Connectivity, label_components};
 use autoseg_kernels::overlap::ConfusionMatrix;
@@ -41,6 +42,8 @@ struct CaseOutputs {
 pub struct CrossValidation {
     cases: Vec<CaseOutputs>,
     classes: usize,
+    /// The class index of unannotated reference voxels, which no Dice counts.
+    ignore: Option<u16>,
     /// The label id of each class.
     pub label_ids: Vec<u16>,
     /// The algorithms, and their bundles by fold.
@@ -72,6 +75,7 @@ impl CrossValidation {
             .collect();
         let mut by_case: BTreeMap<(usize, usize), CaseOutputs> = BTreeMap::new();
         let mut classes = 0;
+        let mut ignore = None;
         let mut label_ids = Vec::new();
         for (algo, bundles) in &algos {
             for (&fold, name) in bundles {
@@ -79,6 +83,8 @@ impl CrossValidation {
                 let predictor = BundlePredictor::load(&bundle, device)?;
                 classes = predictor.classes();
                 label_ids = predictor.label_ids().to_vec();
+                let plan = &predictor.settings.preprocessing;
+                ignore = plan.ignore_label.map(|_| IGNORE_CLASS as u16);
                 let (dataset, validation) = validation_cases(&bundle, fold)?;
                 for index in validation {
                     let case = &dataset.cases[index];
@@ -92,11 +98,10 @@ impl CrossValidation {
                             let reference = LabelVolume::read(&label_path)?
                                 .into_onto(image.geometry())
                                 .map_err(|m| bad(&label_path, m.to_string()))?;
-                            let ids = predictor.label_ids();
                             let classes_of = reference
                                 .data()
                                 .iter()
-                                .map(|l| ids.iter().position(|i| i == l).unwrap_or(0) as u8)
+                                .map(|&l| plan.class_of(l).unwrap_or(0))
                                 .collect();
                             v.insert(CaseOutputs {
                                 reference: classes_of,
@@ -115,6 +120,7 @@ impl CrossValidation {
         Ok(CrossValidation {
             cases: by_case.into_values().collect(),
             classes,
+            ignore,
             label_ids,
             algos,
         })
@@ -148,7 +154,8 @@ impl CrossValidation {
             let mut predicted = winners.clone();
             cleanups.apply(&mut predicted, case.dims);
             let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
-            let confusion = ConfusionMatrix::of(&predicted, &reference, self.classes);
+            let confusion =
+                ConfusionMatrix::of_annotated(&predicted, &reference, self.classes, self.ignore);
             for (k, sum) in sums.iter_mut().enumerate() {
                 let d = confusion.dice(k + 1);
                 if !d.is_nan() {
@@ -243,12 +250,18 @@ impl CrossValidation {
     }
 
     /// Per class index, the voxel count of the smallest 26-connected component in any
-    /// reference (`None` where no reference has the class).
+    /// reference (`None` where no reference has the class). Unannotated voxels cut a
+    /// sparsely labelled class into pieces, so its components are smaller than the truth's:
+    /// size thresholds err on the side of keeping.
     fn smallest_true_components(&self) -> Vec<Option<u64>> {
         let mut smallest = vec![None; self.classes];
         for case in &self.cases {
             let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
-            for c in label_components(&reference, case.dims, Connectivity::TwentySix).components {
+            let components = label_components(&reference, case.dims, Connectivity::TwentySix);
+            for c in components.components {
+                if Some(c.class) == self.ignore {
+                    continue; // unannotated voxels, no class
+                }
                 let slot: &mut Option<u64> = &mut smallest[c.class as usize];
                 *slot = Some(slot.map_or(c.size, |s| s.min(c.size)));
             }
@@ -269,8 +282,7 @@ pub(crate) fn validation_cases(
     fold: usize,
 ) -> Result<(Dataset, Vec<usize>), EnsembleError> {
     let merged = read_config(bundle)?;
-    let data: DataConfig = serde_json::from_value(merged.values["data"].clone())
-        .map_err(|e| bad(&merged.file_of(bundle, "data"), format!("data: {e}")))?;
+    let data: DataConfig = merged.section(bundle, "data")?;
     let (dataset, folds) = data.open(bundle)?;
     Ok((dataset, folds.validation(fold)))
 }
@@ -288,6 +300,7 @@ mod tests {
 
     fn cv(reference: &[u8], outputs: &[(&str, Vec<f32>)]) -> CrossValidation {
         CrossValidation {
+            ignore: None,
             cases: vec![CaseOutputs {
                 reference: reference.to_vec(),
                 image: reference.iter().map(|&c| c as f32).collect(),

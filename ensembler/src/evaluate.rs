@@ -111,20 +111,33 @@ pub fn read_pair(
     Ok((pred, reference))
 }
 
-/// Measures `labels` of a pair (the reference's foreground ids when empty).
+/// Which labels a pair is measured on, and how.
+#[derive(Debug, Clone, Default)]
+pub struct Scoring {
+    /// Label ids to measure (the reference's foreground ids when empty).
+    pub labels: Vec<u16>,
+    /// Tolerance of the normalised surface Dice, in mm.
+    pub nsd_tolerance_mm: f64,
+    /// The reference's label of unannotated voxels (nnU-Net's `ignore`): no metric sees
+    /// what is predicted there.
+    pub ignore: Option<u16>,
+}
+
+/// Measures a pair as `scoring` says.
 pub fn evaluate_labels(
     case: &str,
     pred: &LabelVolume,
     reference: &LabelVolume,
-    labels: &[u16],
-    nsd_tolerance_mm: f64,
+    scoring: &Scoring,
 ) -> Vec<ClassMetrics> {
-    let labels = if labels.is_empty() {
-        foreground_ids(reference)
+    let labels = if scoring.labels.is_empty() {
+        let mut ids = foreground_ids(reference);
+        ids.retain(|&id| Some(id) != scoring.ignore);
+        ids
     } else {
-        labels.to_vec()
+        scoring.labels.clone()
     };
-    evaluate(case, pred, reference, &labels, nsd_tolerance_mm)
+    evaluate(case, pred, reference, &labels, scoring)
 }
 
 /// [`read_pair`], then [`evaluate_labels`].
@@ -132,17 +145,10 @@ pub fn evaluate_files(
     case: &str,
     pred_path: &Path,
     ref_path: &Path,
-    labels: &[u16],
-    nsd_tolerance_mm: f64,
+    scoring: &Scoring,
 ) -> Result<Vec<ClassMetrics>, EvaluateError> {
     let (pred, reference) = read_pair(pred_path, ref_path)?;
-    Ok(evaluate_labels(
-        case,
-        &pred,
-        &reference,
-        labels,
-        nsd_tolerance_mm,
-    ))
+    Ok(evaluate_labels(case, &pred, &reference, scoring))
 }
 
 /// The foreground ids present in a label map.
@@ -155,21 +161,26 @@ fn foreground_ids(labels: &LabelVolume) -> Vec<u16> {
     (1..=u16::MAX).filter(|&v| present[v as usize]).collect()
 }
 
-/// Measures `labels` of a prediction against a reference on the same grid.
+/// Measures `labels` of a prediction against a reference on the same grid (the other
+/// fields of `scoring` apply).
 pub fn evaluate(
     case: &str,
     pred: &LabelVolume,
     reference: &LabelVolume,
     labels: &[u16],
-    nsd_tolerance_mm: f64,
+    scoring: &Scoring,
 ) -> Vec<ClassMetrics> {
     let spacing = reference.spacing();
     let dims = reference.dims();
     let voxel_ml = spacing.iter().product::<f64>() / 1000.0;
+    let nsd_tolerance_mm = scoring.nsd_tolerance_mm;
+    let annotated = |r: u16| Some(r) != scoring.ignore;
     labels
         .iter()
         .map(|&label| {
-            let p: Vec<bool> = pred.data().iter().map(|&v| v == label).collect();
+            let p: Vec<bool> = (pred.data().iter().zip(reference.data()))
+                .map(|(&v, &r)| v == label && annotated(r))
+                .collect();
             let r: Vec<bool> = reference.data().iter().map(|&v| v == label).collect();
             let binary = |m: &[bool]| m.iter().map(|&b| b as u16).collect::<Vec<_>>();
             let confusion = ConfusionMatrix::of(&binary(&p), &binary(&r), 2);
@@ -378,6 +389,32 @@ mod tests {
     }
 
     #[test]
+    fn unannotated_voxels_change_no_metric() {
+        // Reference: the cube of label 1 with its upper half (z >= 9) unannotated (7).
+        let inside = |x: usize, y: usize, z: usize| {
+            (5..13).contains(&x) && (5..13).contains(&y) && (5..13).contains(&z)
+        };
+        let reference = volume([20; 3], |x, y, z| match (z >= 9, inside(x, y, z)) {
+            (true, _) => 7,
+            (false, cube) => cube as u16,
+        });
+        let scoring = Scoring {
+            nsd_tolerance_mm: 1.0,
+            ignore: Some(7),
+            ..Scoring::default()
+        };
+        // Two predictions that agree on the annotated half only.
+        let right = volume([20; 3], |x, y, z| inside(x, y, z) as u16);
+        let wild = volume([20; 3], |x, y, z| (z >= 9 || inside(x, y, z)) as u16);
+        let a = evaluate_labels("a", &right, &reference, &scoring);
+        let b = evaluate_labels("b", &wild, &reference, &scoring);
+        assert_eq!(a.len(), 1, "the ignore label is no class: {a:?}");
+        assert_eq!((a[0].dice, b[0].dice), (1.0, 1.0));
+        assert_eq!(a[0].volume_pred_ml, b[0].volume_pred_ml);
+        assert_eq!(a[0].hd95, b[0].hd95);
+    }
+
+    #[test]
     fn the_shifted_cube_gives_monais_figures_and_absent_classes_follow_the_rules() {
         // MONAI's golden case (fixtures/metrics): an 8^3 cube shifted 2 voxels on x.
         let cube = |lo: usize| {
@@ -387,14 +424,18 @@ mod tests {
         };
         let reference = volume([20; 3], cube(5));
         let pred = volume([20; 3], cube(7));
-        let rows = evaluate("c", &pred, &reference, &[1, 2], 1.0);
+        let scoring = Scoring {
+            nsd_tolerance_mm: 1.0,
+            ..Scoring::default()
+        };
+        let rows = evaluate("c", &pred, &reference, &[1, 2], &scoring);
         assert_eq!(rows[0].dice, 0.75);
         assert_eq!(rows[0].hd95, 4.0); // 2 voxels of 2 mm
         assert_eq!(rows[0].volume_difference_ml, 0.0);
         assert!((rows[0].volume_ref_ml - 512.0 * 2.0 / 1000.0).abs() < 1e-12);
         assert!(rows[1].dice.is_nan() && rows[1].hd95.is_nan());
         let empty = volume([20; 3], |_, _, _| 0);
-        let missed = evaluate("d", &empty, &reference, &[1], 1.0);
+        let missed = evaluate("d", &empty, &reference, &[1], &scoring);
         assert_eq!(missed[0].dice, 0.0);
         assert!(missed[0].hd95.is_infinite());
         let summary = summarize(&[rows, missed].concat(), 2, 1.0);

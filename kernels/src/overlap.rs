@@ -17,6 +17,20 @@ impl ConfusionMatrix {
     /// # Panics
     /// When the maps differ in length or hold an id >= `classes`.
     pub fn of(pred: &[u16], reference: &[u16], classes: usize) -> ConfusionMatrix {
+        ConfusionMatrix::of_annotated(pred, reference, classes, None)
+    }
+
+    /// As [`Self::of`], leaving out the voxels whose reference is `ignore` (nnU-Net's
+    /// ignore label): unannotated voxels count as no outcome of any class.
+    ///
+    /// # Panics
+    /// When the maps differ in length or hold an id >= `classes` (other than `ignore`).
+    pub fn of_annotated(
+        pred: &[u16],
+        reference: &[u16],
+        classes: usize,
+        ignore: Option<u16>,
+    ) -> ConfusionMatrix {
         assert_eq!(pred.len(), reference.len(), "label maps of different sizes");
         let counts = pred
             .par_chunks(1 << 16)
@@ -25,6 +39,9 @@ impl ConfusionMatrix {
                 || vec![0u64; classes * classes],
                 |mut counts, (p, r)| {
                     for (&p, &r) in p.iter().zip(r) {
+                        if Some(r) == ignore {
+                            continue;
+                        }
                         assert!(
                             (p as usize) < classes && (r as usize) < classes,
                             "label id past {classes} classes"
@@ -116,6 +133,19 @@ mod tests {
         assert_eq!(m.dice(1), golden["dice"].as_f64().unwrap());
         assert_eq!(m.iou(1), 384.0 / 640.0);
         assert_eq!(m.outcomes(1), (384, 128, 128));
+    }
+
+    #[test]
+    fn ignored_reference_voxels_are_no_outcome_whatever_is_predicted() {
+        let reference = [0u16, 1, 1, 9, 9, 2, 0, 9];
+        let pred_a = [0u16, 1, 0, 0, 1, 2, 1, 2];
+        let pred_b = [0u16, 1, 0, 2, 2, 2, 1, 1];
+        let a = ConfusionMatrix::of_annotated(&pred_a, &reference, 3, Some(9));
+        let b = ConfusionMatrix::of_annotated(&pred_b, &reference, 3, Some(9));
+        assert_eq!(a.counts, b.counts);
+        assert_eq!(a.counts.iter().sum::<u64>(), 5);
+        assert_eq!(a.outcomes(1), (1, 1, 1));
+        assert_eq!(a.dice(1), 0.5);
     }
 
     #[test]

@@ -140,6 +140,11 @@ pub struct EvaluateArgs {
     /// Tolerance of the normalised surface Dice, in mm.
     #[arg(long, default_value_t = 1.0)]
     pub nsd_tolerance: f64,
+    /// The references' label of unannotated voxels (nnU-Net's ignore label): no metric
+    /// sees what is predicted there [default: the datalist's `labels` entry named
+    /// "ignore", when --ref is a datalist].
+    #[arg(long, value_name = "ID")]
+    pub ignore_label: Option<u16>,
     /// Also write OUT/overlays/<case>.png: axial slices of the image with the reference's
     /// outlines (green) and the prediction's (red; yellow where both).
     #[arg(long)]

@@ -21,8 +21,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         work_dir: args.work_dir.clone(),
         use_cache: !args.no_cache,
     };
-    let analysis = pool.install(|| pipeline::run_analysis(&dataset, &options))?;
     let task = task.unwrap_or_else(|| pipeline::task_of_datalist(&dataset));
+    let ignore = dataset.ignore_label(Some(&task));
+    let analysis = pool.install(|| pipeline::run_analysis(&dataset, &options, ignore))?;
     let recorded = pipeline::record_task(&task, &args.work_dir)?;
     println!("  wrote {}", recorded.display());
     Ok(if analysis.failed.is_empty() {

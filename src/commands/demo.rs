@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use autoseg_datasets::phantom::PhantomSpec;
 use autoseg_datasets::{Dataset, TaskConfig};
-use autoseg_ensembler::evaluate::{evaluate_files, summarize};
+use autoseg_ensembler::evaluate::{Scoring, evaluate_files, summarize};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::templates::overrides::Setting;
 
@@ -52,19 +52,25 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("removing the earlier demo's {}", work_dir.display()))?;
     }
     let device: ComputeDevice = args.device.parse()?;
+    let (time_budget, length) = match args.epochs {
+        Some(epochs) => (None, format!("{epochs} epochs each")),
+        None => (
+            Some(args.time_budget),
+            format!("{} s in all", args.time_budget),
+        ),
+    };
     println!(
         "[3/4] the pipeline: dynunet (nnU-Net's rules, narrowed for a CPU) on folds 0 and 1, \
-         {} s in all on {device}",
-        args.time_budget
+         {length} on {device}"
     );
     let pipeline = Pipeline {
         task,
         work_dir: work_dir.clone(),
         algos: vec!["dynunet".into()],
         folds: vec![0, 1],
-        settings: demo_settings()?,
+        settings: demo_settings(args.epochs)?,
         devices: vec![device],
-        time_budget: Some(args.time_budget),
+        time_budget,
     };
     let outcome = pipeline::run_pipeline(&pipeline, &dataset)?;
     let predictions = outcome
@@ -93,13 +99,12 @@ fn evaluate_demo(predictions: &Path, truth: &Path) -> anyhow::Result<Vec<f64>> {
         let pred = entry?.path();
         let name = pred.file_name().context("a file name")?.to_owned();
         let case = name.to_string_lossy().into_owned();
-        rows.extend(evaluate_files(
-            &case,
-            &pred,
-            &truth.join(&name),
-            &[1, 2],
-            1.0,
-        )?);
+        let scoring = Scoring {
+            labels: vec![1, 2],
+            nsd_tolerance_mm: 1.0,
+            ignore: None,
+        };
+        rows.extend(evaluate_files(&case, &pred, &truth.join(&name), &scoring)?);
     }
     let summary = summarize(&rows, rows.len() / 2, 1.0);
     Ok(summary.classes.iter().map(|c| c.dice.mean).collect())
@@ -107,14 +112,16 @@ fn evaluate_demo(predictions: &Path, truth: &Path) -> anyhow::Result<Vec<f64>> {
 
 /// What the demo changes of nnU-Net's plan so that a CPU learns the phantoms in a couple of
 /// minutes: a narrow network, AdamW at a constant 0.01, short epochs, Dice pooled over the
-/// batch, no spatial augmentation (the phantoms share one scale and orientation).
-fn demo_settings() -> anyhow::Result<Vec<Setting>> {
+/// batch, no spatial augmentation (the phantoms share one scale and orientation). Under a
+/// time budget the 60 epochs are a ceiling the budget cuts; `epochs` fixes the count.
+fn demo_settings(epochs: Option<usize>) -> anyhow::Result<Vec<Setting>> {
+    let epochs = format!("num_epochs={}", epochs.unwrap_or(60));
     [
         "network.filters=[8, 16, 32, 64]",
         "optimizer={name: adam_w}",
         "schedule={name: constant}",
         "learning_rate=0.01",
-        "num_epochs=60",
+        &epochs,
         "iterations_per_epoch=10",
         "batch_size=2",
         "loss.loss.batch=true",
@@ -123,7 +130,7 @@ fn demo_settings() -> anyhow::Result<Vec<Setting>> {
         "augment.p_low_resolution=0",
         "validation.every=2",
     ]
-    .iter()
+    .into_iter()
     .map(|s| Setting::parse(s, "demo").map_err(anyhow::Error::from))
     .collect()
 }

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use autoseg_datasets::fsutil::write_bytes_atomic;
 use autoseg_datasets::{Dataset, LabelVolume, Volume};
-use autoseg_ensembler::evaluate::{ClassMetrics, csv, evaluate_labels, read_pair, summarize};
+use autoseg_ensembler::evaluate::{
+    ClassMetrics, Scoring, csv, evaluate_labels, read_pair, summarize,
+};
 use autoseg_ensembler::overlay::{SLICES, write_overlay};
 use rayon::prelude::*;
 
@@ -25,7 +27,15 @@ struct Pair {
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let pairs = pairs(&args.pred, &args.reference, args.images.as_deref())?;
+    let (pairs, datalist_ignore) = pairs(&args.pred, &args.reference, args.images.as_deref())?;
+    let scoring = Scoring {
+        labels: args.labels.clone(),
+        nsd_tolerance_mm: args.nsd_tolerance,
+        ignore: args.ignore_label.or(datalist_ignore),
+    };
+    if let Some(id) = scoring.ignore {
+        println!("label {id} is the ignore label: its voxels count in no metric");
+    }
     let out = args.out.clone().unwrap_or_else(|| args.pred.clone());
     let bar = progress::counter(pairs.len(), "cases");
     let results: Vec<(String, anyhow::Result<Vec<ClassMetrics>>)> = pairs
@@ -38,14 +48,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
                         if args.png {
                             overlay(p, &pred, &reference, &out)?;
                         }
-                        let tolerance = args.nsd_tolerance;
-                        Ok(evaluate_labels(
-                            &p.case,
-                            &pred,
-                            &reference,
-                            &args.labels,
-                            tolerance,
-                        ))
+                        Ok(evaluate_labels(&p.case, &pred, &reference, &scoring))
                     },
                 ),
             };
@@ -120,7 +123,12 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Each prediction file (`<case>.nii.gz` or `.nii`; probability maps that `predict` wrote
 /// beside them are passed over) with its reference: the file of the same name in a folder,
 /// or the datalist case of that id.
-fn pairs(pred: &Path, reference: &Path, images: Option<&Path>) -> anyhow::Result<Vec<Pair>> {
+/// The pairs to measure, and the ignore label of the datalist when `reference` is one.
+fn pairs(
+    pred: &Path,
+    reference: &Path,
+    images: Option<&Path>,
+) -> anyhow::Result<(Vec<Pair>, Option<u16>)> {
     let mut predictions: Vec<(String, PathBuf)> = std::fs::read_dir(pred)
         .with_context(|| format!("reading {}", pred.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -146,7 +154,8 @@ fn pairs(pred: &Path, reference: &Path, images: Option<&Path>) -> anyhow::Result
     } else {
         Some(Dataset::open(reference, None, false).context("reading the datalist")?)
     };
-    Ok(predictions
+    let ignore = dataset.as_ref().and_then(|d| d.datalist.ignore_label());
+    let pairs = predictions
         .into_iter()
         .map(|(case, pred)| {
             let listed = dataset
@@ -168,5 +177,6 @@ fn pairs(pred: &Path, reference: &Path, images: Option<&Path>) -> anyhow::Result
                 pred,
             }
         })
-        .collect())
+        .collect();
+    Ok((pairs, ignore))
 }

@@ -45,6 +45,10 @@ fn spec_from(args: &PhantomArgs) -> anyhow::Result<PhantomSpec> {
         "--classes must be 2 to {MAX_CLASSES}, got {}",
         args.classes
     );
+    anyhow::ensure!(
+        !args.sparse_labels || args.classes < MAX_CLASSES,
+        "--sparse-labels needs an id for its ignore label: --classes must be below {MAX_CLASSES}"
+    );
     Ok(PhantomSpec {
         cases: args.cases,
         test_cases: args.test_cases,
@@ -57,5 +61,6 @@ fn spec_from(args: &PhantomArgs) -> anyhow::Result<PhantomSpec> {
         random_orientation: args.random_orientation,
         seed: args.seed,
         classes: args.classes,
+        sparse_labels: args.sparse_labels,
     })
 }

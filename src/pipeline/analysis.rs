@@ -27,6 +27,7 @@ pub fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
         class_names: None,
         num_fold: None,
         group_key: None,
+        ignore_label: dataset.datalist.ignore_label(),
         extra: Default::default(),
     }
 }
@@ -45,21 +46,26 @@ pub fn record_task(task: &TaskConfig, work_dir: &Path) -> anyhow::Result<PathBuf
     Ok(path)
 }
 
-/// Analyzes with a progress bar, writes the files and prints what was found.
-pub fn run_analysis(dataset: &Dataset, options: &AnalyzeOptions) -> anyhow::Result<Analysis> {
+/// Analyzes with a progress bar, writes the files and prints what was found (the task's
+/// `ignore` label apart from the classes).
+pub fn run_analysis(
+    dataset: &Dataset,
+    options: &AnalyzeOptions,
+    ignore: Option<u16>,
+) -> anyhow::Result<Analysis> {
     let started = Instant::now();
     let bar = progress::counter(dataset.cases.len(), "cases");
     let analysis = analyze(dataset, options, &|| bar.inc(1)).context("analyzing the dataset")?;
     bar.finish_and_clear();
     let paths = write_datastats(&analysis, &options.work_dir).context("writing the datastats")?;
-    print_summary(&analysis, started.elapsed().as_secs_f64());
+    print_summary(&analysis, ignore, started.elapsed().as_secs_f64());
     for path in paths {
         println!("  wrote {}", path.display());
     }
     Ok(analysis)
 }
 
-fn print_summary(analysis: &Analysis, seconds: f64) {
+fn print_summary(analysis: &Analysis, ignore: Option<u16>, seconds: f64) {
     let s = &analysis.summary;
     let f = &s.fingerprint;
     println!(
@@ -74,9 +80,20 @@ fn print_summary(analysis: &Analysis, seconds: f64) {
         f.median_spacing,
         f.anisotropy
     );
+    let classes: Vec<u16> = s
+        .labels
+        .iter()
+        .copied()
+        .filter(|&l| Some(l) != ignore)
+        .collect();
+    let unannotated = match ignore {
+        Some(id) if s.labels.contains(&id) => {
+            format!(", ignore label {id} (unannotated, no class)")
+        }
+        _ => String::new(),
+    };
     println!(
-        "  labels {:?}, channels {}",
-        s.labels,
+        "  labels {classes:?}{unannotated}, channels {}",
         s.intensity_exact.len()
     );
     for e in &f.foreground_intensity_properties_per_channel {

@@ -33,6 +33,7 @@ pub fn check(dataset: &Dataset, task: Option<&TaskConfig>) -> CheckReport {
     let options = CheckOptions {
         class_count: class_count(dataset, task),
         channels: dataset.datalist.channel_names().map(|names| names.len()),
+        ignore_label: dataset.ignore_label(task),
         ..CheckOptions::default()
     };
     let bar = progress::counter(dataset.cases.len() + dataset.testing.len(), "cases");
@@ -89,9 +90,17 @@ pub fn print_report(report: &CheckReport, root: &Path, seconds: f64) {
         let parts: Vec<String> = report
             .label_voxels
             .iter()
+            .filter(|(id, _)| Some(**id) != report.ignore_label)
             .map(|(id, n)| format!("{id}: {:.2}%", 100.0 * *n as f64 / total as f64))
             .collect();
         println!("label voxels: {}", parts.join(", "));
+        if let Some(id) = report.ignore_label {
+            let n = report.label_voxels.get(&id).copied().unwrap_or(0);
+            println!(
+                "ignore label {id} (unannotated, no class): {n} voxels, {:.2}%",
+                100.0 * n as f64 / total as f64
+            );
+        }
     }
     if report.problems.is_empty() {
         return;

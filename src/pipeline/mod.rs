@@ -97,7 +97,8 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         work_dir: w.clone(),
         use_cache: true,
     };
-    let analysis = run_analysis(dataset, &options)?;
+    let ignore = dataset.ignore_label(Some(&p.task));
+    let analysis = run_analysis(dataset, &options, ignore)?;
     anyhow::ensure!(
         analysis.failed.is_empty(),
         "{} case(s) could not be read (listed above): fix or remove them from the datalist",

@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     let (mut step_times, mut losses) = (Vec::new(), Vec::new());
     for _ in 0..args.steps {
         let started = Instant::now();
-        let value = loss.forward(net.forward(x.clone()), target.clone());
+        let value = loss.forward(net.forward(x.clone()), target.clone(), None);
         let grads = GradientsParams::from_grads(value.backward(), &net);
         net = optimizer.step(1e-3, net, grads);
         // Reading the loss waits for the step to finish on asynchronous backends.

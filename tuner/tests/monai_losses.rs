@@ -83,12 +83,12 @@ fn losses_equal_monai_on(device: &Device) {
                 weights,
             };
             let outputs = vec![logits.clone(), tensor(&inputs["logits_half"], device)];
-            ds.forward(outputs, target)
+            ds.forward(outputs, target, None)
         } else {
             let config: LossConfig = strict::from_value(our_config(kind, monai))
                 .unwrap_or_else(|e| panic!("{kind} {monai:?}: {e}"));
             config.validate(3).unwrap();
-            config.forward(logits.clone(), target)
+            config.forward(logits.clone(), target, None)
         };
         let got = got.into_scalar::<f32>() as f64;
         let error = (got - want).abs() / want.abs().max(1e-12);

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use autoseg_datasets::Bundle;
@@ -71,6 +72,24 @@ impl MergedConfig {
             .get(top)
             .cloned()
             .unwrap_or_else(|| Bundle::new(bundle).configs_dir())
+    }
+
+    /// One top-level section, read strictly into its type: how every reader outside the
+    /// trainer takes the part of a bundle's configuration it acts on. An error names the
+    /// file holding the section.
+    pub fn section<T: DeserializeOwned + serde::Serialize>(
+        &self,
+        bundle: &Path,
+        key: &str,
+    ) -> Result<T, BundleError> {
+        let file = self.file_of(bundle, key);
+        let value = self
+            .values
+            .get(key)
+            .cloned()
+            .ok_or_else(|| BundleError::invalid(&file, format!("`{key}` is missing")))?;
+        crate::strict::from_value(value)
+            .map_err(|reason| BundleError::invalid(&file, format!("{key}: {reason}")))
     }
 }
 

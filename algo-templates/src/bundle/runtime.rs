@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use autoseg_datasets::{LabelVolume, Volume};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::limits::{Pass, check_stepping, check_window};
@@ -16,7 +15,7 @@ use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_
 use crate::ComputeDevice;
 use crate::inference::{Accumulation, SlidingWindow};
 use crate::networks::{Network, NetworkConfig};
-use crate::{strict, weights};
+use crate::weights;
 use autoseg_datasets::transforms::preprocess::{
     PreparedImage, PreprocessPlan, argmax_classes, prepare_image, restore_argmax,
     restore_probabilities,
@@ -41,11 +40,11 @@ impl InferenceSettings {
     pub fn read(bundle: &Path) -> Result<InferenceSettings, BundleError> {
         let merged = read_config(bundle)?;
         let settings = InferenceSettings {
-            network: section(&merged, bundle, "network")?,
-            preprocessing: section(&merged, bundle, "preprocessing")?,
-            patch_size: section(&merged, bundle, "patch_size")?,
+            network: merged.section(bundle, "network")?,
+            preprocessing: merged.section(bundle, "preprocessing")?,
+            patch_size: merged.section(bundle, "patch_size")?,
             inference: match merged.values.get("inference") {
-                Some(_) => section(&merged, bundle, "inference")?,
+                Some(_) => merged.section(bundle, "inference")?,
                 None => InferenceConfig::default(),
             },
         };
@@ -94,21 +93,6 @@ impl InferenceSettings {
             accumulation: Accumulation::for_device(device),
         }
     }
-}
-
-fn section<T: DeserializeOwned + Serialize>(
-    merged: &MergedConfig,
-    bundle: &Path,
-    key: &str,
-) -> Result<T, BundleError> {
-    let file = merged.file_of(bundle, key);
-    let value = merged
-        .values
-        .get(key)
-        .cloned()
-        .ok_or_else(|| BundleError::invalid(&file, format!("`{key}` is missing")))?;
-    strict::from_value(value)
-        .map_err(|reason| BundleError::invalid(&file, format!("{key}: {reason}")))
 }
 
 /// A trained bundle, loaded once, predicting any number of images.

@@ -58,6 +58,8 @@ pub struct TaskInfo {
     pub channel_names: Vec<String>,
     /// Names of label ids, where known.
     pub label_names: Vec<(u16, String)>,
+    /// The label id of unannotated voxels, if the task has one (not a class).
+    pub ignore_label: Option<u16>,
     /// The datalist, relative to a bundle folder.
     pub datalist: PathBuf,
     /// The data root, relative to a bundle folder.

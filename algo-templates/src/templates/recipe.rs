@@ -32,16 +32,22 @@ pub fn classes_and_channels(
     input: &TemplateInput,
     d: &mut Derivation,
 ) -> Result<(Vec<u16>, usize), TemplateError> {
-    let labels = input.stats.labels()?;
+    let found = input.stats.labels()?;
+    let ignore = input.task.ignore_label;
+    let labels: Vec<u16> = found
+        .iter()
+        .copied()
+        .filter(|&l| Some(l) != ignore)
+        .collect();
     let labels = d.record(
         "preprocessing.labels",
         labels,
-        "every label id found in the dataset, in order; id labels[k] is trained as class k \
-         (MONAI assumes ids 0..N-1)",
-        &[(
-            "stats_summary.label_stats.labels",
-            json!(input.stats.labels()?),
-        )],
+        "every label id found in the dataset but the ignore label, in order; id labels[k] \
+         is trained as class k (MONAI assumes ids 0..N-1)",
+        &[
+            ("stats_summary.label_stats.labels", json!(found)),
+            ("task.ignore_label", json!(ignore)),
+        ],
     );
     let key = "stats_summary.image_stats.channels.max";
     let channels = input.stats.number(key)? as usize;
@@ -237,7 +243,18 @@ pub struct Plan {
 pub fn base_config(input: &TemplateInput, d: &mut Derivation, plan: Plan) -> Map<String, Value> {
     let mut config = Map::new();
     config.insert("data".into(), data_block(input));
-    config.insert("preprocessing".into(), plan.preprocessing);
+    let mut preprocessing = plan.preprocessing;
+    if let Some(id) = input.task.ignore_label {
+        let id = d.record(
+            "preprocessing.ignore_label",
+            id,
+            "the task's ignore label (nnU-Net's `ignore`): its voxels take no part in the \
+             loss, the foreground sampling or the validation Dice",
+            &[("task.ignore_label", json!(id))],
+        );
+        preprocessing["ignore_label"] = json!(id);
+    }
+    config.insert("preprocessing".into(), preprocessing);
     config.insert("network".into(), json!(plan.network));
     config.insert("patch_size".into(), json!(plan.patch));
     config.insert("batch_size".into(), json!(plan.batch));

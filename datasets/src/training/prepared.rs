@@ -194,11 +194,11 @@ pub fn preprocess(
     let classes: Vec<u8> = ids
         .iter()
         .map(|&id| {
-            let class = plan.labels.iter().position(|&l| l == id).ok_or(id);
-            class.map(|k| {
-                class_voxels[k] += 1;
-                k as u8
-            })
+            let class = plan.class_of(id).ok_or(id)?;
+            if let Some(count) = class_voxels.get_mut(class as usize) {
+                *count += 1;
+            }
+            Ok(class)
         })
         .collect::<Result<_, u16>>()
         .map_err(|id| DataError::UnknownLabel {

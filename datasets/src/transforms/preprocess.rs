@@ -52,17 +52,52 @@ pub struct PreprocessPlan {
     pub normalization: Normalization,
     /// The dataset's label ids in training order: id `labels[k]` becomes class `k`.
     pub labels: Vec<u16>,
+    /// The label id of unannotated voxels (nnU-Net's `ignore` label), which becomes
+    /// [`IGNORE_CLASS`]; absent from the plan's id (and its cache folder) when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_label: Option<u16>,
 }
+
+/// The class index prepared labels give the ignore label's voxels: past every class, as
+/// an ignore label takes one of the 256 values a prepared label holds.
+pub const IGNORE_CLASS: u8 = u8::MAX;
 
 impl PreprocessPlan {
     /// Checks what serde cannot: a target spacing of finite positive millimetres.
     pub fn validate(&self) -> Result<(), String> {
-        match self.target_spacing {
-            Some(t) if !t.iter().all(|v| v.is_finite() && *v > 0.0) => Err(format!(
+        if let Some(t) = self.target_spacing
+            && !t.iter().all(|v| v.is_finite() && *v > 0.0)
+        {
+            return Err(format!(
                 "preprocessing.target_spacing {t:?} must be finite and positive"
-            )),
-            _ => Ok(()),
+            ));
         }
+        if let Some(id) = self.ignore_label {
+            if self.labels.contains(&id) {
+                return Err(format!(
+                    "preprocessing.ignore_label {id} is also a class in preprocessing.labels: \
+                     a voxel cannot be both unannotated and annotated"
+                ));
+            }
+            if self.labels.len() > IGNORE_CLASS as usize {
+                return Err(format!(
+                    "preprocessing.ignore_label needs at most {} classes, background included; \
+                     preprocessing.labels has {}",
+                    IGNORE_CLASS,
+                    self.labels.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The class a voxel of label id `id` trains as: its index in `labels`, or
+    /// [`IGNORE_CLASS`] for the ignore label; `None` for an id the plan does not know.
+    pub fn class_of(&self, id: u16) -> Option<u8> {
+        if Some(id) == self.ignore_label {
+            return Some(IGNORE_CLASS);
+        }
+        self.labels.iter().position(|&l| l == id).map(|k| k as u8)
     }
 
     /// A short stable name for the plan, naming its cache folder: any change to the plan
@@ -410,6 +445,29 @@ fn z_score(channel: &mut [f32], selected: impl Fn(f32) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ignore_label_becomes_the_ignore_class_and_may_not_be_a_class() {
+        let mut plan = PreprocessPlan {
+            target_spacing: None,
+            normalization: Normalization::None,
+            labels: vec![0, 1, 4],
+            ignore_label: Some(9),
+        };
+        assert_eq!(plan.validate(), Ok(()));
+        let classes: Vec<Option<u8>> = [0, 4, 9, 5].map(|id| plan.class_of(id)).to_vec();
+        assert_eq!(classes, [Some(0), Some(2), Some(IGNORE_CLASS), None]);
+        plan.ignore_label = Some(4);
+        let err = plan.validate().unwrap_err();
+        assert!(err.contains("ignore_label 4 is also a class"), "{err}");
+        plan.ignore_label = Some(999);
+        plan.labels = (0..256).collect();
+        let err = plan.validate().unwrap_err();
+        assert!(err.contains("at most 255 classes"), "{err}");
+        // No ignore label: the plan (and its cache folder's name) is what it was.
+        plan.ignore_label = None;
+        assert!(!serde_json::to_string(&plan).unwrap().contains("ignore"));
+    }
 
     #[test]
     fn z_fastest_round_trips() {

@@ -47,8 +47,13 @@ pub struct DeepSupervision {
 
 impl DeepSupervision {
     /// Weighted sum of the loss of each output (finest first) against the full-resolution
-    /// one-hot `target`.
-    pub fn forward(&self, outputs: Vec<Tensor<5>>, target: Tensor<5>) -> Tensor<1> {
+    /// one-hot `target`, over the `labelled` voxels when some are not.
+    pub fn forward(
+        &self,
+        outputs: Vec<Tensor<5>>,
+        target: Tensor<5>,
+        labelled: Option<Tensor<5>>,
+    ) -> Tensor<1> {
         let weights = self.weights.weights(outputs.len());
         outputs
             .into_iter()
@@ -56,7 +61,10 @@ impl DeepSupervision {
             .map(|(output, w)| {
                 let [_, _, x, y, z] = output.dims();
                 let target = resize_nearest_exact(target.clone(), [x, y, z]);
-                self.loss.forward(output, target).mul_scalar(w)
+                let labelled = labelled
+                    .clone()
+                    .map(|mask| resize_nearest_exact(mask, [x, y, z]));
+                self.loss.forward(output, target, labelled).mul_scalar(w)
             })
             .reduce(|a, b| a + b)
             .expect("at least one output")

@@ -4,7 +4,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 use serde::{Deserialize, Serialize};
 
-use super::{class_vector, without_background};
+use super::{class_vector, masked_mean, without_background};
 
 /// MONAI `FocalLoss` (sigmoid by default, as MONAI's `DiceFocalLoss` uses it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,8 +35,13 @@ impl Default for FocalOptions {
 }
 
 impl FocalOptions {
-    /// Mean over every voxel and scored channel.
-    pub fn forward(&self, logits: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
+    /// Mean over every (labelled) voxel and scored channel.
+    pub fn forward(
+        &self,
+        logits: Tensor<3>,
+        target: Tensor<3>,
+        labelled: Option<&Tensor<3>>,
+    ) -> Tensor<1> {
         // MONAI drops the background before the activation, even for softmax.
         let x = without_background(logits, self.include_background);
         let t = without_background(target, self.include_background);
@@ -53,9 +58,9 @@ impl FocalOptions {
                 } else {
                     &w[..]
                 };
-                (loss.clone() * class_vector(w, &loss)).mean()
+                masked_mean(loss.clone() * class_vector(w, &loss), labelled)
             }
-            None => loss.mean(),
+            None => masked_mean(loss, labelled),
         }
     }
 

@@ -171,19 +171,29 @@ impl LossConfig {
         Ok(())
     }
 
-    /// The loss of `logits` against `target` (same shape), a scalar tensor.
-    pub fn forward(&self, logits: Tensor<5>, target: Tensor<5>) -> Tensor<1> {
+    /// The loss of `logits` against `target` (same shape), a scalar tensor. With a
+    /// `labelled` mask `[b, 1, x, y, z]` (1 where annotated), unannotated voxels take no
+    /// part: whatever the network predicts there changes no term.
+    pub fn forward(
+        &self,
+        logits: Tensor<5>,
+        target: Tensor<5>,
+        labelled: Option<Tensor<5>>,
+    ) -> Tensor<1> {
         let (logits, target) = (flatten(logits), flatten(target));
+        let mask = labelled.map(flatten);
+        let mask = mask.as_ref();
         match self {
-            LossConfig::Dice(dice) => dice.forward(logits, target),
+            LossConfig::Dice(dice) => dice.forward(logits, target, mask),
             LossConfig::DiceCe {
                 dice,
                 lambda_dice,
                 lambda_ce,
             } => {
                 let weights = dice.class_weights.as_deref();
-                let ce = cross_entropy(logits.clone(), target.clone(), weights);
-                dice.forward(logits, target).mul_scalar(*lambda_dice) + ce.mul_scalar(*lambda_ce)
+                let ce = cross_entropy(logits.clone(), target.clone(), weights, mask);
+                dice.forward(logits, target, mask).mul_scalar(*lambda_dice)
+                    + ce.mul_scalar(*lambda_ce)
             }
             LossConfig::DiceFocal {
                 dice,
@@ -199,14 +209,14 @@ impl LossConfig {
                     use_softmax: false,
                     class_weights: dice.class_weights.clone(),
                 };
-                let focal = focal.forward(logits.clone(), target.clone());
-                dice.forward(logits, target).mul_scalar(*lambda_dice)
+                let focal = focal.forward(logits.clone(), target.clone(), mask);
+                dice.forward(logits, target, mask).mul_scalar(*lambda_dice)
                     + focal.mul_scalar(*lambda_focal)
             }
-            LossConfig::Focal(focal) => focal.forward(logits, target),
-            LossConfig::Tversky(tversky) => tversky.forward(logits, target),
+            LossConfig::Focal(focal) => focal.forward(logits, target, mask),
+            LossConfig::Tversky(tversky) => tversky.forward(logits, target, mask),
             LossConfig::GeneralizedDice { region, w_type } => {
-                region::generalized_dice(region, *w_type, logits, target)
+                region::generalized_dice(region, *w_type, logits, target, mask)
             }
         }
     }
@@ -233,6 +243,19 @@ fn without_background(x: Tensor<3>, include_background: bool) -> Tensor<3> {
         x
     } else {
         x.slice([0..b, 1..c, 0..n])
+    }
+}
+
+/// The mean of `[b, c, n]` values over every voxel, or over the labelled ones (`mask`
+/// `[b, 1, n]`) alone; a batch with none labelled gives 0.
+fn masked_mean(x: Tensor<3>, mask: Option<&Tensor<3>>) -> Tensor<1> {
+    match mask {
+        None => x.mean(),
+        Some(mask) => {
+            let channels = x.dims()[1] as f64;
+            let count = mask.clone().sum().mul_scalar(channels).clamp_min(1.0);
+            (x * mask.clone()).sum() / count
+        }
     }
 }
 

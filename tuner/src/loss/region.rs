@@ -45,8 +45,19 @@ fn reduce(x: Tensor<3>, batch: bool) -> Tensor<3> {
 }
 
 /// Probabilities and target with the background dropped if asked: the common prologue.
-fn prepare(region: &RegionOptions, logits: Tensor<3>, target: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
-    let probs = region.activation.apply(logits);
+fn prepare(
+    region: &RegionOptions,
+    logits: Tensor<3>,
+    target: Tensor<3>,
+    labelled: Option<&Tensor<3>>,
+) -> (Tensor<3>, Tensor<3>) {
+    let mut probs = region.activation.apply(logits);
+    let mut target = target;
+    if let Some(mask) = labelled {
+        // Unannotated voxels add to no sum: neither predicted nor reference volume.
+        probs = probs * mask.clone();
+        target = target * mask.clone();
+    }
     (
         without_background(probs, region.include_background),
         without_background(target, region.include_background),
@@ -80,9 +91,14 @@ pub struct DiceOptions {
 
 impl DiceOptions {
     /// Mean over samples (unless pooled) and classes of `1 - Dice`.
-    pub fn forward(&self, logits: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
+    pub fn forward(
+        &self,
+        logits: Tensor<3>,
+        target: Tensor<3>,
+        labelled: Option<&Tensor<3>>,
+    ) -> Tensor<1> {
         let batch = self.region.batch;
-        let (p, g) = prepare(&self.region, logits, target);
+        let (p, g) = prepare(&self.region, logits, target, labelled);
         let intersection = reduce(p.clone() * g.clone(), batch);
         let (p_sum, g_sum) = if self.squared_pred {
             (reduce(p.clone() * p, batch), reduce(g.clone() * g, batch))
@@ -135,9 +151,14 @@ impl Default for TverskyOptions {
 
 impl TverskyOptions {
     /// Mean over samples (unless pooled) and classes.
-    pub fn forward(&self, logits: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
+    pub fn forward(
+        &self,
+        logits: Tensor<3>,
+        target: Tensor<3>,
+        labelled: Option<&Tensor<3>>,
+    ) -> Tensor<1> {
         let batch = self.region.batch;
-        let (p, g) = prepare(&self.region, logits, target);
+        let (p, g) = prepare(&self.region, logits, target, labelled);
         let tp = reduce(p.clone() * g.clone(), batch);
         let fp = reduce(p, batch) - tp.clone();
         let fn_ = reduce(g, batch) - tp.clone();
@@ -168,9 +189,10 @@ pub fn generalized_dice(
     w_type: GeneralizedDiceWeights,
     logits: Tensor<3>,
     target: Tensor<3>,
+    labelled: Option<&Tensor<3>>,
 ) -> Tensor<1> {
     let batch = region.batch;
-    let (p, g) = prepare(region, logits, target);
+    let (p, g) = prepare(region, logits, target, labelled);
     let tp = reduce(p.clone() * g.clone(), batch);
     let volume = reduce(g, batch);
     let denominator = reduce(p, batch) + volume.clone();

@@ -13,6 +13,7 @@ use super::checkpoint::EpochRecord;
 use super::{TrainConfig, mean_dice};
 use crate::loss::one_hot;
 use autoseg_datasets::training::loader::{Batch, Prefetcher, TrainingSet};
+use autoseg_datasets::transforms::preprocess::IGNORE_CLASS;
 
 /// What one epoch trains on.
 pub(super) struct Step<'a> {
@@ -88,15 +89,22 @@ pub(super) fn optimize(
     lr: f64,
     device: &burn::tensor::Device,
 ) -> (Network, f64) {
-    let (image, target) = tensors(batch, config.network.out_channels(), device);
-    let loss = config.loss.forward(net.forward_deep(image), target);
+    let (image, target, labelled) = tensors(batch, config, device);
+    let loss = config
+        .loss
+        .forward(net.forward_deep(image), target, labelled);
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     let net = optimizer.step(lr, net, grads);
     (net, loss.into_scalar::<f32>() as f64)
 }
 
-/// The batch as tensors: images and one-hot targets.
-fn tensors(batch: &Batch, classes: usize, device: &burn::tensor::Device) -> (Tensor<5>, Tensor<5>) {
+/// The batch as tensors: images, one-hot targets, and where the bundle has an ignore
+/// label, the mask of annotated voxels (the ignore class's one-hot is all zeros).
+fn tensors(
+    batch: &Batch,
+    config: &TrainConfig,
+    device: &burn::tensor::Device,
+) -> (Tensor<5>, Tensor<5>, Option<Tensor<5>>) {
     let [x, y, z] = batch.patch;
     let image = Tensor::<1>::from_floats(batch.image.as_slice(), device).reshape([
         batch.size,
@@ -108,7 +116,15 @@ fn tensors(batch: &Batch, classes: usize, device: &burn::tensor::Device) -> (Ten
     let labels: Vec<i64> = batch.label.iter().map(|&l| l as i64).collect();
     let labels =
         Tensor::<1, Int>::from_ints(labels.as_slice(), device).reshape([batch.size, 1, x, y, z]);
-    (image, one_hot(labels, classes))
+    let labelled = config
+        .preprocessing
+        .ignore_label
+        .map(|_| labels.clone().not_equal_elem(IGNORE_CLASS as i64).float());
+    (
+        image,
+        one_hot(labels, config.network.out_channels()),
+        labelled,
+    )
 }
 
 /// Where the schedule stands at an epoch's first iteration `step`: with a time budget

@@ -36,6 +36,7 @@ pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
             target_spacing: None,
             normalization: Normalization::ZScoreNonzero,
             labels: vec![0, 1, 2],
+            ignore_label: None,
         },
         network: NetworkConfig::Dynunet(network),
         // nnU-Net's Dice: foreground classes only, pooled over the batch; the small lesion

@@ -1,7 +1,7 @@
 //! Validation: full sliding-window inference on each validation case, then Dice per
 //! foreground class as MONAI's `DiceMetric` and nnU-Net report it: per case, then the mean
 //! over the cases whose reference holds the class (an absent class is NaN for that case and
-//! left out).
+//! left out). Voxels of the ignore label count for nothing.
 
 use autoseg_kernels::overlap::ConfusionMatrix;
 use autoseg_templates::inference::argmax;
@@ -10,6 +10,7 @@ use burn::tensor::Device;
 
 use super::TrainConfig;
 use autoseg_datasets::training::prepared::PreparedCase;
+use autoseg_datasets::transforms::preprocess::IGNORE_CLASS;
 
 /// Mean Dice per foreground class over `cases`; NaN for a class in no reference.
 pub fn dice(
@@ -29,7 +30,11 @@ pub fn dice(
             });
         let predicted = argmax(&probabilities, classes);
         let reference: Vec<u16> = case.label().iter().map(|&l| l as u16).collect();
-        let confusion = ConfusionMatrix::of(&predicted, &reference, classes);
+        let ignore = config
+            .preprocessing
+            .ignore_label
+            .map(|_| IGNORE_CLASS as u16);
+        let confusion = ConfusionMatrix::of_annotated(&predicted, &reference, classes, ignore);
         for (k, sum) in sums.iter_mut().enumerate() {
             let (tp, _, fn_) = confusion.outcomes(k + 1);
             if tp + fn_ > 0 {
