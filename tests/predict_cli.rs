@@ -1,7 +1,8 @@
-//! Predicting labels alone takes the classes one at a time on the image's grid (the memory of
-//! one class there, not of all); predicting probabilities too holds every class. Both must
-//! give the same label maps: for one bundle, and for ensembles under `mean` and `vote`, on
-//! phantoms in random orientations whose bundles resample (so probabilities are brought back).
+//! Predicting labels alone streams the volume slab by slab (the memory of a window's depth
+//! of classes, not of the volume); predicting probabilities too holds every class. Both must
+//! give the same label maps: for one bundle, and for ensembles under `mean` (members sharing
+//! a stream, and members on two grids with two windows) and `vote`, on phantoms in random
+//! orientations whose bundles resample (so probabilities are brought back).
 
 mod common;
 
@@ -74,4 +75,28 @@ fn labels_alone_equal_labels_with_probabilities() {
     assert_same(dir.path(), &["-w", w], "mean");
     common::run_ok(&["ensemble", "-w", w, "--combine", "vote"]);
     assert_same(dir.path(), &["-w", w], "vote");
+    // Fold 1 on a grid and window of its own: two streams, averaged plane by plane.
+    let fold_1 = work.join("bundles/dynunet_1/configs");
+    edit_yaml(&fold_1.join("transforms_train.yaml"), |v| {
+        v["preprocessing"]["target_spacing"] = serde_json::json!([1.2, 1.4, 1.1]);
+    });
+    edit_yaml(&fold_1.join("transforms_infer.yaml"), |v| {
+        v["inference"]["overlap"] = serde_json::json!(0.6);
+    });
+    common::run_ok(&["ensemble", "-w", w]);
+    assert_same(dir.path(), &["-w", w], "mean_two_grids");
+    let read = |folder: &str| {
+        LabelVolume::read(&dir.path().join(folder).join("phantom_012.nii.gz")).unwrap()
+    };
+    assert_ne!(
+        read("mean_alone").data(),
+        read("mean_two_grids_alone").data(),
+        "fold 1's own grid and window change the ensemble's labels somewhere"
+    );
+}
+
+fn edit_yaml(file: &Path, change: impl FnOnce(&mut serde_json::Value)) {
+    let mut value = common::read_yaml(file);
+    change(&mut value);
+    std::fs::write(file, serde_yaml::to_string(&value).unwrap()).unwrap();
 }

@@ -7,15 +7,17 @@
 //! resampling, so the mean of the restored maps is the restored mean, and each class is
 //! restored once per grid, not once per member. Under `vote`, each member's classes are taken
 //! the same way, then counted class by class.
+//!
+//! Where the members' sliding-window sums live on the host, all of this streams slab by
+//! slab instead ([`streamed_classes`]): not even the network's grid holds every class.
 
 use std::path::Path;
 
 use autoseg_datasets::Volume;
-use autoseg_datasets::transforms::preprocess::{
-    PreparedImage, RunningArgmax, restore_argmax, restore_class,
-};
+use autoseg_datasets::transforms::preprocess::{PreparedImage, RunningArgmax, restore_class};
 use autoseg_templates::bundle::BundleError;
-use autoseg_templates::bundle::runtime::BundlePredictor;
+use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
+use autoseg_templates::bundle::stream::streamed_classes;
 
 /// The class of each voxel of `ras` (x fastest) with the highest mean probability over
 /// `members` (the first class on ties).
@@ -24,6 +26,10 @@ pub fn mean_classes(
     ras: &Volume,
     path: &Path,
 ) -> Result<Vec<u8>, BundleError> {
+    if members.iter().all(BundlePredictor::streams) {
+        let members: Vec<&BundlePredictor> = members.iter().collect();
+        return streamed_classes(&members, ras, path);
+    }
     // Per distinct grid: the mean of its members' probabilities, and how many they are.
     let mut grids: Vec<(PreparedImage, usize)> = Vec::new();
     for member in members {
@@ -68,10 +74,7 @@ pub fn vote_classes(
     let classes = members[0].classes();
     let choices = members
         .iter()
-        .map(|m| {
-            let prepared = m.network_probabilities(ras, path)?;
-            Ok(restore_argmax(&prepared.data, classes, &prepared.grid))
-        })
+        .map(|m| m.ras_classes(ras, path))
         .collect::<Result<Vec<_>, BundleError>>()?;
     let voxels: usize = ras.dims().iter().product();
     let mut argmax = RunningArgmax::new(voxels);

@@ -163,6 +163,40 @@ impl WindowAccumulator {
             });
     }
 
+    /// The weighted means at position `at` along the fastest axis, one per row of
+    /// `channel` (rows in order, 0 where no window reached): one slice of the volume, read
+    /// where it lies. With [`Self::advance`] a band along that axis streams through a volume.
+    pub fn slice(&self, channel: usize, at: usize, out: &mut Vec<f32>) {
+        let width = self.shape.dims[0];
+        let rows = self.weight.len() / width;
+        let sums = &self.sum[channel * rows * width..(channel + 1) * rows * width];
+        out.clear();
+        out.extend(
+            sums.chunks_exact(width)
+                .zip(self.weight.chunks_exact(width))
+                .map(|(s, w)| if w[at] > 0.0 { s[at] / w[at] } else { 0.0 }),
+        );
+    }
+
+    /// Drops the first `n` positions of every row along the fastest axis: the rest moves to
+    /// the front and the freed tail starts again from zero, so windows added after it place
+    /// their origins `n` earlier.
+    ///
+    /// # Panics
+    /// When `n` exceeds the fastest axis.
+    pub fn advance(&mut self, n: usize) {
+        let width = self.shape.dims[0];
+        assert!(n <= width, "advancing {n} along a band {width} wide");
+        for row in self
+            .sum
+            .chunks_exact_mut(width)
+            .chain(self.weight.chunks_exact_mut(width))
+        {
+            row.copy_within(n.., 0);
+            row[width - n..].fill(0.0);
+        }
+    }
+
     /// The weighted mean per voxel and channel (channel-major); 0 where no window reached.
     pub fn finish(mut self) -> Vec<f32> {
         let weight = self.weight;
@@ -198,6 +232,47 @@ mod tests {
         let floor = narrow.iter().copied().fold(f32::MAX, f32::min);
         assert_eq!(narrow[0], floor);
         assert!(floor > 0.0);
+    }
+
+    #[test]
+    fn a_band_read_and_advanced_as_it_streams_equals_the_whole_volume() {
+        // Windows of 4 along the fastest axis of a 10-long volume, at 0, 3 and 6.
+        let (dims, window, channels) = ([10, 3, 2], [4, 3, 2], 2);
+        let importance = gaussian_importance_map(window, 1.0 / 8.0);
+        let n = importance.len();
+        let values = |start: usize| -> Vec<f32> {
+            (0..channels * n)
+                .map(|i| (i * 7 + start * 13) as f32 % 11.0)
+                .collect()
+        };
+        let mut whole = WindowAccumulator::new(dims, channels);
+        let mut band = WindowAccumulator::new([window[0], 3, 2], channels);
+        let mut streamed = vec![vec![Vec::new(); 6]; channels];
+        let starts = [0, 3, 6];
+        let mut slice = Vec::new();
+        for (i, &start) in starts.iter().enumerate() {
+            let v = values(start);
+            let at = |origin| Window {
+                origin,
+                size: window,
+                values: &v,
+                importance: &importance,
+            };
+            whole.add(&at([start, 0, 0]));
+            band.add(&at([0, 0, 0]));
+            // Final: up to the next window's start, or the end.
+            let done = starts.get(i + 1).map_or(dims[0], |&next| next) - start;
+            for (c, rows) in streamed.iter_mut().enumerate() {
+                for at in 0..done {
+                    band.slice(c, at, &mut slice);
+                    rows.iter_mut().zip(&slice).for_each(|(r, &v)| r.push(v));
+                }
+            }
+            band.advance(done);
+        }
+        let whole = whole.finish();
+        let streamed: Vec<f32> = streamed.concat().concat();
+        assert_eq!(streamed, whole);
     }
 
     #[test]

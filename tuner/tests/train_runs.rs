@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use autoseg_datasets::phantom::{PhantomSpec, write_dataset};
 use autoseg_templates::ComputeDevice;
-use autoseg_tuner::train::{TrainOptions, phantom_config, train};
+use autoseg_tuner::train::{TrainConfig, TrainOptions, phantom_config, train};
 
 /// A phantom dataset and a short bundle on it.
 fn short_bundle(root: &Path) -> PathBuf {
@@ -46,6 +46,38 @@ fn two_runs_with_one_seed_give_identical_first_epoch_losses() {
     let second = train(&bundle, &options(false)).unwrap();
     assert_eq!(first.history[0].loss, second.history[0].loss);
     assert!(first.history[0].loss.is_finite());
+}
+
+#[test]
+fn a_time_budget_ends_an_epoch_that_would_outlast_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = short_bundle(dir.path());
+    let mut config = TrainConfig::read(&bundle).unwrap();
+    // Hours of steps in one epoch, against a budget of a second.
+    config.iterations_per_epoch = 1_000_000;
+    config.num_epochs = 3;
+    config.write(&bundle).unwrap();
+    let started = std::time::Instant::now();
+    let options = TrainOptions {
+        time_budget_seconds: Some(1.0),
+        ..options(false)
+    };
+    let run = train(&bundle, &options).unwrap();
+    assert_eq!(
+        run.epochs_done, 1,
+        "the budget ends the run in its first epoch"
+    );
+    assert!(
+        run.stopped_because.contains("time budget"),
+        "{}",
+        run.stopped_because
+    );
+    assert!(
+        run.history[0].dice.is_some(),
+        "the epoch cut short still validates"
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(seconds < 120.0, "the epoch went on for {seconds:.0} s");
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod metadata;
 pub mod progress;
 pub mod runtime;
+pub mod stream;
 pub mod validation;
 
 use std::path::{Path, PathBuf};

@@ -138,7 +138,7 @@ impl BundlePredictor {
     }
 
     /// The image must have the channels the network was trained on.
-    fn check_channels(&self, image: &Volume, path: &Path) -> Result<(), BundleError> {
+    pub(crate) fn check_channels(&self, image: &Volume, path: &Path) -> Result<(), BundleError> {
         let expected = self.settings.network.in_channels();
         if image.channels() != expected {
             return Err(BundleError::invalid(
@@ -191,7 +191,7 @@ impl BundlePredictor {
 
     /// The windows' class probabilities, averaged over every combination of the mirror
     /// axes (just the windows themselves without test-time augmentation).
-    fn mirrored_probabilities(&self, x: Tensor<5>) -> Tensor<5> {
+    pub(crate) fn mirrored_probabilities(&self, x: Tensor<5>) -> Tensor<5> {
         let axes = &self.settings.inference.mirror_axes;
         let flip = |mut t: Tensor<5>, subset: usize| {
             for (i, &axis) in axes.iter().enumerate() {
@@ -210,6 +210,22 @@ impl BundlePredictor {
             .reduce(|a, b| a + b)
             .expect("one pass at least");
         sum / passes as f32
+    }
+
+    /// How windows cover an image on the bundle's device.
+    pub fn window(&self) -> &SlidingWindow {
+        &self.window
+    }
+
+    /// The device the network runs on.
+    pub(crate) fn burn_device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Whether segmenting streams slabs through the volume ([`super::stream`]): where the
+    /// sliding window's sums live on the host (a CUDA device keeps its own, whole).
+    pub fn streams(&self) -> bool {
+        self.window.accumulation == Accumulation::Host
     }
 
     /// The network with its trained weights.
@@ -303,8 +319,12 @@ impl Segmenter for BundlePredictor {
         argmax_classes(probabilities, self.classes())
     }
 
-    /// Restored one class at a time: the image's resolution never holds every class.
+    /// Streamed slab by slab ([`super::stream`]) where the sums live on the host, else
+    /// restored one class at a time: the image's resolution never holds every class.
     fn ras_classes(&self, ras: &Volume, path: &Path) -> Result<Vec<u8>, BundleError> {
+        if self.streams() {
+            return super::stream::streamed_classes(&[self], ras, path);
+        }
         let prepared = self.network_probabilities(ras, path)?;
         Ok(restore_argmax(
             &prepared.data,

@@ -196,27 +196,67 @@ fn resample_direct(
     new_dims: [usize; 3],
     orders: [Order; 3],
 ) -> Vec<f32> {
-    let taps = direct_taps(dims, new_dims, orders);
-    let [nx, ny, _] = dims;
-    let plane = new_dims[0] * new_dims[1];
-    let mut out = vec![0f32; plane * new_dims[2]];
-    out.par_chunks_mut(plane)
-        .zip(&taps[2])
-        .for_each(|(slice, &(zi, zw))| {
-            for (row, &(yi, yw)) in slice.chunks_exact_mut(new_dims[0]).zip(&taps[1]) {
-                let line = |z: usize, y: usize| &data[(zi[z] * ny + yi[y]) * nx..][..nx];
-                let lines = [line(0, 0), line(0, 1), line(1, 0), line(1, 1)];
-                let weights = [zw[0] * yw[0], zw[0] * yw[1], zw[1] * yw[0], zw[1] * yw[1]];
-                for (v, &(xi, xw)) in row.iter_mut().zip(&taps[0]) {
-                    let mut sum = 0.0f32;
-                    for (l, w) in lines.iter().zip(weights) {
-                        sum += w * (xw[0] * l[xi[0]] + xw[1] * l[xi[1]]);
-                    }
-                    *v = sum;
-                }
-            }
+    let planes = PlaneResampler::new(dims, new_dims, orders);
+    let (plane_in, plane_out) = (dims[0] * dims[1], new_dims[0] * new_dims[1]);
+    let mut out = vec![0f32; plane_out * new_dims[2]];
+    out.par_chunks_mut(plane_out)
+        .enumerate()
+        .for_each(|(z, slice)| {
+            let (zi, zw) = planes.z_taps(z);
+            let input = zi.map(|i| &data[i * plane_in..][..plane_in]);
+            planes.plane(input, zw, slice);
         });
     out
+}
+
+/// Nearest or linear resampling one output z-plane at a time, from the two input z-planes
+/// each reads: how a volume that arrives (or leaves) slice by slice is resampled without
+/// being whole in memory, with the same arithmetic as [`resample`].
+pub struct PlaneResampler {
+    taps: [AxisTaps; 3],
+    dims: [usize; 3],
+    new_dims: [usize; 3],
+}
+
+impl PlaneResampler {
+    /// From `dims` to `new_dims` (x fastest) at `orders`, none of them cubic.
+    ///
+    /// # Panics
+    /// When an order is cubic (its prefilter needs whole lines).
+    pub fn new(dims: [usize; 3], new_dims: [usize; 3], orders: [Order; 3]) -> PlaneResampler {
+        assert!(
+            !orders.contains(&Order::Cubic),
+            "plane by plane resampling is nearest or linear"
+        );
+        PlaneResampler {
+            taps: direct_taps(dims, new_dims, orders),
+            dims,
+            new_dims,
+        }
+    }
+
+    /// The input planes output plane `z` reads, and their weights.
+    pub fn z_taps(&self, z: usize) -> ([usize; 2], [f32; 2]) {
+        self.taps[2][z]
+    }
+
+    /// Output plane `out` (`new_dims` x by y, x fastest) from `input`, the input planes
+    /// [`Self::z_taps`] names, weighted by `zw`.
+    pub fn plane(&self, input: [&[f32]; 2], zw: [f32; 2], out: &mut [f32]) {
+        let nx = self.dims[0];
+        for (row, &(yi, yw)) in out.chunks_exact_mut(self.new_dims[0]).zip(&self.taps[1]) {
+            let line = |z: usize, y: usize| &input[z][yi[y] * nx..][..nx];
+            let lines = [line(0, 0), line(0, 1), line(1, 0), line(1, 1)];
+            let weights = [zw[0] * yw[0], zw[0] * yw[1], zw[1] * yw[0], zw[1] * yw[1]];
+            for (v, &(xi, xw)) in row.iter_mut().zip(&self.taps[0]) {
+                let mut sum = 0.0f32;
+                for (l, w) in lines.iter().zip(weights) {
+                    sum += w * (xw[0] * l[xi[0]] + xw[1] * l[xi[1]]);
+                }
+                *v = sum;
+            }
+        }
+    }
 }
 
 /// Resamples a label map: `Nearest` takes the nearest id; otherwise each class's mask is

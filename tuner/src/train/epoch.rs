@@ -25,6 +25,10 @@ pub(super) struct Step<'a> {
     pub epoch: usize,
     /// The share of the time budget spent before it, if there is one.
     pub budget_spent: Option<f64>,
+    /// When the time budget runs out, if there is one: the epoch ends there, after at least
+    /// one step, however many it was to take (on a slow device one epoch can outlast a
+    /// trial's whole budget).
+    pub deadline: Option<Instant>,
     /// Where the network trains.
     pub device: &'a burn::tensor::Device,
 }
@@ -37,6 +41,8 @@ pub(super) struct Trained {
     pub learning_rate: f64,
     /// Seconds spent waiting for batches.
     pub data_wait_seconds: f64,
+    /// Steps taken: all of the epoch's, or fewer where the time budget ran out.
+    pub steps: usize,
 }
 
 /// Runs one epoch's iterations; `dice_so_far` is shown beside the loss.
@@ -58,7 +64,11 @@ pub(super) fn run(
     );
     let first = schedule_step(step.epoch * iterations, total, step.budget_spent);
     let (mut loss_sum, mut waited) = (0.0, 0.0);
+    let mut steps = 0;
     for it in 0..iterations {
+        if it > 0 && step.deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
         let wait = Instant::now();
         let batch = batches
             .next_batch()
@@ -69,13 +79,15 @@ pub(super) fn run(
         let value;
         (net, value) = optimize(net, optimizer, config, &batch, lr, step.device);
         loss_sum += value;
+        steps += 1;
         bar.set_message(format!("loss {value:.4}{dice_so_far}"));
         bar.inc(1);
     }
     let trained = Trained {
-        loss: loss_sum / iterations as f64,
+        loss: loss_sum / steps as f64,
         learning_rate: config.schedule.lr(config.learning_rate, first, total),
         data_wait_seconds: waited,
+        steps,
     };
     (net, trained)
 }

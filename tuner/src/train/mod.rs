@@ -240,6 +240,9 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
                 set: &set,
                 epoch,
                 budget_spent: budget.map(|b| state.seconds / b),
+                deadline: budget.map(|b| {
+                    started + std::time::Duration::from_secs_f64((b - state.seconds).max(0.0))
+                }),
                 device: &device,
             },
             &bar,
@@ -274,6 +277,12 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
         };
         if options.progress_bars {
             eprintln!("{}", epoch::line(&record, config.num_epochs));
+            if trained.steps < config.iterations_per_epoch {
+                eprintln!(
+                    "  cut short after {} of {} steps: the time budget ran out",
+                    trained.steps, config.iterations_per_epoch
+                );
+            }
         }
         let kept = state.epochs_done;
         let not_saved = |source| TrainError::NotSaved {

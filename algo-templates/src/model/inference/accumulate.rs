@@ -115,24 +115,44 @@ struct HostSums<'a> {
 
 impl Sums for HostSums<'_> {
     fn add(&mut self, origins: &[[usize; 3]], outputs: Tensor<5>) {
-        let values = outputs
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 window outputs");
-        let window: usize = self.outputs * self.roi.iter().product::<usize>();
-        for (origin, values) in origins.iter().zip(values.chunks_exact(window)) {
-            self.accumulator.add(&Window {
-                origin: reversed(*origin),
-                size: reversed(self.roi),
-                values,
-                importance: self.importance,
-            });
-        }
+        add_windows(
+            &mut self.accumulator,
+            origins,
+            outputs,
+            self.roi,
+            self.outputs,
+            self.importance,
+        );
     }
 
     fn finish(self: Box<Self>) -> Vec<f32> {
         self.accumulator.finish()
+    }
+}
+
+/// Adds a batch of window outputs (`[n, outputs, roi]`), window `i` at `origins[i]` (x, y,
+/// z), into a host accumulator over the kernel's reversed axes.
+pub(crate) fn add_windows(
+    accumulator: &mut WindowAccumulator,
+    origins: &[[usize; 3]],
+    outputs: Tensor<5>,
+    roi: [usize; 3],
+    channels: usize,
+    importance: &[f32],
+) {
+    let values = outputs
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 window outputs");
+    let window: usize = channels * roi.iter().product::<usize>();
+    for (origin, values) in origins.iter().zip(values.chunks_exact(window)) {
+        accumulator.add(&Window {
+            origin: reversed(*origin),
+            size: reversed(roi),
+            values,
+            importance,
+        });
     }
 }
 

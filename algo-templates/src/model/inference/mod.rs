@@ -6,6 +6,7 @@
 //! sums live on the host or on the network's device ([`Accumulation`]).
 
 mod accumulate;
+mod stream;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
@@ -15,6 +16,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use accumulate::Accumulation;
+pub use stream::SlabStream;
 
 use crate::device::panic_message;
 
