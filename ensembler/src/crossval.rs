@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use autoseg_datasets::transforms::preprocess::IGNORE_CLASS;
 use autoseg_datasets::{Dataset, LabelVolume, Volume, WorkDir};
 use autoseg_kernels::components::{Connectivity, label_components};
 use autoseg_kernels::overlap::ConfusionMatrix;
@@ -84,7 +83,7 @@ impl CrossValidation {
                 classes = predictor.classes();
                 label_ids = predictor.label_ids().to_vec();
                 let plan = &predictor.settings.preprocessing;
-                ignore = plan.ignore_label.map(|_| IGNORE_CLASS as u16);
+                ignore = plan.ignore_class().map(u16::from);
                 let (dataset, validation) = validation_cases(&bundle, fold)?;
                 for index in validation {
                     let case = &dataset.cases[index];

@@ -94,16 +94,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Mean Dice per foreground class of the predictions against the true labels.
 fn evaluate_demo(predictions: &Path, truth: &Path) -> anyhow::Result<Vec<f64>> {
+    let scoring = Scoring {
+        labels: vec![1, 2],
+        nsd_tolerance_mm: 1.0,
+        ignore: None,
+    };
     let mut rows = Vec::new();
     for entry in std::fs::read_dir(predictions)? {
         let pred = entry?.path();
         let name = pred.file_name().context("a file name")?.to_owned();
         let case = name.to_string_lossy().into_owned();
-        let scoring = Scoring {
-            labels: vec![1, 2],
-            nsd_tolerance_mm: 1.0,
-            ignore: None,
-        };
         rows.extend(evaluate_files(&case, &pred, &truth.join(&name), &scoring)?);
     }
     let summary = summarize(&rows, rows.len() / 2, 1.0);

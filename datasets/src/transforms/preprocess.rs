@@ -91,6 +91,11 @@ impl PreprocessPlan {
         Ok(())
     }
 
+    /// The class index unannotated voxels take, where the plan has an ignore label.
+    pub fn ignore_class(&self) -> Option<u8> {
+        self.ignore_label.map(|_| IGNORE_CLASS)
+    }
+
     /// The class a voxel of label id `id` trains as: its index in `labels`, or
     /// [`IGNORE_CLASS`] for the ignore label; `None` for an id the plan does not know.
     pub fn class_of(&self, id: u16) -> Option<u8> {

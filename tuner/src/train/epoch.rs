@@ -13,7 +13,6 @@ use super::checkpoint::EpochRecord;
 use super::{TrainConfig, mean_dice};
 use crate::loss::one_hot;
 use autoseg_datasets::training::loader::{Batch, Prefetcher, TrainingSet};
-use autoseg_datasets::transforms::preprocess::IGNORE_CLASS;
 
 /// What one epoch trains on.
 pub(super) struct Step<'a> {
@@ -130,8 +129,8 @@ fn tensors(
         Tensor::<1, Int>::from_ints(labels.as_slice(), device).reshape([batch.size, 1, x, y, z]);
     let labelled = config
         .preprocessing
-        .ignore_label
-        .map(|_| labels.clone().not_equal_elem(IGNORE_CLASS as i64).float());
+        .ignore_class()
+        .map(|ignore| labels.clone().not_equal_elem(ignore as i64).float());
     (
         image,
         one_hot(labels, config.network.out_channels()),

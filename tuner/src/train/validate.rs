@@ -10,7 +10,6 @@ use burn::tensor::Device;
 
 use super::TrainConfig;
 use autoseg_datasets::training::prepared::PreparedCase;
-use autoseg_datasets::transforms::preprocess::IGNORE_CLASS;
 
 /// Mean Dice per foreground class over `cases`; NaN for a class in no reference.
 pub fn dice(
@@ -30,10 +29,7 @@ pub fn dice(
             });
         let predicted = argmax(&probabilities, classes);
         let reference: Vec<u16> = case.label().iter().map(|&l| l as u16).collect();
-        let ignore = config
-            .preprocessing
-            .ignore_label
-            .map(|_| IGNORE_CLASS as u16);
+        let ignore = config.preprocessing.ignore_class().map(u16::from);
         let confusion = ConfusionMatrix::of_annotated(&predicted, &reference, classes, ignore);
         for (k, sum) in sums.iter_mut().enumerate() {
             let (tp, _, fn_) = confusion.outcomes(k + 1);
