@@ -111,7 +111,11 @@ impl Datalist {
             .iter()
             .find(|(_, v)| v.as_str() == Some(IGNORE))
             .and_then(|(k, _)| k.parse().ok());
-        by_name.or(by_id).and_then(|id| u16::try_from(id).ok())
+        // 0 is the background: an entry naming it `ignore` is no ignore label.
+        by_name
+            .or(by_id)
+            .and_then(|id| u16::try_from(id).ok())
+            .filter(|&id| id > 0)
     }
 }
 
@@ -453,7 +457,7 @@ mod tests {
                          "training": [{"image": "a.nii", "label": "b.nii"}]}"#;
         let list = Datalist::parse(nnunet, Path::new("d.json")).unwrap();
         assert_eq!(list.ignore_label(), Some(9));
-        let none = r#"{"labels": {"0": "background"}, "training": ["a.nii"]}"#;
+        let none = r#"{"labels": {"0": "ignore"}, "training": ["a.nii"]}"#;
         let list = Datalist::parse(none, Path::new("d.json")).unwrap();
         assert_eq!(list.ignore_label(), None);
     }
