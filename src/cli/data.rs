@@ -103,8 +103,8 @@ pub struct DemoArgs {
     /// Train each fold exactly this many epochs instead, with no time budget: the same seed
     /// then gives the same Dice on any machine, however loaded (about 3 s an epoch on 2
     /// cores).
-    #[arg(long, conflicts_with = "time_budget")]
-    pub epochs: Option<usize>,
+    #[arg(long, conflicts_with = "time_budget", value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: Option<u64>,
     /// Where to train: cpu (flex), tch (libtorch CPU) or cuda:N (libtorch GPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -114,7 +114,7 @@ fn evaluate_demo(predictions: &Path, truth: &Path) -> anyhow::Result<Vec<f64>> {
 /// minutes: a narrow network, AdamW at a constant 0.01, short epochs, Dice pooled over the
 /// batch, no spatial augmentation (the phantoms share one scale and orientation). Under a
 /// time budget the 60 epochs are a ceiling the budget cuts; `epochs` fixes the count.
-fn demo_settings(epochs: Option<usize>) -> anyhow::Result<Vec<Setting>> {
+fn demo_settings(epochs: Option<u64>) -> anyhow::Result<Vec<Setting>> {
     let epochs = format!("num_epochs={}", epochs.unwrap_or(60));
     [
         "network.filters=[8, 16, 32, 64]",

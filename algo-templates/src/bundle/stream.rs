@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use autoseg_datasets::Volume;
-use autoseg_datasets::transforms::preprocess::{PreparedImage, prepare_image};
+use autoseg_datasets::transforms::preprocess::{PreparedImage, RunningArgmax, prepare_image};
 use autoseg_datasets::transforms::restore::RasPlanes;
 use burn::tensor::Tensor;
 
@@ -56,7 +56,11 @@ pub fn streamed_classes(
                 .zip(plane)
                 .for_each(|(m, p)| *m += *weight * p);
         }
-        argmax_plane(&mean, classes, out);
+        let mut argmax = RunningArgmax::new(area);
+        for (k, values) in mean.chunks_exact(area).enumerate() {
+            argmax.offer(k, values);
+        }
+        out.copy_from_slice(&argmax.classes());
     }
     Ok(labels)
 }
@@ -109,22 +113,5 @@ fn next_plane(
             stream.advance(&forwards, device),
             "the last windows complete every plane"
         );
-    }
-}
-
-/// Each voxel's class of highest value in a plane of `[classes, voxels]` values (the first
-/// on ties, as [`autoseg_datasets::transforms::preprocess::RunningArgmax`] takes it).
-fn argmax_plane(plane: &[f32], classes: usize, out: &mut [u8]) {
-    let area = out.len();
-    let mut best: Vec<f32> = plane[..area].to_vec();
-    out.fill(0);
-    for k in 1..classes {
-        let values = &plane[k * area..(k + 1) * area];
-        for ((b, o), &v) in best.iter_mut().zip(out.iter_mut()).zip(values) {
-            if v > *b {
-                *b = v;
-                *o = k as u8;
-            }
-        }
     }
 }
