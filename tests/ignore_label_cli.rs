@@ -45,25 +45,7 @@ fn sparse_phantoms_run_through_the_pipeline_with_the_ignore_label_as_no_class() 
     let work = dir.path().join("work");
     let w = work.to_str().unwrap();
     let task = format!("{d}/task.yaml");
-    let ran = common::run_ok(&[
-        "run",
-        "-i",
-        &task,
-        "-w",
-        w,
-        "--algos",
-        "dynunet",
-        "--folds",
-        "0",
-        "--set",
-        "network.filters=[4, 8, 16]",
-        "--set",
-        "num_epochs=2",
-        "--set",
-        "iterations_per_epoch=2",
-        "--set",
-        "validation.every=1",
-    ]);
+    let ran = common::quick_run(&task, w);
     assert!(
         ran.contains("ignore label 3"),
         "analyze names it apart: {ran}"

@@ -109,7 +109,8 @@ pub fn generate(
             report.skipped.push((template.name().to_string(), reason));
             continue;
         }
-        let filled = template.fill(input)?;
+        let mut filled = template.fill(input)?;
+        crate::templates::apply_regions(&mut filled, input)?;
         for &fold in &folds {
             let dir = WorkDir::new(work_dir)
                 .bundle(&format!("{}_{fold}", template.name()))

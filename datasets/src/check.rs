@@ -53,6 +53,8 @@ pub enum ProblemKind {
     DuplicateFile,
     /// A task config key autoseg does not use.
     UnusedConfigKey,
+    /// A region names a label id that no case holds.
+    EmptyRegion,
 }
 
 /// One problem, tied to a case (or to the dataset when `case` is `None`) and a file.

@@ -35,6 +35,8 @@ pub struct Datalist {
     pub testing: Vec<DataItem>,
     /// The other top-level keys.
     pub meta: Map<String, Value>,
+    /// The regions nnU-Net's form of `labels` declares (values listing label ids).
+    pub regions: Option<crate::regions::RegionPlan>,
 }
 
 impl Datalist {
@@ -82,12 +84,14 @@ impl Datalist {
                 "no cases: `training`, `validation` and `testing` are all empty or missing".into(),
             ));
         }
+        let regions = crate::regions::RegionPlan::from_nnunet_json(text).map_err(fail)?;
         Ok(Datalist {
             path: path.into(),
             training,
             validation,
             testing,
             meta: top,
+            regions,
         })
     }
 
@@ -257,6 +261,16 @@ impl Dataset {
     pub fn ignore_label(&self, task: Option<&crate::TaskConfig>) -> Option<u16> {
         task.and_then(|t| t.ignore_label)
             .or_else(|| self.datalist.ignore_label())
+    }
+
+    /// The regions to train, if any: the task's (`class_names` regions), else the
+    /// datalist's (nnU-Net's `labels` lists).
+    pub fn regions<'a>(
+        &'a self,
+        task: Option<&'a crate::TaskConfig>,
+    ) -> Option<&'a crate::regions::RegionPlan> {
+        task.and_then(|t| t.regions.as_ref())
+            .or(self.datalist.regions.as_ref())
     }
 
     /// Resolves `datalist` under `root` (default: the datalist's folder, as MSD lays it out).

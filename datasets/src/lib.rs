@@ -7,6 +7,8 @@
 //!   [`Geometry`]; [`orientation`] codes and reorientation.
 //! - [`check`]: the dataset integrity check behind `autoseg check`.
 //! - [`memory`]: how the allocator and the kernel hold whole-volume buffers.
+//! - [`regions`]: region-based targets (overlapping unions of labels) and how channels
+//!   decode into classes.
 //! - [`phantom`]: deterministic synthetic datasets for the demo and the tests.
 //! - [`transforms`]: preprocessing and its inverse, augmentation; [`training`]: the
 //!   preprocessed-case cache, patch sampling and the batch loader.
@@ -26,6 +28,7 @@ pub mod memory;
 pub mod nifti;
 pub mod orientation;
 pub mod phantom;
+pub mod regions;
 pub mod rng;
 pub mod task;
 pub mod textfile;

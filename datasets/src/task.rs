@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use crate::error::DatasetError;
+use crate::regions::RegionPlan;
 
 /// Imaging modality, which decides intensity normalisation (CT: fixed window; MRI: per image).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +71,9 @@ pub struct TaskConfig {
     pub dataroot: PathBuf,
     /// Foreground class names or regions, if given.
     pub class_names: Option<Vec<ClassSpec>>,
+    /// The regions `class_names` declares, with the label written for each (the task's
+    /// `regions_class_order`, or each region's smallest id where they are disjoint).
+    pub regions: Option<RegionPlan>,
     /// Number of cross-validation folds, if given.
     pub num_fold: Option<usize>,
     /// The datalist key (e.g. a patient id) whose cases must share a fold, if given.
@@ -93,6 +97,7 @@ const KNOWN_KEYS: &[&str] = &[
     "num_fold",
     "group_key",
     "ignore_label",
+    "regions_class_order",
     "multigpu",
 ];
 
@@ -183,6 +188,8 @@ impl TaskConfig {
                  a voxel cannot be both unannotated and annotated"
             )));
         }
+        let regions =
+            parse_regions(keys.get("regions_class_order"), class_names.as_deref()).map_err(fail)?;
         let name = text_key("name")?;
         let group_key = text_key("group_key")?;
         let extra = keys
@@ -196,6 +203,7 @@ impl TaskConfig {
             datalist,
             dataroot,
             class_names,
+            regions,
             num_fold,
             group_key,
             ignore_label,
@@ -233,6 +241,10 @@ impl TaskConfig {
                 "class_names",
                 Value::Sequence(classes.iter().map(class_value).collect()),
             );
+        }
+        if let Some(regions) = &self.regions {
+            let ids = regions.class_order.iter().map(|&i| Value::Number(i.into()));
+            put("regions_class_order", Value::Sequence(ids.collect()));
         }
         if let Some(n) = self.num_fold {
             put("num_fold", Value::Number(n.into()));
@@ -321,6 +333,24 @@ fn parse_class_names(value: &Value) -> Result<Vec<ClassSpec>, String> {
         .collect()
 }
 
+/// The regions of `class_names`, with `regions_class_order` (a list of label ids) if given.
+fn parse_regions(
+    order: Option<&Value>,
+    classes: Option<&[ClassSpec]>,
+) -> Result<Option<RegionPlan>, String> {
+    let order = match order {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(serde_yaml::from_value::<Vec<u16>>(v.clone()).map_err(|_| {
+            format!(
+                "`regions_class_order` must list label ids, got {}",
+                describe(v)
+            )
+        })?),
+    };
+    RegionPlan::from_class_names(classes.unwrap_or_default(), order.as_deref())
+        .map_err(|m| format!("`class_names`: {m}"))
+}
+
 fn describe(value: &Value) -> String {
     serde_yaml::to_string(value)
         .map(|s| s.trim().to_string())
@@ -334,7 +364,7 @@ mod tests {
     #[test]
     fn reads_monai_keys_resolves_paths_and_keeps_unknown_keys() {
         let yaml = "name: spleen\nmodality: CT\ndatalist: ./folds.json\ndataroot: /data/spleen\n\
-                    class_names: [spleen, {name: tumour, index: [2, 3]}]\nnum_fold: 3\nroi_size: [96, 96, 96]\n";
+                    class_names: [{name: spleen, index: [1]}, {name: tumour, index: [2, 3]}]\nnum_fold: 3\nroi_size: [96, 96, 96]\n";
         let task = TaskConfig::parse(yaml, Path::new("/work/input.yaml")).unwrap();
         assert_eq!(task.modality, Modality::Ct);
         assert_eq!(task.datalist, Path::new("/work/./folds.json"));
@@ -347,6 +377,7 @@ mod tests {
                 index: vec![2, 3]
             }
         );
+        assert_eq!(task.regions.as_ref().unwrap().class_order, [1, 2]);
         assert_eq!(task.unused_keys(), ["roi_size"]);
         assert_eq!(task.ignore_label, None);
         let sparse = format!("{yaml}ignore_label: 255\n");
@@ -372,6 +403,11 @@ mod tests {
             (
                 "modality: MRI\ndatalist: a.json\nignore_label: -1\n",
                 "`ignore_label` must be a label id from 1 to 65535, got -1",
+            ),
+            (
+                "modality: MRI\ndatalist: a.json\nclass_names: [{name: wt, index: [1, 2]}, \
+                 {name: tc, index: [2]}]\n",
+                "`class_names`: regions `wt` and `tc` share label ids",
             ),
             (
                 "modality: MRI\ndatalist: a.json\nclass_names: [a, b]\nignore_label: 2\n",

@@ -6,7 +6,7 @@
 //! One [`Cleanups`] serves both the choice on cross-validation predictions and prediction
 //! with the chosen ensemble, so what was measured is what is applied.
 
-use autoseg_datasets::transforms::preprocess::argmax_classes;
+use autoseg_datasets::regions::Decoding;
 use autoseg_kernels::components::Connectivity;
 use autoseg_kernels::postprocess::{keep_largest, remove_small_of_class};
 use autoseg_kernels::{CrfParams, dense_crf};
@@ -15,6 +15,9 @@ use autoseg_kernels::{CrfParams, dense_crf};
 /// holds about five copies of them (scores, output, probabilities, messages), so 16M scores
 /// stay near 320 MB. Larger cases are neither tried nor refined.
 pub const CRF_MAX_SCORES: usize = 1 << 24;
+
+/// How many probability channels there are and how they decode into classes.
+pub type Channels = (usize, Decoding);
 
 /// Clean-ups by class index (0 is background), applied in the listed order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,33 +31,34 @@ pub struct Cleanups {
 }
 
 impl Cleanups {
-    /// The class of each voxel from `probabilities` (`classes` maps on a `dims` grid, x
+    /// The class of each voxel from `probabilities` (`channels` maps on a `dims` grid, x
     /// fastest): [`Self::winners`], then the component clean-ups.
     pub fn classes_of(
         &self,
         probabilities: &[f32],
-        classes: usize,
+        channels: Channels,
         image: &[f32],
         dims: [usize; 3],
     ) -> Vec<u16> {
-        let mut labels = self.winners(probabilities, classes, image, dims);
+        let mut labels = self.winners(probabilities, channels, image, dims);
         self.apply(&mut labels, dims);
         labels
     }
 
-    /// The most probable class of each voxel, after the CRF's refinement when chosen (guided
-    /// by `image`, one channel on the same grid) and the case is small enough for it.
+    /// The decoded class of each voxel, after the CRF's refinement when chosen (guided by
+    /// `image`, one channel on the same grid), the case is small enough for it, and the
+    /// channels are classes (a CRF weighs exclusive classes, not overlapping regions).
     pub fn winners(
         &self,
         probabilities: &[f32],
-        classes: usize,
+        (channels, decoding): Channels,
         image: &[f32],
         dims: [usize; 3],
     ) -> Vec<u16> {
-        let winners = if self.crf && crf_fits(probabilities.len()) {
-            argmax_classes(&crf_scores(probabilities, classes, image, dims), classes)
+        let winners = if self.crf && decoding == Decoding::Argmax && crf_fits(probabilities.len()) {
+            decoding.classes(&crf_scores(probabilities, channels, image, dims), channels)
         } else {
-            argmax_classes(probabilities, classes)
+            decoding.classes(probabilities, channels)
         };
         winners.into_iter().map(u16::from).collect()
     }

@@ -14,13 +14,14 @@
 use std::path::Path;
 
 use autoseg_datasets::Volume;
-use autoseg_datasets::transforms::preprocess::{PreparedImage, RunningArgmax, restore_class};
+use autoseg_datasets::regions::Decoding;
+use autoseg_datasets::transforms::preprocess::{PreparedImage, restore_class};
 use autoseg_templates::bundle::BundleError;
 use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 use autoseg_templates::bundle::stream::streamed_classes;
 
-/// The class of each voxel of `ras` (x fastest) with the highest mean probability over
-/// `members` (the first class on ties).
+/// The class of each voxel of `ras` (x fastest) decoded from the mean probabilities over
+/// `members` (the argmax, the first class on ties; or the regions' rule).
 pub fn mean_classes(
     members: &[BundlePredictor],
     ras: &Volume,
@@ -49,20 +50,21 @@ pub fn mean_classes(
         sum.data.iter_mut().for_each(|s| *s /= *count as f32);
     }
     let voxels: usize = ras.dims().iter().product();
-    let mut argmax = RunningArgmax::new(voxels);
+    let decoding = members[0].decoding();
+    let mut decoder = decoding.start(voxels);
     let mut mean = vec![0f32; voxels];
     for k in 0..members[0].classes() {
         mean.fill(0.0);
         for (grid_mean, count) in &grids {
             let weight = *count as f32 / members.len() as f32;
-            let restored = restore_class(&grid_mean.data, k, &grid_mean.grid);
+            let restored = restore_class(&grid_mean.data, k, decoding, &grid_mean.grid);
             mean.iter_mut()
                 .zip(restored)
                 .for_each(|(m, v)| *m += weight * v);
         }
-        argmax.offer(k, &mean);
+        decoder.offer(k, &mean);
     }
-    Ok(argmax.classes())
+    Ok(decoder.classes())
 }
 
 /// The class most `members` choose for each voxel of `ras` (the first class on ties).
@@ -71,13 +73,13 @@ pub fn vote_classes(
     ras: &Volume,
     path: &Path,
 ) -> Result<Vec<u8>, BundleError> {
-    let classes = members[0].classes();
+    let classes = members[0].decoding().class_count(members[0].classes());
     let choices = members
         .iter()
         .map(|m| m.ras_classes(ras, path))
         .collect::<Result<Vec<_>, BundleError>>()?;
     let voxels: usize = ras.dims().iter().product();
-    let mut argmax = RunningArgmax::new(voxels);
+    let mut argmax = Decoding::Argmax.start(voxels);
     let mut votes = vec![0f32; voxels];
     for k in 0..classes {
         votes.fill(0.0);

@@ -13,16 +13,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use autoseg_datasets::regions::{Decoding, Targets, dice};
 use autoseg_datasets::{Dataset, LabelVolume, Volume, WorkDir};
 use autoseg_kernels::components::{Connectivity, label_components};
-use autoseg_kernels::overlap::ConfusionMatrix;
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::data::DataConfig;
 use autoseg_templates::bundle::read_config;
 use autoseg_templates::bundle::runtime::BundlePredictor;
 use rayon::prelude::*;
 
-use crate::cleanup::{Cleanups, crf_fits, size_thresholds};
+use crate::cleanup::{Channels, Cleanups, crf_fits, size_thresholds};
 use crate::error::EnsembleError;
 use crate::rank::Ranking;
 
@@ -40,11 +40,16 @@ struct CaseOutputs {
 /// Cross-validation predictions of every fully trained algorithm.
 pub struct CrossValidation {
     cases: Vec<CaseOutputs>,
-    classes: usize,
+    /// Probability channels per case (classes or regions) and how they decode.
+    channels: Channels,
+    /// What a Dice is taken of: each foreground class, or each region.
+    targets: Targets,
     /// The class index of unannotated reference voxels, which no Dice counts.
     ignore: Option<u16>,
-    /// The label id of each class.
+    /// The label id written for each decoded class.
     pub label_ids: Vec<u16>,
+    /// The regions' names where the bundles train regions (empty for classes).
+    pub region_names: Vec<String>,
     /// The algorithms, and their bundles by fold.
     pub algos: BTreeMap<String, BTreeMap<usize, String>>,
 }
@@ -73,16 +78,26 @@ impl CrossValidation {
             .map(|a| (a.algo.clone(), a.bundles.clone()))
             .collect();
         let mut by_case: BTreeMap<(usize, usize), CaseOutputs> = BTreeMap::new();
-        let mut classes = 0;
+        let mut channels = (0, Decoding::Argmax);
+        let mut targets = Targets::Classes(0);
         let mut ignore = None;
         let mut label_ids = Vec::new();
+        let mut region_names = Vec::new();
         for (algo, bundles) in &algos {
             for (&fold, name) in bundles {
                 let bundle = WorkDir::new(work_dir).bundle(name).dir().to_path_buf();
                 let predictor = BundlePredictor::load(&bundle, device)?;
-                classes = predictor.classes();
+                channels = (predictor.classes(), predictor.decoding());
                 label_ids = predictor.label_ids().to_vec();
                 let plan = &predictor.settings.preprocessing;
+                targets = match &predictor.settings.regions {
+                    None => Targets::Classes(predictor.classes()),
+                    Some(regions) => Targets::regions(regions, &label_ids, &plan.labels),
+                };
+                region_names = (predictor.settings.regions.iter())
+                    .flat_map(|r| r.names())
+                    .map(str::to_string)
+                    .collect();
                 ignore = plan.ignore_class().map(u16::from);
                 let (dataset, validation) = validation_cases(&bundle, fold)?;
                 for index in validation {
@@ -118,9 +133,11 @@ impl CrossValidation {
         }
         Ok(CrossValidation {
             cases: by_case.into_values().collect(),
-            classes,
+            channels,
+            targets,
             ignore,
             label_ids,
+            region_names,
             algos,
         })
     }
@@ -135,28 +152,27 @@ impl CrossValidation {
     /// the CRF where `cleanups` chooses it), before the component clean-ups.
     fn winners(&self, members: &[String], cleanups: &Cleanups) -> Vec<Vec<u16>> {
         let winners_of = |case: &CaseOutputs| {
-            let mut mean = vec![0f32; case.reference.len() * self.classes];
+            let mut mean = vec![0f32; case.reference.len() * self.channels.0];
             for m in members {
                 mean.iter_mut()
                     .zip(&case.probabilities[m])
                     .for_each(|(a, p)| *a += p);
             }
-            cleanups.winners(&mean, self.classes, &case.image, case.dims)
+            cleanups.winners(&mean, self.channels, &case.image, case.dims)
         };
         self.cases.par_iter().map(winners_of).collect()
     }
 
     /// [`Self::dice`] from the cases' `winners`, after the component clean-ups.
     fn dice_of(&self, winners: &[Vec<u16>], cleanups: &Cleanups) -> Vec<f64> {
-        let mut sums = vec![(0.0, 0usize); self.classes - 1];
+        let mut sums = vec![(0.0, 0usize); self.targets.count()];
         for (case, winners) in self.cases.iter().zip(winners) {
             let mut predicted = winners.clone();
             cleanups.apply(&mut predicted, case.dims);
             let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
-            let confusion =
-                ConfusionMatrix::of_annotated(&predicted, &reference, self.classes, self.ignore);
-            for (k, sum) in sums.iter_mut().enumerate() {
-                let d = confusion.dice(k + 1);
+            let outcomes = self.targets.outcomes(&predicted, &reference, self.ignore);
+            for (sum, outcome) in sums.iter_mut().zip(outcomes) {
+                let d = dice(outcome);
                 if !d.is_nan() {
                     sum.0 += d;
                     sum.1 += 1;
@@ -204,8 +220,9 @@ impl CrossValidation {
         let mut chosen = Cleanups::default();
         let mut winners = self.winners(members, &chosen);
         let mut current = self.dice_of(&winners, &chosen);
-        let fits = |c: &CaseOutputs| crf_fits(c.reference.len() * self.classes);
-        if self.cases.iter().all(fits) {
+        let fits = |c: &CaseOutputs| crf_fits(c.reference.len() * self.channels.0);
+        // A CRF weighs exclusive classes: region channels are not tried.
+        if self.channels.1 == Decoding::Argmax && self.cases.iter().all(fits) {
             let refined = Cleanups {
                 crf: true,
                 ..Cleanups::default()
@@ -216,7 +233,8 @@ impl CrossValidation {
                 (chosen, winners, current) = (refined, refined_winners, with);
             }
         }
-        for class in 1..self.classes as u8 {
+        let classes = self.channels.1.class_count(self.channels.0);
+        for class in 1..classes as u8 {
             let mut trial = chosen.clone();
             trial.keep_largest.push(class);
             let with = self.dice_of(&winners, &trial);
@@ -225,8 +243,13 @@ impl CrossValidation {
                 (chosen, current) = (trial, with);
             }
         }
+        // Sizes of true components are known by reference class; decoded regions are
+        // written as other classes, so only the largest component is tried for them.
+        if self.channels.1 == Decoding::Regions {
+            return chosen;
+        }
         let smallest = self.smallest_true_components();
-        for class in 1..self.classes as u8 {
+        for class in 1..classes as u8 {
             let Some(size) = smallest[class as usize] else {
                 continue;
             };
@@ -253,7 +276,7 @@ impl CrossValidation {
     /// sparsely labelled class into pieces, so its components are smaller than the truth's:
     /// size thresholds err on the side of keeping.
     fn smallest_true_components(&self) -> Vec<Option<u64>> {
-        let mut smallest = vec![None; self.classes];
+        let mut smallest = vec![None; self.channels.0];
         for case in &self.cases {
             let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
             let components = label_components(&reference, case.dims, Connectivity::TwentySix);
@@ -309,8 +332,10 @@ mod tests {
                     .map(|(a, p)| (a.to_string(), p.clone()))
                     .collect(),
             }],
-            classes: 2,
+            channels: (2, Decoding::Argmax),
+            targets: Targets::Classes(2),
             label_ids: vec![0, 1],
+            region_names: Vec::new(),
             algos: outputs
                 .iter()
                 .map(|(a, _)| (a.to_string(), BTreeMap::new()))

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use autoseg_datasets::transforms::preprocess::argmax_classes;
+use autoseg_datasets::regions::Decoding;
 use autoseg_datasets::{Volume, WorkDir};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::BundleError;
@@ -13,7 +13,7 @@ use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::cleanup::{Cleanups, crf_fits};
+use crate::cleanup::{Channels, Cleanups, crf_fits};
 use crate::combine;
 use crate::crossval::CrossValidation;
 pub use crate::error::EnsembleError;
@@ -74,6 +74,19 @@ pub struct EnsembleConfig {
     /// the chosen clean-ups applied.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cross_validation_dice_per_class: BTreeMap<u16, f64>,
+    /// The same per region, in the bundles' order, where the bundles train regions (the
+    /// per-class figures are then left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_validation_dice_per_region: Vec<RegionDice>,
+}
+
+/// A region's cross-validation Dice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionDice {
+    /// The region's name.
+    pub region: String,
+    /// Its Dice (NaN where no case has it).
+    pub dice: f64,
 }
 
 impl EnsembleConfig {
@@ -154,6 +167,7 @@ pub fn write_ensemble(
         remove_small,
         cross_validation_dice,
         per_class,
+        per_region,
     } = match selection {
         Selection::Greedy => greedy(work_dir, &ranking, device)?,
         _ => Choice {
@@ -163,6 +177,7 @@ pub fn write_ensemble(
             remove_small: BTreeMap::new(),
             cross_validation_dice: None,
             per_class: BTreeMap::new(),
+            per_region: Vec::new(),
         },
     };
     if members.is_empty() {
@@ -180,6 +195,7 @@ pub fn write_ensemble(
         remove_small,
         cross_validation_dice,
         cross_validation_dice_per_class: per_class,
+        cross_validation_dice_per_region: per_region,
     };
     let text = serde_yaml::to_string(&config).expect("ensembles serialise");
     autoseg_datasets::fsutil::write_bytes_atomic(&path, text.as_bytes()).map_err(|e| {
@@ -199,6 +215,7 @@ struct Choice {
     remove_small: BTreeMap<u16, u64>,
     cross_validation_dice: Option<f64>,
     per_class: BTreeMap<u16, f64>,
+    per_region: Vec<RegionDice>,
 }
 
 /// Greedy selection on cross-validation predictions: the members (every fold's bundle of
@@ -239,7 +256,20 @@ fn greedy(
             .map(|&(k, size)| (cv.label_ids[k as usize], size))
             .collect(),
         cross_validation_dice: Some(mean),
-        per_class: cv.label_ids[1..].iter().copied().zip(dice).collect(),
+        per_class: match cv.region_names.is_empty() {
+            true => cv.label_ids[1..]
+                .iter()
+                .copied()
+                .zip(dice.clone())
+                .collect(),
+            false => BTreeMap::new(),
+        },
+        per_region: (cv.region_names.iter().zip(dice))
+            .map(|(region, dice)| RegionDice {
+                region: region.clone(),
+                dice,
+            })
+            .collect(),
     })
 }
 
@@ -281,6 +311,22 @@ impl EnsemblePredictor {
         let Some(first) = members.first() else {
             return Err(bad("no members".into()));
         };
+        let regions = |m: &BundlePredictor| m.settings.regions.clone();
+        if let Some(odd) = members.iter().find(|m| regions(m) != regions(first)) {
+            return Err(bad(format!(
+                "{} and {} output different regions (or one classes, the other regions)",
+                odd.bundle.display(),
+                first.bundle.display()
+            )));
+        }
+        if first.decoding() == Decoding::Regions && config.combine == Combine::Vote {
+            return Err(bad(
+                "combine: vote counts each member's classes, which region bundles do not \
+                 output one by one; combine them by `mean` of their sigmoid probabilities \
+                 (as nnU-Net ensembles regions)"
+                    .into(),
+            ));
+        }
         if let Some(odd) = members.iter().find(|m| m.label_ids() != first.label_ids()) {
             return Err(bad(format!(
                 "{} predicts labels {:?}, {} predicts {:?}",
@@ -292,6 +338,11 @@ impl EnsemblePredictor {
         }
         Ok(EnsemblePredictor { config, members })
     }
+}
+
+/// A member's probability channels and how they decode.
+fn channels_of(member: &BundlePredictor) -> Channels {
+    (member.classes(), member.decoding())
 }
 
 impl EnsemblePredictor {
@@ -326,7 +377,8 @@ impl Segmenter for EnsemblePredictor {
                 Combine::Mean => combined.iter_mut().zip(output).for_each(|(c, p)| *c += p),
                 Combine::Vote => {
                     let voxels = n / classes;
-                    for (v, k) in argmax_classes(output, classes).into_iter().enumerate() {
+                    let winners = Decoding::Argmax.classes(output, classes);
+                    for (v, k) in winners.into_iter().enumerate() {
                         combined[k as usize * voxels + v] += 1.0;
                     }
                 }
@@ -347,8 +399,12 @@ impl Segmenter for EnsemblePredictor {
                 ras.dims()
             );
         }
-        let classes =
-            cleanups.classes_of(probabilities, first.classes(), ras.channel(0), ras.dims());
+        let classes = cleanups.classes_of(
+            probabilities,
+            channels_of(first),
+            ras.channel(0),
+            ras.dims(),
+        );
         classes.into_iter().map(|c| c as u8).collect()
     }
 
@@ -370,6 +426,10 @@ impl Segmenter for EnsemblePredictor {
 
     fn label_ids(&self) -> &[u16] {
         self.members[0].label_ids()
+    }
+
+    fn channels(&self) -> usize {
+        self.members[0].classes()
     }
 
     fn describe(&self) -> String {

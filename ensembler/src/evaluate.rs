@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use autoseg_datasets::LabelVolume;
+use autoseg_datasets::regions::RegionPlan;
 use autoseg_kernels::overlap::ConfusionMatrix;
 use autoseg_kernels::surface::SurfaceDistances;
 use serde::{Deserialize, Serialize};
@@ -46,8 +47,11 @@ impl From<autoseg_datasets::DatasetError> for EvaluateError {
 pub struct ClassMetrics {
     /// The case.
     pub case: String,
-    /// The label id.
+    /// The label id, or for a region its number (1 for the first).
     pub label: u16,
+    /// The region's name, when regions are scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// 2TP / (2TP + FP + FN).
     pub dice: f64,
     /// TP / (TP + FP + FN).
@@ -121,6 +125,16 @@ pub struct Scoring {
     /// The reference's label of unannotated voxels (nnU-Net's `ignore`): no metric sees
     /// what is predicted there.
     pub ignore: Option<u16>,
+    /// Regions to measure instead of labels: each the union of its label ids, in the
+    /// prediction and in the reference alike (nnU-Net's region evaluation).
+    pub regions: Option<RegionPlan>,
+}
+
+/// What one row measures: a label id, or a region's label ids.
+struct Measured<'a> {
+    label: u16,
+    region: Option<&'a str>,
+    ids: &'a [u16],
 }
 
 /// Measures a pair as `scoring` says.
@@ -130,6 +144,16 @@ pub fn evaluate_labels(
     reference: &LabelVolume,
     scoring: &Scoring,
 ) -> Vec<ClassMetrics> {
+    if let Some(plan) = &scoring.regions {
+        let measured: Vec<Measured> = (plan.regions.iter().enumerate())
+            .map(|(i, r)| Measured {
+                label: i as u16 + 1,
+                region: Some(&r.name),
+                ids: &r.labels,
+            })
+            .collect();
+        return measure(case, pred, reference, &measured, scoring);
+    }
     let labels = if scoring.labels.is_empty() {
         let mut ids = foreground_ids(reference);
         ids.retain(|&id| Some(id) != scoring.ignore);
@@ -170,18 +194,36 @@ pub fn evaluate(
     labels: &[u16],
     scoring: &Scoring,
 ) -> Vec<ClassMetrics> {
+    let measured: Vec<Measured> = (labels.iter())
+        .map(|label| Measured {
+            label: *label,
+            region: None,
+            ids: std::slice::from_ref(label),
+        })
+        .collect();
+    measure(case, pred, reference, &measured, scoring)
+}
+
+/// Measures each of `measured` (a label or a region) of a prediction against a reference.
+fn measure(
+    case: &str,
+    pred: &LabelVolume,
+    reference: &LabelVolume,
+    measured: &[Measured],
+    scoring: &Scoring,
+) -> Vec<ClassMetrics> {
     let spacing = reference.spacing();
     let dims = reference.dims();
     let voxel_ml = spacing.iter().product::<f64>() / 1000.0;
     let nsd_tolerance_mm = scoring.nsd_tolerance_mm;
     let annotated = |r: u16| Some(r) != scoring.ignore;
-    labels
+    measured
         .iter()
-        .map(|&label| {
+        .map(|m| {
             let p: Vec<bool> = (pred.data().iter().zip(reference.data()))
-                .map(|(&v, &r)| v == label && annotated(r))
+                .map(|(v, &r)| m.ids.contains(v) && annotated(r))
                 .collect();
-            let r: Vec<bool> = reference.data().iter().map(|&v| v == label).collect();
+            let r: Vec<bool> = reference.data().iter().map(|v| m.ids.contains(v)).collect();
             let binary = |m: &[bool]| m.iter().map(|&b| b as u16).collect::<Vec<_>>();
             let confusion = ConfusionMatrix::of(&binary(&p), &binary(&r), 2);
             let count = |m: &[bool]| m.iter().filter(|&&b| b).count();
@@ -201,7 +243,8 @@ pub fn evaluate(
             let (vp, vr) = (np as f64 * voxel_ml, nr as f64 * voxel_ml);
             ClassMetrics {
                 case: case.to_string(),
-                label,
+                label: m.label,
+                region: m.region.map(str::to_string),
                 dice: confusion.dice(1),
                 iou: confusion.iou(1),
                 hd95,
@@ -295,8 +338,11 @@ pub struct Summary {
 /// One class's summaries, a metric each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassSummary {
-    /// The label id.
+    /// The label id, or for a region its number (1 for the first).
     pub label: u16,
+    /// The region's name, when regions are scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// Dice.
     pub dice: MetricSummary,
     /// IoU.
@@ -330,15 +376,14 @@ pub fn summarize(rows: &[ClassMetrics], cases: usize, nsd_tolerance_mm: f64) -> 
     let classes: Vec<ClassSummary> = labels
         .iter()
         .map(|&label| {
-            let of_class: Vec<[f64; 8]> = rows
-                .iter()
-                .filter(|r| r.label == label)
-                .map(ClassMetrics::values)
-                .collect();
+            let rows_of = || rows.iter().filter(|r| r.label == label);
+            let of_class: Vec<[f64; 8]> = rows_of().map(ClassMetrics::values).collect();
+            let region = rows_of().find_map(|r| r.region.clone());
             let metric =
                 |m: usize| MetricSummary::of(&of_class.iter().map(|v| v[m]).collect::<Vec<_>>());
             ClassSummary {
                 label,
+                region,
                 dice: metric(0),
                 iou: metric(1),
                 hd95: metric(2),
@@ -360,12 +405,16 @@ pub fn summarize(rows: &[ClassMetrics], cases: usize, nsd_tolerance_mm: f64) -> 
     }
 }
 
-/// The per-case table as CSV: `case,label,` then [`METRICS`].
+/// The per-case table as CSV: `case,label,` (or `case,region,` for regions) then
+/// [`METRICS`].
 pub fn csv(rows: &[ClassMetrics]) -> String {
-    let mut out = format!("case,label,{}\n", METRICS.join(","));
+    let regions = rows.iter().any(|r| r.region.is_some());
+    let key = if regions { "region" } else { "label" };
+    let mut out = format!("case,{key},{}\n", METRICS.join(","));
     for r in rows {
         let values: Vec<String> = r.values().iter().map(|v| v.to_string()).collect();
-        out.push_str(&format!("{},{},{}\n", r.case, r.label, values.join(",")));
+        let what = r.region.clone().unwrap_or_else(|| r.label.to_string());
+        out.push_str(&format!("{},{what},{}\n", r.case, values.join(",")));
     }
     out
 }

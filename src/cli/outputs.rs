@@ -145,6 +145,12 @@ pub struct EvaluateArgs {
     /// "ignore", when --ref is a datalist].
     #[arg(long, value_name = "ID")]
     pub ignore_label: Option<u16>,
+    /// A task config whose `class_names` regions ({name, index}) are measured instead of
+    /// labels, each the union of its label ids (its `ignore_label` applies too). Regions
+    /// declared in a datalist given as --ref (nnU-Net's `labels` lists) are measured
+    /// without it.
+    #[arg(long, value_name = "TASK.yaml")]
+    pub input: Option<PathBuf>,
     /// Also write OUT/overlays/<case>.png: axial slices of the image with the reference's
     /// outlines (green) and the prediction's (red; yellow where both).
     #[arg(long)]

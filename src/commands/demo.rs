@@ -95,6 +95,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 /// Mean Dice per foreground class of the predictions against the true labels.
 fn evaluate_demo(predictions: &Path, truth: &Path) -> anyhow::Result<Vec<f64>> {
     let scoring = Scoring {
+        regions: None,
         labels: vec![1, 2],
         nsd_tolerance_mm: 1.0,
         ignore: None,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use autoseg_datasets::fsutil::write_bytes_atomic;
-use autoseg_datasets::{Dataset, LabelVolume, Volume};
+use autoseg_datasets::{Dataset, LabelVolume, TaskConfig, Volume};
 use autoseg_ensembler::evaluate::{
     ClassMetrics, Scoring, csv, evaluate_labels, read_pair, summarize,
 };
@@ -27,14 +27,46 @@ struct Pair {
 }
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let (pairs, datalist_ignore) = pairs(&args.pred, &args.reference, args.images.as_deref())?;
+    let (pairs, dataset) = pairs(&args.pred, &args.reference, args.images.as_deref())?;
+    let task = match &args.input {
+        Some(path) => Some(TaskConfig::read(path).context("reading the task config")?),
+        None => None,
+    };
+    let from_datalist = |d: &Dataset| {
+        (
+            d.ignore_label(task.as_ref()),
+            d.regions(task.as_ref()).cloned(),
+        )
+    };
+    let (ignore, regions) = match &dataset {
+        Some(d) => from_datalist(d),
+        None => (
+            task.as_ref().and_then(|t| t.ignore_label),
+            task.as_ref().and_then(|t| t.regions.clone()),
+        ),
+    };
+    anyhow::ensure!(
+        regions.is_none() || args.labels.is_empty(),
+        "--labels picks label ids, but the regions of {} are measured: leave --labels out",
+        args.input.as_ref().unwrap_or(&args.reference).display()
+    );
     let scoring = Scoring {
         labels: args.labels.clone(),
         nsd_tolerance_mm: args.nsd_tolerance,
-        ignore: args.ignore_label.or(datalist_ignore),
+        ignore: args.ignore_label.or(ignore),
+        regions,
     };
     if let Some(id) = scoring.ignore {
         println!("label {id} is the ignore label: its voxels count in no metric");
+    }
+    if let Some(plan) = &scoring.regions {
+        let each: Vec<String> = (plan.regions.iter())
+            .map(|r| format!("{} = {:?}", r.name, r.labels))
+            .collect();
+        println!(
+            "measuring regions, each the union of its label ids: {}",
+            each.join(", ")
+        );
     }
     let out = args.out.clone().unwrap_or_else(|| args.pred.clone());
     let bar = progress::counter(pairs.len(), "cases");
@@ -75,9 +107,13 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
     write(&out.join("summary.yaml"), yaml.as_bytes())?;
     for class in &summary.classes {
         let (dice, hd95) = (&class.dice, &class.hd95);
+        let what = match &class.region {
+            Some(name) => format!("region {name}"),
+            None => format!("label {:>3}", class.label),
+        };
         println!(
-            "label {:>3}: Dice {:.4} (median {:.4}, {} cases), HD95 {:.2} mm",
-            class.label, dice.mean, dice.median, dice.n, hd95.mean
+            "{what}: Dice {:.4} (median {:.4}, {} cases), HD95 {:.2} mm",
+            dice.mean, dice.median, dice.n, hd95.mean
         );
     }
     println!(
@@ -123,12 +159,12 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Each prediction file (`<case>.nii.gz` or `.nii`; probability maps that `predict` wrote
 /// beside them are passed over) with its reference: the file of the same name in a folder,
 /// or the datalist case of that id.
-/// The pairs to measure, and the ignore label of the datalist when `reference` is one.
+/// The pairs to measure, and the datalist when `reference` is one.
 fn pairs(
     pred: &Path,
     reference: &Path,
     images: Option<&Path>,
-) -> anyhow::Result<(Vec<Pair>, Option<u16>)> {
+) -> anyhow::Result<(Vec<Pair>, Option<Dataset>)> {
     let mut predictions: Vec<(String, PathBuf)> = std::fs::read_dir(pred)
         .with_context(|| format!("reading {}", pred.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -154,7 +190,6 @@ fn pairs(
     } else {
         Some(Dataset::open(reference, None, false).context("reading the datalist")?)
     };
-    let ignore = dataset.as_ref().and_then(|d| d.datalist.ignore_label());
     let pairs = predictions
         .into_iter()
         .map(|(case, pred)| {
@@ -178,5 +213,5 @@ fn pairs(
             }
         })
         .collect();
-    Ok((pairs, ignore))
+    Ok((pairs, dataset))
 }

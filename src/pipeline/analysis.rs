@@ -25,6 +25,7 @@ pub fn task_of_datalist(dataset: &Dataset) -> TaskConfig {
         datalist: dataset.datalist.path.clone(),
         dataroot: dataset.root.clone(),
         class_names: None,
+        regions: None,
         num_fold: None,
         group_key: None,
         ignore_label: dataset.datalist.ignore_label(),

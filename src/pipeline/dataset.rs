@@ -39,6 +39,29 @@ pub fn check(dataset: &Dataset, task: Option<&TaskConfig>) -> CheckReport {
     let bar = progress::counter(dataset.cases.len() + dataset.testing.len(), "cases");
     let mut report = check_dataset(dataset, &options, &|| bar.inc(1));
     bar.finish_and_clear();
+    if let Some(plan) = dataset.regions(task) {
+        let declared_in = task
+            .filter(|t| t.regions.is_some())
+            .map_or(&dataset.datalist.path, |t| &t.path);
+        for region in &plan.regions {
+            let absent: Vec<u16> = (region.labels.iter().copied())
+                .filter(|id| !report.label_voxels.contains_key(id))
+                .collect();
+            if !absent.is_empty() && report.failed_cases == 0 {
+                let message = format!(
+                    "region `{}` names label id(s) {absent:?}, which no case holds: it \
+                     could never be learnt",
+                    region.name
+                );
+                report.push_dataset_problem(
+                    Severity::Error,
+                    ProblemKind::EmptyRegion,
+                    Some(declared_in.clone()),
+                    message,
+                );
+            }
+        }
+    }
     if let Some(task) = task {
         for key in task.unused_keys() {
             let message = format!(

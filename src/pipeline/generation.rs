@@ -50,7 +50,6 @@ pub fn generate_bundles(
     target: Target,
     budget: BundleBudget,
 ) -> anyhow::Result<GenerateReport> {
-    refuse_regions(task)?;
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
         .context("reading the datalist")?;
     let stats = DataStats::read(&WorkDir::new(work_dir).datastats())?;
@@ -173,6 +172,7 @@ fn task_info(task: &TaskConfig, dataset: &Dataset, work_dir: &WorkDir) -> anyhow
         channel_names: dataset.datalist.channel_names().unwrap_or_default(),
         label_names: label_names(task, dataset),
         ignore_label: dataset.ignore_label(Some(task)),
+        regions: dataset.regions(Some(task)).cloned(),
         datalist: relative(&task.datalist)?,
         dataroot: relative(&task.dataroot)?,
         num_folds,
@@ -184,25 +184,6 @@ fn task_info(task: &TaskConfig, dataset: &Dataset, work_dir: &WorkDir) -> anyhow
             .or_else(|| text("license"))
             .unwrap_or_else(|| "not stated in the datalist".into()),
     })
-}
-
-/// Regions (`class_names` entries with an `index` list) would train one sigmoid output per
-/// region; until that is built, a task asking for them is refused rather than trained as
-/// plain classes, which would not be what it asked for.
-fn refuse_regions(task: &TaskConfig) -> anyhow::Result<()> {
-    let region = task.class_names.iter().flatten().find_map(|c| match c {
-        ClassSpec::Region { name, index } => Some((name, index)),
-        ClassSpec::Name(_) => None,
-    });
-    match region {
-        None => Ok(()),
-        Some((name, index)) => anyhow::bail!(
-            "{}: `class_names` entry `{name}` is a region (label ids {index:?}); region-based \
-             training is not supported yet: give plain class names, or leave `class_names` out \
-             to train each label id as a class",
-            task.path.display()
-        ),
-    }
 }
 
 /// Label names from the task's `class_names` (id = position + 1), else the datalist's

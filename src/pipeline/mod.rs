@@ -226,11 +226,16 @@ pub fn print_choice(config: &EnsembleConfig) {
             "  cross-validation Dice {dice:.4}, {}",
             config.describe_cleanups()
         );
-        let per_class: Vec<String> = config
-            .cross_validation_dice_per_class
-            .iter()
-            .map(|(label, dice)| format!("label {label}: {dice:.4}"))
-            .collect();
-        println!("  per class: {}", per_class.join(", "));
+        let per_class = (config.cross_validation_dice_per_class.iter())
+            .map(|(label, dice)| format!("label {label}: {dice:.4}"));
+        let per_region = (config.cross_validation_dice_per_region.iter())
+            .map(|r| format!("{}: {:.4}", r.region, r.dice));
+        let (what, each): (&str, Vec<String>) =
+            if config.cross_validation_dice_per_region.is_empty() {
+                ("class", per_class.collect())
+            } else {
+                ("region", per_region.collect())
+            };
+        println!("  per {what}: {}", each.join(", "));
     }
 }

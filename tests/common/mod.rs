@@ -85,6 +85,30 @@ pub fn assert_output_contains(output: &Output, words: &str) {
     assert!(all.contains(words), "expected `{words}` in:\n{all}");
 }
 
+/// `autoseg run` of the task `task` into `work`, one dynunet fold trained two tiny epochs
+/// (validated after each): the whole pipeline in about a second. Returns its output.
+pub fn quick_run(task: &str, work: &str) -> String {
+    run_ok(&[
+        "run",
+        "-i",
+        task,
+        "-w",
+        work,
+        "--algos",
+        "dynunet",
+        "--folds",
+        "0",
+        "--set",
+        "network.filters=[4, 8, 16]",
+        "--set",
+        "num_epochs=2",
+        "--set",
+        "iterations_per_epoch=2",
+        "--set",
+        "validation.every=1",
+    ])
+}
+
 /// Writes a small phantom dataset with `autoseg phantom` and returns its folder.
 pub fn phantom_dataset(cases: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,7 @@ fn every_loss() -> Vec<LossConfig> {
         json!({"name": "focal"}),
         json!({"name": "tversky", "alpha": 0.3, "beta": 0.7}),
         json!({"name": "generalized_dice"}),
+        json!({"name": "dice_bce", "activation": "sigmoid", "batch": true}),
     ]
     .into_iter()
     .map(|config| strict::from_value(config).unwrap())

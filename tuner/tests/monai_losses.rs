@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use autoseg_datasets::regions::Decoding;
 use autoseg_templates::{ComputeDevice, strict};
 use autoseg_tuner::loss::{DeepSupervision, DeepSupervisionWeights, LossConfig, one_hot};
 use burn::tensor::{Device, Int, Tensor};
@@ -87,7 +88,7 @@ fn losses_equal_monai_on(device: &Device) {
         } else {
             let config: LossConfig = strict::from_value(our_config(kind, monai))
                 .unwrap_or_else(|e| panic!("{kind} {monai:?}: {e}"));
-            config.validate(3).unwrap();
+            config.validate(3, Decoding::Argmax).unwrap();
             config.forward(logits.clone(), target, None)
         };
         let got = got.into_scalar::<f32>() as f64;
@@ -116,7 +117,10 @@ fn one_hot_marks_exactly_one_class_per_voxel() {
 fn class_weights_of_the_wrong_length_are_refused() {
     let config: LossConfig =
         strict::from_value(json!({"name": "dice_ce", "class_weights": [1.0, 2.0]})).unwrap();
-    let err = config.validate(3).unwrap_err().to_string();
+    let err = config
+        .validate(3, Decoding::Argmax)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("dice_ce") && err.contains("2 values for 3"),
         "{err}"

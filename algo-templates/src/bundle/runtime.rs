@@ -6,19 +6,18 @@
 use std::path::{Path, PathBuf};
 
 use autoseg_datasets::{LabelVolume, Volume};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::limits::{Pass, check_stepping, check_window};
 use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
 use crate::ComputeDevice;
-use crate::inference::{Accumulation, SlidingWindow};
+use crate::inference::{Accumulation, SlidingWindow, activate};
 use crate::networks::{Network, NetworkConfig};
 use crate::weights;
+use autoseg_datasets::regions::{Decoding, RegionPlan, check_outputs};
 use autoseg_datasets::transforms::preprocess::{
-    PreparedImage, PreprocessPlan, argmax_classes, prepare_image, restore_argmax,
-    restore_probabilities,
+    PreparedImage, PreprocessPlan, prepare_image, restore_classes, restore_probabilities,
 };
 
 /// What inference reads of a bundle's configuration.
@@ -28,6 +27,8 @@ pub struct InferenceSettings {
     pub network: NetworkConfig,
     /// Preprocessing.
     pub preprocessing: PreprocessPlan,
+    /// Region-based outputs (one sigmoid channel per region), if the bundle has them.
+    pub regions: Option<RegionPlan>,
     /// The training patch size (the default window).
     pub patch_size: [usize; 3],
     /// The sliding window.
@@ -42,6 +43,10 @@ impl InferenceSettings {
         let settings = InferenceSettings {
             network: merged.section(bundle, "network")?,
             preprocessing: merged.section(bundle, "preprocessing")?,
+            regions: match merged.values.get("regions") {
+                Some(_) => Some(merged.section(bundle, "regions")?),
+                None => None,
+            },
             patch_size: merged.section(bundle, "patch_size")?,
             inference: match merged.values.get("inference") {
                 Some(_) => merged.section(bundle, "inference")?,
@@ -61,6 +66,16 @@ impl InferenceSettings {
         self.preprocessing
             .validate()
             .map_err(|e| BundleError::invalid(&merged.file_of(bundle, "preprocessing"), e))?;
+        let outputs = self.network.out_channels();
+        let labels = &self.preprocessing.labels;
+        check_outputs(labels, self.regions.as_ref(), outputs).map_err(|e| {
+            let section = if self.regions.is_some() {
+                "regions"
+            } else {
+                "network"
+            };
+            BundleError::invalid(&merged.file_of(bundle, section), e)
+        })?;
         let inference = &self.inference;
         let infer_file = merged.file_of(bundle, "inference");
         check_stepping(inference.overlap, inference.batch)
@@ -81,6 +96,20 @@ impl InferenceSettings {
             ));
         }
         Ok(())
+    }
+
+    /// How the network's outputs decode: classes, or regions.
+    pub fn decoding(&self) -> Decoding {
+        Decoding::of(self.regions.as_ref())
+    }
+
+    /// The label id written for each decoded class: the bundle's labels, or for regions
+    /// the background and each region's label.
+    pub fn written_labels(&self) -> Vec<u16> {
+        match &self.regions {
+            None => self.preprocessing.labels.clone(),
+            Some(plan) => plan.written_labels(),
+        }
     }
 
     /// The window over whole images.
@@ -107,6 +136,8 @@ pub struct BundlePredictor {
     device: Device,
     /// How windows cover an image on that device.
     window: SlidingWindow,
+    /// The label id written for each decoded class.
+    label_ids: Vec<u16>,
 }
 
 impl BundlePredictor {
@@ -130,6 +161,7 @@ impl BundlePredictor {
         Ok(BundlePredictor {
             bundle: bundle.to_path_buf(),
             window: settings.sliding_window(device),
+            label_ids: settings.written_labels(),
             settings,
             weights: weights_path,
             network,
@@ -159,6 +191,7 @@ impl BundlePredictor {
         Ok(restore_probabilities(
             &prepared.data,
             self.classes(),
+            self.decoding(),
             &prepared.grid,
         ))
     }
@@ -189,7 +222,7 @@ impl BundlePredictor {
         })
     }
 
-    /// The windows' class probabilities, averaged over every combination of the mirror
+    /// The windows' channel probabilities (softmax classes or sigmoid regions), averaged over every combination of the mirror
     /// axes (just the windows themselves without test-time augmentation).
     pub(crate) fn mirrored_probabilities(&self, x: Tensor<5>) -> Tensor<5> {
         let axes = &self.settings.inference.mirror_axes;
@@ -204,7 +237,8 @@ impl BundlePredictor {
         let passes = 1usize << axes.len();
         let sum = (0..passes)
             .map(|subset| {
-                let out = softmax(self.network.forward(flip(x.clone(), subset)), 1);
+                let logits = self.network.forward(flip(x.clone(), subset));
+                let out = activate(self.decoding(), logits);
                 flip(out, subset)
             })
             .reduce(|a, b| a + b)
@@ -233,14 +267,19 @@ impl BundlePredictor {
         &self.network
     }
 
-    /// Classes the network outputs, background included.
+    /// Channels the network outputs: classes (background included), or regions.
     pub fn classes(&self) -> usize {
         self.settings.network.out_channels()
     }
 
-    /// The dataset's label id of each class.
+    /// How the channels decode into classes.
+    pub fn decoding(&self) -> Decoding {
+        self.settings.decoding()
+    }
+
+    /// The dataset's label id written for each decoded class.
     pub fn label_ids(&self) -> &[u16] {
-        &self.settings.preprocessing.labels
+        &self.label_ids
     }
 }
 
@@ -249,8 +288,9 @@ pub struct Prediction {
     /// Label ids (the dataset's own, not class indices) on the image's grid, in its
     /// orientation and with its affine.
     pub labels: LabelVolume,
-    /// One channel per class (background first, in the order of the bundle's label ids) on
-    /// the same grid: what the labels are the argmax of, before any clean-up of components.
+    /// One channel per class (background first, in the order of the bundle's label ids),
+    /// or per region, on the same grid: what the labels are decoded from, before any
+    /// clean-up of components.
     pub probabilities: Option<Volume>,
 }
 
@@ -271,8 +311,11 @@ pub trait Segmenter: Sync {
         Ok(self.classes_from(&self.ras_probabilities(ras, path)?, ras))
     }
 
-    /// The dataset's label id of each class.
+    /// The dataset's label id written for each class index.
     fn label_ids(&self) -> &[u16];
+
+    /// Channels of [`Self::ras_probabilities`]: classes, or regions.
+    fn channels(&self) -> usize;
 
     /// What segments, in a line.
     fn describe(&self) -> String;
@@ -296,8 +339,8 @@ pub trait Segmenter: Sync {
         let probabilities = self.ras_probabilities(&ras, path)?;
         let classes = self.classes_from(&probabilities, &ras);
         let labels = labels_on_image(image, &ras, &classes, self.label_ids(), path)?;
-        let classes = self.label_ids().len();
-        let probabilities = on_image(image, ras.with_data(classes, probabilities), path)?;
+        let channels = self.channels();
+        let probabilities = on_image(image, ras.with_data(channels, probabilities), path)?;
         Ok(Prediction {
             labels,
             probabilities: Some(probabilities),
@@ -316,7 +359,11 @@ impl Segmenter for BundlePredictor {
     }
 
     fn classes_from(&self, probabilities: &[f32], _ras: &Volume) -> Vec<u8> {
-        argmax_classes(probabilities, self.classes())
+        self.decoding().classes(probabilities, self.classes())
+    }
+
+    fn channels(&self) -> usize {
+        self.classes()
     }
 
     /// Streamed slab by slab ([`super::stream`]) where the sums live on the host, else
@@ -326,9 +373,10 @@ impl Segmenter for BundlePredictor {
             return super::stream::streamed_classes(&[self], ras, path);
         }
         let prepared = self.network_probabilities(ras, path)?;
-        Ok(restore_argmax(
+        Ok(restore_classes(
             &prepared.data,
             self.classes(),
+            self.decoding(),
             &prepared.grid,
         ))
     }

@@ -4,14 +4,14 @@
 //! [`SlabStream`], its members adding their windows into the same sums; a [`RasPlanes`]
 //! reads its final slices where they lie and brings them back to the image's RAS grid plane
 //! by plane;
-//! the groups' planes are averaged, weighted by their members, and each plane's argmax is
-//! written into the one-byte class map. Peak memory grows with a window's depth and a
+//! the groups' planes are averaged, weighted by their members, and each plane's decoded classes
+//! (argmax, or the regions' rule) are written into the one-byte class map. Peak memory grows with a window's depth and a
 //! plane, not with the volume.
 
 use std::path::Path;
 
 use autoseg_datasets::Volume;
-use autoseg_datasets::transforms::preprocess::{PreparedImage, RunningArgmax, prepare_image};
+use autoseg_datasets::transforms::preprocess::{PreparedImage, prepare_image};
 use autoseg_datasets::transforms::restore::RasPlanes;
 use burn::tensor::Tensor;
 
@@ -25,8 +25,9 @@ struct Group<'a> {
     image: PreparedImage,
 }
 
-/// The class of each voxel of `ras` (x fastest) with the highest mean probability over
-/// `members` (the first class on ties), streamed. The members must output the same classes.
+/// The class of each voxel of `ras` (x fastest) decoded from the mean probabilities over
+/// `members` (the argmax, the first class on ties; or the regions' rule), streamed. The
+/// members must output the same classes or regions.
 pub fn streamed_classes(
     members: &[&BundlePredictor],
     ras: &Volume,
@@ -34,10 +35,11 @@ pub fn streamed_classes(
 ) -> Result<Vec<u8>, BundleError> {
     let groups = groups(members, ras, path)?;
     let classes = members[0].classes();
+    let decoding = members[0].decoding();
     let mut streams: Vec<(SlabStream, RasPlanes, f32)> = Vec::new();
     let mut grouped = Vec::new();
     for Group { members: m, image } in groups {
-        let planes = RasPlanes::new(&image.grid, classes);
+        let planes = RasPlanes::new(&image.grid, classes, decoding);
         let window = m[0].window();
         let stream = SlabStream::new(window, image.data, image.channels, image.grid.dims, classes);
         let weight = m.len() as f32 / members.len() as f32;
@@ -56,11 +58,7 @@ pub fn streamed_classes(
                 .zip(plane)
                 .for_each(|(m, p)| *m += *weight * p);
         }
-        let mut argmax = RunningArgmax::new(area);
-        for (k, values) in mean.chunks_exact(area).enumerate() {
-            argmax.offer(k, values);
-        }
-        out.copy_from_slice(&argmax.classes());
+        out.copy_from_slice(&decoding.classes(&mean, classes));
     }
     Ok(labels)
 }

@@ -34,6 +34,19 @@ pub enum ExportError {
     },
 }
 
+/// Export writes softmax classes and their argmax: a bundle of sigmoid regions, written by
+/// `regions_class_order`, has no counterpart in either format's post-processing yet.
+fn refuse_regions(settings: &crate::bundle::runtime::InferenceSettings) -> Result<(), ExportError> {
+    match &settings.regions {
+        None => Ok(()),
+        Some(plan) => Err(ExportError::Unsupported(format!(
+            "the bundle trains regions ({}): export covers class bundles only; predict \
+             region bundles with `autoseg predict`",
+            plan.names().join(", ")
+        ))),
+    }
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone)]
 pub struct Exported {

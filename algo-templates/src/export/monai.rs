@@ -38,6 +38,7 @@ const SIGMA_SCALE: f64 = 0.125;
 pub fn export_bundle(bundle: &Path, out_dir: &Path) -> Result<Exported, ExportError> {
     let predictor = BundlePredictor::load(bundle, ComputeDevice::Flex)?;
     let settings = &predictor.settings;
+    super::refuse_regions(settings)?;
     let aliases = match &settings.network {
         NetworkConfig::Dynunet(c) => dynunet_aliases(c),
         NetworkConfig::SegresnetDs(_) => Vec::new(),

@@ -113,6 +113,7 @@ impl OnnxInference {
 pub fn export_bundle(bundle: &Path, out_dir: &Path) -> Result<Exported, ExportError> {
     let predictor = BundlePredictor::load(bundle, ComputeDevice::Flex)?;
     let settings = &predictor.settings;
+    super::refuse_regions(settings)?;
     let (bytes, weight_bytes) = model_bytes(predictor.network(), &settings.network)?;
     let inference = OnnxInference::new(settings, predictor.network());
     let json = serde_json::to_string_pretty(&inference).expect("settings serialise");

@@ -10,6 +10,7 @@ mod dynunet;
 pub mod memory;
 pub mod overrides;
 mod recipe;
+mod regions;
 pub mod search_space;
 mod segresnet;
 mod segresnet2d;
@@ -18,10 +19,12 @@ pub mod topology;
 
 use std::path::PathBuf;
 
+use autoseg_datasets::regions::RegionPlan;
 use serde_json::{Map, Value};
 
 pub use derivation::Derivation;
 pub use dynunet::DynUnetTemplate;
+pub use regions::apply as apply_regions;
 pub use segresnet::SegResNetTemplate;
 pub use segresnet2d::SegResNet2dTemplate;
 pub use stats::DataStats;
@@ -37,6 +40,9 @@ pub enum TemplateError {
         /// What is wrong.
         reason: String,
     },
+    /// The task's regions do not fit the data.
+    #[error("regions: {0}")]
+    Regions(String),
     /// An override cannot be applied.
     #[error("override `{key}`: {reason}")]
     Override {
@@ -60,6 +66,8 @@ pub struct TaskInfo {
     pub label_names: Vec<(u16, String)>,
     /// The label id of unannotated voxels, if the task has one (not a class).
     pub ignore_label: Option<u16>,
+    /// Regions to train instead of classes, if the task declares them.
+    pub regions: Option<RegionPlan>,
     /// The datalist, relative to a bundle folder.
     pub datalist: PathBuf,
     /// The data root, relative to a bundle folder.

@@ -7,6 +7,7 @@
 //! network axes 2, 3, 4 are x, y, z and a 2D network's unit axis is z.
 
 use crate::Volume;
+use crate::regions::Decoding;
 use autoseg_kernels::resample::{Order, image_orders, resample, separate_axis, target_shape};
 use serde::{Deserialize, Serialize};
 
@@ -272,42 +273,53 @@ pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> Result<PreparedIm
     })
 }
 
-/// Class probabilities on the RAS grid, `[classes, x, y, z]` x fastest, from those on the
-/// prepared grid (`[classes, x, y, z]`, z fastest): each class resampled back to the crop
-/// (linear, as nnU-Net resamples logits) and pasted into the RAS grid, where outside the
-/// crop the background is certain.
+/// Channel probabilities on the RAS grid, `[channels, x, y, z]` x fastest, from those on
+/// the prepared grid (`[channels, x, y, z]`, z fastest): each channel resampled back to the
+/// crop (linear, as nnU-Net resamples logits) and pasted into the RAS grid, where outside
+/// the crop the background is certain ([`Decoding::outside`]).
 pub fn restore_probabilities(
     probabilities: &[f32],
-    classes: usize,
+    channels: usize,
+    decoding: Decoding,
     grid: &PreparedGrid,
 ) -> Vec<f32> {
     let n_ras: usize = grid.ras_dims.iter().product();
-    let mut out = Vec::with_capacity(classes * n_ras);
-    for k in 0..classes {
-        out.extend(restore_class(probabilities, k, grid));
+    let mut out = Vec::with_capacity(channels * n_ras);
+    for k in 0..channels {
+        out.extend(restore_class(probabilities, k, decoding, grid));
     }
     out
 }
 
-/// The most probable class of each voxel of the RAS grid (x fastest), from probabilities on
-/// the prepared grid: [`restore_probabilities`]' argmax, restored one class at a time, so at
-/// the image's resolution no more than one class's values are held (nnU-Net's export holds
+/// The class of each voxel of the RAS grid (x fastest), from probabilities on the prepared
+/// grid: [`restore_probabilities`] decoded, restored one channel at a time, so at the
+/// image's resolution no more than one channel's values are held (nnU-Net's export holds
 /// them all: its most-reported memory blow-up).
-pub fn restore_argmax(probabilities: &[f32], classes: usize, grid: &PreparedGrid) -> Vec<u8> {
-    let mut argmax = RunningArgmax::new(grid.ras_dims.iter().product());
-    for k in 0..classes {
-        argmax.offer(k, &restore_class(probabilities, k, grid));
+pub fn restore_classes(
+    probabilities: &[f32],
+    channels: usize,
+    decoding: Decoding,
+    grid: &PreparedGrid,
+) -> Vec<u8> {
+    let mut decoder = decoding.start(grid.ras_dims.iter().product());
+    for k in 0..channels {
+        decoder.offer(k, &restore_class(probabilities, k, decoding, grid));
     }
-    argmax.classes()
+    decoder.classes()
 }
 
-/// Class `k` of probabilities on the prepared grid, on the RAS grid (x fastest): resampled
-/// back to the crop and pasted in; outside the crop, 1 for the background and 0 otherwise.
-pub fn restore_class(probabilities: &[f32], k: usize, grid: &PreparedGrid) -> Vec<f32> {
+/// Channel `k` of probabilities on the prepared grid, on the RAS grid (x fastest):
+/// resampled back to the crop and pasted in; outside the crop, `decoding`'s certain
+/// background.
+pub fn restore_class(
+    probabilities: &[f32],
+    k: usize,
+    decoding: Decoding,
+    grid: &PreparedGrid,
+) -> Vec<f32> {
     let n: usize = grid.dims.iter().product();
     let [rx, ry, rz] = grid.ras_dims;
-    let outside = if k == 0 { 1.0 } else { 0.0 };
-    let mut target = vec![outside; rx * ry * rz];
+    let mut target = vec![decoding.outside(k); rx * ry * rz];
     let channel = from_z_fastest(&probabilities[k * n..(k + 1) * n], grid.dims);
     let mut values = grid.resample(channel, Order::Linear, true).into_iter();
     for z in grid.crop[2][0]..grid.crop[2][1] {
@@ -319,46 +331,6 @@ pub fn restore_class(probabilities: &[f32], k: usize, grid: &PreparedGrid) -> Ve
         }
     }
     target
-}
-
-/// The argmax over classes offered one at a time: each voxel's best value and its class
-/// (the first offered on ties), never all classes at once.
-pub struct RunningArgmax {
-    best: Vec<(f32, u8)>,
-}
-
-impl RunningArgmax {
-    /// No class offered yet over `voxels` voxels.
-    pub fn new(voxels: usize) -> Self {
-        Self {
-            best: vec![(f32::NEG_INFINITY, 0); voxels],
-        }
-    }
-
-    /// Class `k`'s values, one per voxel; `k` must fit in a byte.
-    pub fn offer(&mut self, k: usize, values: &[f32]) {
-        for (b, &p) in self.best.iter_mut().zip(values) {
-            if p > b.0 {
-                *b = (p, k as u8);
-            }
-        }
-    }
-
-    /// The winning class of each voxel.
-    pub fn classes(self) -> Vec<u8> {
-        self.best.into_iter().map(|(_, k)| k).collect()
-    }
-}
-
-/// The most probable class of each voxel of `[classes, voxels]` probabilities (the first
-/// on ties).
-pub fn argmax_classes(probabilities: &[f32], classes: usize) -> Vec<u8> {
-    let n = probabilities.len() / classes.max(1);
-    let mut argmax = RunningArgmax::new(n);
-    for k in 0..classes {
-        argmax.offer(k, &probabilities[k * n..(k + 1) * n]);
-    }
-    argmax.classes()
 }
 
 /// Copies the `crop` of an x-fastest channel.
@@ -494,11 +466,17 @@ mod tests {
         let classes = 4;
         let mut rng = crate::rng::Rng::new(7);
         let probabilities: Vec<f32> = (0..classes * 24).map(|_| rng.uniform() as f32).collect();
-        let all = argmax_classes(
-            &restore_probabilities(&probabilities, classes, &grid),
-            classes,
-        );
-        assert_eq!(restore_argmax(&probabilities, classes, &grid), all);
+        for decoding in [Decoding::Argmax, Decoding::Regions] {
+            let all = decoding.classes(
+                &restore_probabilities(&probabilities, classes, decoding, &grid),
+                classes,
+            );
+            assert_eq!(
+                restore_classes(&probabilities, classes, decoding, &grid),
+                all
+            );
+        }
+        let all = restore_classes(&probabilities, classes, Decoding::Argmax, &grid);
         assert!(all.iter().any(|&k| k == 3) && all.iter().any(|&k| k == 0));
     }
 
@@ -518,8 +496,9 @@ mod tests {
         for (i, &k) in zfast.iter().enumerate() {
             probabilities[k as usize * 8 + i] = 1.0;
         }
-        let out = argmax_classes(&restore_probabilities(&probabilities, 3, &grid), 3);
-        assert_eq!(restore_argmax(&probabilities, 3, &grid), out);
+        let argmax = Decoding::Argmax;
+        let out = argmax.classes(&restore_probabilities(&probabilities, 3, argmax, &grid), 3);
+        assert_eq!(restore_classes(&probabilities, 3, argmax, &grid), out);
         assert_eq!(out.iter().filter(|&&c| c != 0).count(), 6);
         let at = |x: usize, y: usize, z: usize| out[(z * 3 + y) * 4 + x];
         assert_eq!(at(2, 0, 2), 1);

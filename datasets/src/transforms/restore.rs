@@ -1,7 +1,7 @@
 //! Probabilities on the network's grid brought back to the image's RAS grid one z-plane at
 //! a time, as [`super::preprocess::restore_class`] brings a whole class back: resampled
 //! (linear, nearest across a separate axis) from the prepared grid to the crop and pasted
-//! in, the background 1 and every other class 0 outside the crop. The network's slices
+//! in, with [`Decoding::outside`] outside the crop. The network's slices
 //! arrive in z order (from a streamed sliding window); each RAS plane leaves as soon as
 //! the slices it reads have arrived, and slices no later plane reads are dropped, so memory
 //! holds a few planes of every class, never the volume.
@@ -9,6 +9,7 @@
 use autoseg_kernels::resample::{Order, PlaneResampler, image_orders, separate_axis};
 
 use super::preprocess::PreparedGrid;
+use crate::regions::Decoding;
 
 /// Where the network's slices come from, in z order: a streamed sliding window.
 pub trait NetworkSlices {
@@ -23,19 +24,23 @@ pub trait NetworkSlices {
 pub struct RasPlanes {
     grid: PreparedGrid,
     classes: usize,
+    /// What fills the planes outside the crop.
+    decoding: Decoding,
     resampler: PlaneResampler,
     /// The next RAS plane to give.
     next: usize,
 }
 
 impl RasPlanes {
-    /// Planes of `classes` channels for an image prepared on `grid`.
-    pub fn new(grid: &PreparedGrid, classes: usize) -> RasPlanes {
+    /// Planes of `classes` channels for an image prepared on `grid`, decoded by `decoding`
+    /// (which says what is certain outside the crop).
+    pub fn new(grid: &PreparedGrid, classes: usize, decoding: Decoding) -> RasPlanes {
         let separate = separate_axis(grid.ras_spacing, grid.spacing);
         let orders = image_orders(Order::Linear, separate);
         RasPlanes {
             grid: *grid,
             classes,
+            decoding,
             resampler: PlaneResampler::new(grid.dims, grid.cropped_dims(), orders),
             next: 0,
         }
@@ -55,7 +60,9 @@ impl RasPlanes {
         }
         let [rx, ry, _] = self.grid.ras_dims;
         let mut plane = vec![0f32; self.classes * rx * ry];
-        plane[..rx * ry].fill(1.0);
+        for (c, channel) in plane.chunks_exact_mut(rx * ry).enumerate() {
+            channel.fill(self.decoding.outside(c));
+        }
         let [cz0, cz1] = self.grid.crop[2];
         if (cz0..cz1).contains(&z) {
             let (zi, zw) = self.resampler.z_taps(z - cz0);
@@ -133,27 +140,29 @@ mod tests {
         let probabilities: Vec<f32> = (0..classes * n)
             .map(|i| ((i * 31) % 17) as f32 / 17.0)
             .collect();
-        let mut planes = RasPlanes::new(&grid, classes);
-        let mut got = vec![Vec::new(); classes];
-        let mut source = Slices {
-            probabilities: &probabilities,
-            grid,
-            arrived: 0,
-        };
-        for arrived in [2, 5, 6] {
-            source.arrived = arrived;
-            while let Some(plane) = planes.next_plane(&source) {
-                let area = grid.ras_dims[0] * grid.ras_dims[1];
-                for (c, part) in plane.chunks_exact(area).enumerate() {
-                    got[c].extend_from_slice(part);
+        for decoding in [Decoding::Argmax, Decoding::Regions] {
+            let mut planes = RasPlanes::new(&grid, classes, decoding);
+            let mut got = vec![Vec::new(); classes];
+            let mut source = Slices {
+                probabilities: &probabilities,
+                grid,
+                arrived: 0,
+            };
+            for arrived in [2, 5, 6] {
+                source.arrived = arrived;
+                while let Some(plane) = planes.next_plane(&source) {
+                    let area = grid.ras_dims[0] * grid.ras_dims[1];
+                    for (c, part) in plane.chunks_exact(area).enumerate() {
+                        got[c].extend_from_slice(part);
+                    }
                 }
             }
-        }
-        assert!(planes.next_plane(&source).is_none());
-        for (c, got) in got.iter().enumerate() {
-            let want = restore_class(&probabilities, c, &grid);
-            assert_eq!(got.len(), want.len(), "class {c}: every plane given");
-            assert_eq!(got, &want, "class {c}");
+            assert!(planes.next_plane(&source).is_none());
+            for (c, got) in got.iter().enumerate() {
+                let want = restore_class(&probabilities, c, decoding, &grid);
+                assert_eq!(got.len(), want.len(), "class {c}: every plane given");
+                assert_eq!(got, &want, "class {c}");
+            }
         }
     }
 }

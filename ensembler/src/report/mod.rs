@@ -327,6 +327,10 @@ fn ensemble_section(work_dir: &Path) -> Result<String, ReportError> {
                     .iter()
                     .map(|(label, d)| vec![format!("label {label}"), number(*d)]),
             );
+            rows.extend(
+                (config.cross_validation_dice_per_region.iter())
+                    .map(|r| vec![format!("region {}", r.region), number(r.dice)]),
+            );
             html.push_str("<h3>Cross-validation Dice (each fold's bundle on its validation cases)</h3>\n");
             html.push_str(&table(&["", "Dice"], &rows));
         }

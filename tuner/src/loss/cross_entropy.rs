@@ -35,9 +35,10 @@ pub fn cross_entropy(
     }
 }
 
-/// `BCEWithLogits`, mean over voxels, in its overflow-free form
+/// `BCEWithLogits` on every channel, mean over voxels and channels (over the labelled
+/// voxels alone with a `labelled` mask `[b, 1, n]`), in its overflow-free form
 /// `max(x, 0) - x t + log(1 + exp(-|x|))`.
-fn binary_cross_entropy(
+pub fn binary_cross_entropy(
     logits: Tensor<3>,
     target: Tensor<3>,
     labelled: Option<&Tensor<3>>,

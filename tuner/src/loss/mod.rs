@@ -15,7 +15,8 @@ use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use cross_entropy::cross_entropy;
+use autoseg_datasets::regions::Decoding;
+pub use cross_entropy::{binary_cross_entropy, cross_entropy};
 pub use deep_supervision::{DeepSupervision, DeepSupervisionWeights};
 pub use focal::FocalOptions;
 pub use region::{DiceOptions, GeneralizedDiceWeights, RegionOptions, TverskyOptions};
@@ -62,6 +63,20 @@ pub enum LossConfig {
         /// Weight of the cross-entropy term.
         #[serde(default = "one")]
         lambda_ce: f64,
+    },
+    /// nnU-Net's `DC_and_BCE_loss` for regions: sigmoid Dice plus binary cross-entropy on
+    /// every channel (MONAI's `DiceCELoss` takes a softmax cross-entropy over several
+    /// channels even with a sigmoid Dice, which overlapping regions do not suit).
+    DiceBce {
+        /// The Dice term (its activation must be sigmoid).
+        #[serde(flatten)]
+        dice: DiceOptions,
+        /// Weight of the Dice term.
+        #[serde(default = "one")]
+        lambda_dice: f64,
+        /// Weight of the binary cross-entropy term.
+        #[serde(default = "one")]
+        lambda_bce: f64,
     },
     /// MONAI `DiceFocalLoss`: Dice plus (sigmoid) focal loss.
     DiceFocal {
@@ -133,6 +148,7 @@ impl LossConfig {
         match self {
             LossConfig::Dice(_) => "dice",
             LossConfig::DiceCe { .. } => "dice_ce",
+            LossConfig::DiceBce { .. } => "dice_bce",
             LossConfig::DiceFocal { .. } => "dice_focal",
             LossConfig::Focal(_) => "focal",
             LossConfig::Tversky(_) => "tversky",
@@ -140,20 +156,38 @@ impl LossConfig {
         }
     }
 
-    /// Checks the configuration against the network's number of output channels.
-    pub fn validate(&self, classes: usize) -> Result<(), LossError> {
-        let weights = match self {
-            LossConfig::Dice(d)
-            | LossConfig::DiceCe { dice: d, .. }
-            | LossConfig::DiceFocal { dice: d, .. } => d.class_weights.as_ref(),
-            LossConfig::Focal(f) => f.class_weights.as_ref(),
-            _ => None,
-        };
+    /// Checks the configuration against the network's number of output channels and how
+    /// they decode: regions need independent (sigmoid) channels.
+    pub fn validate(&self, classes: usize, decoding: Decoding) -> Result<(), LossError> {
         let invalid = |reason: String| {
             Err(LossError::Invalid {
                 loss: self.name(),
                 reason,
             })
+        };
+        if let Some(activation) = self.activation()
+            && activation != Activation::Sigmoid
+            && (decoding == Decoding::Regions || matches!(self, LossConfig::DiceBce { .. }))
+        {
+            return invalid(format!(
+                "activation {activation:?}: regions and `dice_bce` score each channel on its \
+                 own, so the activation must be sigmoid"
+            ));
+        }
+        if decoding == Decoding::Regions && matches!(self, LossConfig::DiceCe { .. }) {
+            return invalid(
+                "its cross-entropy is a softmax over channels, which overlapping regions do \
+                 not suit: use `dice_bce` (nnU-Net's loss for regions)"
+                    .into(),
+            );
+        }
+        let weights = match self {
+            LossConfig::Dice(d)
+            | LossConfig::DiceCe { dice: d, .. }
+            | LossConfig::DiceBce { dice: d, .. }
+            | LossConfig::DiceFocal { dice: d, .. } => d.class_weights.as_ref(),
+            LossConfig::Focal(f) => f.class_weights.as_ref(),
+            _ => None,
         };
         if let Some(w) = weights {
             if w.len() != classes {
@@ -195,6 +229,15 @@ impl LossConfig {
                 dice.forward(logits, target, mask).mul_scalar(*lambda_dice)
                     + ce.mul_scalar(*lambda_ce)
             }
+            LossConfig::DiceBce {
+                dice,
+                lambda_dice,
+                lambda_bce,
+            } => {
+                let bce = binary_cross_entropy(logits.clone(), target.clone(), mask);
+                dice.forward(logits, target, mask).mul_scalar(*lambda_dice)
+                    + bce.mul_scalar(*lambda_bce)
+            }
             LossConfig::DiceFocal {
                 dice,
                 gamma,
@@ -222,10 +265,43 @@ impl LossConfig {
     }
 }
 
+impl LossConfig {
+    /// How the loss turns logits into probabilities (`None`: focal's own switch).
+    fn activation(&self) -> Option<Activation> {
+        match self {
+            LossConfig::Dice(d)
+            | LossConfig::DiceCe { dice: d, .. }
+            | LossConfig::DiceBce { dice: d, .. }
+            | LossConfig::DiceFocal { dice: d, .. } => Some(d.region.activation),
+            LossConfig::Tversky(t) => Some(t.region.activation),
+            LossConfig::GeneralizedDice { region, .. } => Some(region.activation),
+            LossConfig::Focal(f) => Some(if f.use_softmax {
+                Activation::Softmax
+            } else {
+                Activation::Sigmoid
+            }),
+        }
+    }
+}
+
 /// One-hot encodes a label map `[batch, 1, x, y, z]` into `[batch, classes, x, y, z]`.
 pub fn one_hot(labels: Tensor<5, Int>, classes: usize) -> Tensor<5> {
     let channels = (0..classes)
         .map(|c| labels.clone().equal_elem(c as i64).float())
+        .collect();
+    Tensor::cat(channels, 1)
+}
+
+/// Region targets of a class-index map `[batch, 1, x, y, z]`: one binary channel per region,
+/// set where the voxel's class is one of the region's `class_sets`.
+pub fn region_targets(labels: Tensor<5, Int>, class_sets: &[Vec<usize>]) -> Tensor<5> {
+    let channels = class_sets
+        .iter()
+        .map(|set| {
+            let member = |k: usize| labels.clone().equal_elem(k as i64).float();
+            let zeros = labels.clone().float().zeros_like();
+            set.iter().map(|&k| member(k)).fold(zeros, |a, b| a + b)
+        })
         .collect();
     Tensor::cat(channels, 1)
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::TrainError;
 use crate::loss::DeepSupervision;
 use crate::optim::{OptimizerConfig, Schedule};
+use autoseg_datasets::regions::{Decoding, RegionPlan, check_outputs};
 use autoseg_datasets::training::sampler::Sampling;
 use autoseg_datasets::transforms::augment::AugmentConfig;
 use autoseg_datasets::transforms::preprocess::PreprocessPlan;
@@ -50,6 +51,10 @@ pub struct TrainConfig {
     pub preprocessing: PreprocessPlan,
     /// The network.
     pub network: NetworkConfig,
+    /// Region-based targets: one sigmoid output per region instead of one softmax output
+    /// per class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<RegionPlan>,
     /// The loss over the deep-supervision outputs.
     #[serde(default)]
     pub loss: DeepSupervision,
@@ -217,18 +222,23 @@ impl TrainConfig {
         check_stepping(validation.overlap, validation.batch)
             .and_then(|()| check_window(&self.network, patch, validation.batch, Pass::Inference))
             .map_err(|e| ("validation", format!("validation: {e}")))?;
-        let classes = self.network.out_channels();
-        if self.preprocessing.labels.len() != classes {
-            let reason = format!(
-                "preprocessing lists {} labels but the network has {classes} outputs",
-                self.preprocessing.labels.len()
-            );
-            return Err(("preprocessing", reason));
-        }
+        let outputs = self.network.out_channels();
+        let key = if self.regions.is_some() {
+            "regions"
+        } else {
+            "preprocessing"
+        };
+        check_outputs(&self.preprocessing.labels, self.regions.as_ref(), outputs)
+            .map_err(|e| (key, e))?;
         self.loss
             .loss
-            .validate(classes)
+            .validate(outputs, self.decoding())
             .map_err(|e| ("loss", e.to_string()))
+    }
+
+    /// How the network's outputs decode: classes, or regions.
+    pub fn decoding(&self) -> Decoding {
+        Decoding::of(self.regions.as_ref())
     }
 
     /// The sliding window validation uses.

@@ -11,7 +11,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::checkpoint::EpochRecord;
 use super::{TrainConfig, mean_dice};
-use crate::loss::one_hot;
+use crate::loss::{one_hot, region_targets};
 use autoseg_datasets::training::loader::{Batch, Prefetcher, TrainingSet};
 
 /// What one epoch trains on.
@@ -109,8 +109,8 @@ pub(super) fn optimize(
     (net, loss.into_scalar::<f32>() as f64)
 }
 
-/// The batch as tensors: images, one-hot targets, and where the bundle has an ignore
-/// label, the mask of annotated voxels (the ignore class's one-hot is all zeros).
+/// The batch as tensors: images, one-hot targets (or one binary channel per region), and
+/// where the bundle has an ignore label, the mask of annotated voxels (the ignore class's one-hot is all zeros).
 fn tensors(
     batch: &Batch,
     config: &TrainConfig,
@@ -131,11 +131,11 @@ fn tensors(
         .preprocessing
         .ignore_class()
         .map(|ignore| labels.clone().not_equal_elem(ignore as i64).float());
-    (
-        image,
-        one_hot(labels, config.network.out_channels()),
-        labelled,
-    )
+    let target = match &config.regions {
+        None => one_hot(labels, config.network.out_channels()),
+        Some(plan) => region_targets(labels, &plan.class_sets(&config.preprocessing.labels)),
+    };
+    (image, target, labelled)
 }
 
 /// Where the schedule stands at an epoch's first iteration `step`: with a time budget

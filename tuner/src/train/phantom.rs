@@ -24,6 +24,7 @@ pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
         ..DynUNetConfig::new(1, 3)
     };
     TrainConfig {
+        regions: None,
         data: DataConfig {
             datalist,
             dataroot: None,

@@ -10,8 +10,9 @@ mod stream;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
+use autoseg_datasets::regions::Decoding;
 use autoseg_kernels::blend::gaussian_importance_map;
-use burn::tensor::activation::softmax;
+use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -62,20 +63,22 @@ pub fn window_starts(size: usize, window: usize, overlap: f64) -> Vec<usize> {
 }
 
 impl SlidingWindow {
-    /// Class probabilities `[classes, x, y, z]` for `image` (`channels` x `dims`), from
+    /// Channel probabilities `[classes, x, y, z]` for `image` (`channels` x `dims`), from
     /// `forward`, which maps `[n, channels, roi]` to `[n, classes, roi]` logits: each
-    /// window's softmax, blended.
+    /// window's probabilities as `decoding` takes them ([`activate`]), blended.
+    #[allow(clippy::too_many_arguments)]
     pub fn predict(
         &self,
         image: &[f32],
         channels: usize,
         dims: [usize; 3],
         classes: usize,
+        decoding: Decoding,
         device: &Device,
         forward: impl Fn(Tensor<5>) -> Tensor<5>,
     ) -> Vec<f32> {
         self.blend(image, channels, dims, classes, device, |x| {
-            softmax(forward(x), 1)
+            activate(decoding, forward(x))
         })
     }
 
@@ -227,16 +230,13 @@ fn pad(data: &[f32], channels: usize, dims: [usize; 3], padded: [usize; 3]) -> V
     out
 }
 
-/// The most probable class per voxel of `[classes, x, y, z]` probabilities.
-pub fn argmax(probabilities: &[f32], classes: usize) -> Vec<u16> {
-    let n = probabilities.len() / classes;
-    (0..n)
-        .map(|i| {
-            (0..classes)
-                .max_by(|&a, &b| probabilities[a * n + i].total_cmp(&probabilities[b * n + i]))
-                .unwrap_or(0) as u16
-        })
-        .collect()
+/// Probabilities from logits `[n, channels, ...]` as `decoding` reads them: a softmax over
+/// classes, or a sigmoid per region.
+pub fn activate(decoding: Decoding, logits: Tensor<5>) -> Tensor<5> {
+    match decoding {
+        Decoding::Argmax => softmax(logits, 1),
+        Decoding::Regions => sigmoid(logits),
+    }
 }
 
 #[cfg(test)]
@@ -269,7 +269,7 @@ mod tests {
             accumulation: Accumulation::Host,
         };
         let device = Device::flex();
-        let got = window.predict(&image, 1, dims, 2, &device, |x| {
+        let got = window.predict(&image, 1, dims, 2, Decoding::Argmax, &device, |x| {
             Tensor::cat(vec![x.clone(), x.neg()], 1)
         });
         for (i, &v) in image.iter().enumerate() {
@@ -280,7 +280,6 @@ mod tests {
                 got[i]
             );
         }
-        assert_eq!(argmax(&got, 2).len(), n);
     }
 
     #[test]
