@@ -159,10 +159,10 @@ fn print_bundle(r: &Value) {
     }
     println!("\nderived values (rule, then the statistics it read):");
     for d in r["derived"].as_array().into_iter().flatten() {
-        println!("  {} = {}", text(&d["key"]), text(&d["current"]));
+        println!("  {} = {}", text(&d["key"]), compact(&d["current"]));
         println!("      {}", text(&d["rule"]));
         for (k, v) in d["inputs"].as_object().into_iter().flatten() {
-            println!("      <- {k} = {}", text(v));
+            println!("      <- {k} = {}", compact(v));
         }
         if let Some(o) = d.get("overridden") {
             println!(
@@ -183,6 +183,27 @@ fn print_bundle(r: &Value) {
         "{}",
         serde_yaml::to_string(&r["config"]).unwrap_or_default()
     );
+}
+
+/// A value in a line: long lists of label ids as ranges ("67 ids: 0, 1002-1003, 1005-1035"),
+/// long lists of one repeated value as "67 x 1.0", anything else as it is.
+fn compact(v: &Value) -> String {
+    const LONG: usize = 12;
+    let Some(items) = v.as_array().filter(|items| items.len() > LONG) else {
+        return text(v);
+    };
+    let ids: Option<Vec<u16>> = (items.iter())
+        .map(|i| i.as_u64().and_then(|n| u16::try_from(n).ok()))
+        .collect();
+    match ids {
+        Some(ids) if ids.is_sorted() => {
+            format!("{} ids: {}", ids.len(), autoseg_datasets::id_ranges(ids))
+        }
+        _ if items.iter().all(|i| i == &items[0]) => {
+            format!("{} x {}", items.len(), text(&items[0]))
+        }
+        _ => text(v),
+    }
 }
 
 fn training_line(t: &Value) -> String {

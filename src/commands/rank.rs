@@ -16,7 +16,17 @@ pub fn run(args: &RankArgs) -> anyhow::Result<ExitCode> {
         "rank", "algorithm", "mean Dice", "per class"
     );
     for a in &ranking.algos {
-        let classes: Vec<String> = a.dice_per_class.iter().map(|d| format!("{d:.3}")).collect();
+        let classes: Vec<String> = if a.dice_per_class.len() <= 6 {
+            a.dice_per_class.iter().map(|d| format!("{d:.3}")).collect()
+        } else {
+            // 66 classes do not fit a row: the lowest stands for them.
+            let lowest = (a.dice_per_class.iter().enumerate())
+                .filter(|(_, d)| !d.is_nan())
+                .min_by(|x, y| x.1.total_cmp(y.1));
+            lowest.map_or(vec!["n/a".into()], |(k, d)| {
+                vec![format!("lowest class {}: {d:.3}", k + 1)]
+            })
+        };
         let folds: Vec<String> = a.folds.iter().map(|(f, d)| format!("{f}:{d:.3}")).collect();
         println!(
             "{:<5} {:<14} {:>9.4}  {:<24} {}",

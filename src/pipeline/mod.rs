@@ -227,15 +227,30 @@ pub fn print_choice(config: &EnsembleConfig) {
             config.describe_cleanups()
         );
         let per_class = (config.cross_validation_dice_per_class.iter())
-            .map(|(label, dice)| format!("label {label}: {dice:.4}"));
-        let per_region = (config.cross_validation_dice_per_region.iter())
-            .map(|r| format!("{}: {:.4}", r.region, r.dice));
-        let (what, each): (&str, Vec<String>) =
+            .map(|(label, dice)| (format!("label {label}"), *dice));
+        let per_region =
+            (config.cross_validation_dice_per_region.iter()).map(|r| (r.region.clone(), r.dice));
+        let (what, scores): (&str, Vec<(String, f64)>) =
             if config.cross_validation_dice_per_region.is_empty() {
                 ("class", per_class.collect())
             } else {
                 ("region", per_region.collect())
             };
-        println!("  per {what}: {}", each.join(", "));
+        let each = few_or_worst(scores);
+        println!("  per {what}: {each}");
     }
+}
+
+/// Scores in a line: each one when they are few, else how many and the three lowest (66
+/// cortical classes do not fit a line).
+fn few_or_worst(mut scores: Vec<(String, f64)>) -> String {
+    let say = |(name, dice): &(String, f64)| format!("{name}: {dice:.4}");
+    if scores.len() <= 8 {
+        return scores.iter().map(say).collect::<Vec<_>>().join(", ");
+    }
+    let count = scores.len();
+    scores.retain(|(_, d)| !d.is_nan());
+    scores.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let worst: Vec<String> = scores.iter().take(3).map(say).collect();
+    format!("{count}, the lowest {}", worst.join(", "))
 }

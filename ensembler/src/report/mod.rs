@@ -254,6 +254,19 @@ fn labels_table(stats: &DataStats) -> String {
     )
 }
 
+/// The most classes a table gives a column (or a row) each.
+const MAX_CLASS_COLUMNS: usize = 8;
+
+/// The lowest defined per-class Dice and its class (from 1), e.g. "class 17: 0.412".
+fn worst_class(dice: &[f64]) -> String {
+    (dice.iter().enumerate())
+        .filter(|(_, d)| !d.is_nan())
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map_or("n/a".into(), |(k, d)| {
+            format!("class {}: {}", k + 1, number(*d))
+        })
+}
+
 fn ranking_section(ranking: Option<&Ranking>) -> String {
     let mut html = String::from("<h2>Ranking</h2>\n");
     let Some(ranking) = ranking else {
@@ -265,19 +278,31 @@ fn ranking_section(ranking: Option<&Ranking>) -> String {
         .map(|a| a.dice_per_class.len())
         .max()
         .unwrap_or(0);
+    // Past a few classes, one column per class makes the table unreadable (66 cortical
+    // classes): the worst class stands for them.
+    let per_class = classes <= MAX_CLASS_COLUMNS;
     let mut headers: Vec<String> = ["rank", "algorithm", "mean Dice"]
         .map(String::from)
         .to_vec();
-    headers.extend((1..=classes).map(|k| format!("class {k}")));
+    if per_class {
+        headers.extend((1..=classes).map(|k| format!("class {k}")));
+    } else {
+        headers.push(format!("worst of {classes} classes"));
+    }
     headers.push("folds".into());
     let rows: Vec<Vec<String>> = ranking
         .algos
         .iter()
         .map(|a| {
             let mut row = vec![a.rank.to_string(), a.algo.clone(), number(a.mean_dice)];
-            row.extend(
-                (0..classes).map(|k| a.dice_per_class.get(k).map_or("n/a".into(), |d| number(*d))),
-            );
+            if per_class {
+                row.extend(
+                    (0..classes)
+                        .map(|k| a.dice_per_class.get(k).map_or("n/a".into(), |d| number(*d))),
+                );
+            } else {
+                row.push(worst_class(&a.dice_per_class));
+            }
             row.push(
                 a.folds
                     .iter()
@@ -320,19 +345,26 @@ fn ensemble_section(work_dir: &Path) -> Result<String, ReportError> {
     html.push_str(&table(&["member", "validation Dice"], &members));
     match config.cross_validation_dice {
         Some(dice) => {
-            let mut rows = vec![vec!["mean".to_string(), number(dice)]];
-            rows.extend(
-                config
-                    .cross_validation_dice_per_class
-                    .iter()
-                    .map(|(label, d)| vec![format!("label {label}"), number(*d)]),
+            let mut cells = vec![("mean".to_string(), number(dice))];
+            cells.extend(
+                (config.cross_validation_dice_per_class.iter())
+                    .map(|(label, d)| (format!("label {label}"), number(*d))),
             );
-            rows.extend(
+            cells.extend(
                 (config.cross_validation_dice_per_region.iter())
-                    .map(|r| vec![format!("region {}", r.region), number(r.dice)]),
+                    .map(|r| (format!("region {}", r.region), number(r.dice))),
             );
+            // Many classes wrap into several pairs per row rather than one long column.
+            let per_row = if cells.len() > MAX_CLASS_COLUMNS { 6 } else { 1 };
+            let headers: Vec<&str> = std::iter::repeat_n(["", "Dice"], per_row)
+                .flatten()
+                .collect();
+            let rows: Vec<Vec<String>> = cells
+                .chunks(per_row)
+                .map(|pairs| pairs.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect())
+                .collect();
             html.push_str("<h3>Cross-validation Dice (each fold's bundle on its validation cases)</h3>\n");
-            html.push_str(&table(&["", "Dice"], &rows));
+            html.push_str(&table(&headers, &rows));
         }
         None => html.push_str(&para(
             "Cross-validation was not measured (only greedy selection predicts the validation cases).",
