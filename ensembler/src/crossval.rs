@@ -20,6 +20,7 @@ use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::data::DataConfig;
 use autoseg_templates::bundle::read_config;
 use autoseg_templates::bundle::runtime::BundlePredictor;
+use autoseg_templates::bundle::validation;
 use rayon::prelude::*;
 
 use crate::cleanup::{Channels, Cleanups, crf_fits, size_thresholds};
@@ -30,11 +31,49 @@ use crate::rank::Ranking;
 struct CaseOutputs {
     /// Class indices of the reference on the case's RAS grid.
     reference: Vec<u8>,
-    /// The image's first channel on that grid (what a CRF is guided by).
+    /// The image's first channel on that grid (what a CRF is guided by), where a CRF can
+    /// be tried; empty otherwise.
     image: Vec<f32>,
     dims: [usize; 3],
-    /// Per algorithm, `[classes, voxels]` probabilities.
-    probabilities: BTreeMap<String, Vec<f32>>,
+    /// Per algorithm, its `[channels, voxels]` probabilities.
+    probabilities: BTreeMap<String, Outputs>,
+}
+
+/// Where an algorithm's probabilities for a case are.
+enum Outputs {
+    /// Kept in a bundle's `validation/` folder, read case by case as they are used, so
+    /// selection never holds every case's probabilities.
+    Kept(std::path::PathBuf),
+    /// In memory (small cases made on the spot).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Held(Vec<f32>),
+}
+
+impl Outputs {
+    /// Adds `weight` times the probabilities into `sum` (`channels` x `dims`).
+    fn add_into(
+        &self,
+        channels: usize,
+        dims: [usize; 3],
+        weight: f32,
+        sum: &mut [f32],
+    ) -> Result<(), EnsembleError> {
+        match self {
+            Outputs::Held(p) => {
+                sum.iter_mut().zip(p).for_each(|(s, p)| *s += weight * p);
+                Ok(())
+            }
+            Outputs::Kept(file) => match validation::add_into(file, channels, dims, weight, sum) {
+                true => Ok(()),
+                false => Err(bad(
+                    file,
+                    "kept validation probabilities were changed or damaged after they were \
+                     checked: run `autoseg ensemble` again"
+                        .into(),
+                )),
+            },
+        }
+    }
 }
 
 /// Cross-validation predictions of every fully trained algorithm.
@@ -117,17 +156,29 @@ impl CrossValidation {
                                 .iter()
                                 .map(|&l| plan.class_of(l).unwrap_or(0))
                                 .collect();
+                            let crf_possible = predictor.decoding() == Decoding::Argmax
+                                && crf_fits(
+                                    image.dims().iter().product::<usize>() * predictor.classes(),
+                                );
                             v.insert(CaseOutputs {
                                 reference: classes_of,
-                                image: image.channel(0).to_vec(),
+                                image: match crf_possible {
+                                    true => image.channel(0).to_vec(),
+                                    false => Vec::new(),
+                                },
                                 dims: image.dims(),
                                 probabilities: BTreeMap::new(),
                             })
                         }
                     };
-                    let p =
-                        predictor.validation_probabilities(&case.id, &image, &case.images[0])?;
-                    entry.probabilities.insert(algo.clone(), p);
+                    let kept = predictor.kept_validation_probabilities(
+                        &case.id,
+                        &image,
+                        &case.images[0],
+                    )?;
+                    entry
+                        .probabilities
+                        .insert(algo.clone(), Outputs::Kept(kept));
                 }
             }
         }
@@ -144,21 +195,24 @@ impl CrossValidation {
 
     /// Mean over cases of the mean foreground Dice of the averaged probabilities of
     /// `members`, after `cleanups`.
-    pub fn dice(&self, members: &[String], cleanups: &Cleanups) -> Vec<f64> {
-        self.dice_of(&self.winners(members, cleanups), cleanups)
+    pub fn dice(&self, members: &[String], cleanups: &Cleanups) -> Result<Vec<f64>, EnsembleError> {
+        Ok(self.dice_of(&self.winners(members, cleanups)?, cleanups))
     }
 
     /// Per case, the class each voxel wins in the averaged probabilities of `members` (after
     /// the CRF where `cleanups` chooses it), before the component clean-ups.
-    fn winners(&self, members: &[String], cleanups: &Cleanups) -> Vec<Vec<u16>> {
+    fn winners(
+        &self,
+        members: &[String],
+        cleanups: &Cleanups,
+    ) -> Result<Vec<Vec<u16>>, EnsembleError> {
+        let weight = 1.0 / members.len().max(1) as f32;
         let winners_of = |case: &CaseOutputs| {
             let mut mean = vec![0f32; case.reference.len() * self.channels.0];
             for m in members {
-                mean.iter_mut()
-                    .zip(&case.probabilities[m])
-                    .for_each(|(a, p)| *a += p);
+                case.probabilities[m].add_into(self.channels.0, case.dims, weight, &mut mean)?;
             }
-            cleanups.winners(&mean, self.channels, &case.image, case.dims)
+            Ok(cleanups.winners(&mean, self.channels, &case.image, case.dims))
         };
         self.cases.par_iter().map(winners_of).collect()
     }
@@ -186,27 +240,25 @@ impl CrossValidation {
 
     /// Greedy forward selection: the best algorithm alone, then whichever addition raises
     /// the mean Dice most, while one does. Returns the chosen algorithms and their Dice.
-    pub fn greedy(&self) -> (Vec<String>, f64) {
+    pub fn greedy(&self) -> Result<(Vec<String>, f64), EnsembleError> {
         let mut chosen: Vec<String> = Vec::new();
         let mut best = f64::NEG_INFINITY;
         loop {
-            let trial = self
-                .algos
-                .keys()
-                .filter(|a| !chosen.contains(a))
-                .map(|a| {
-                    let mut with = chosen.clone();
-                    with.push(a.clone());
-                    let score = mean(&self.dice(&with, &Cleanups::default()));
-                    (a.clone(), score)
-                })
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            match trial {
+            let mut best_trial: Option<(String, f64)> = None;
+            for a in self.algos.keys().filter(|a| !chosen.contains(a)) {
+                let mut with = chosen.clone();
+                with.push(a.clone());
+                let score = mean(&self.dice(&with, &Cleanups::default())?);
+                if best_trial.as_ref().is_none_or(|(_, s)| score > *s) {
+                    best_trial = Some((a.clone(), score));
+                }
+            }
+            match best_trial {
                 Some((algo, score)) if score > best => {
                     chosen.push(algo);
                     best = score;
                 }
-                _ => return (chosen, best),
+                _ => return Ok((chosen, best)),
             }
         }
     }
@@ -216,9 +268,9 @@ impl CrossValidation {
     /// class when that raises its Dice on the cross-validation predictions of `members`. Then,
     /// for each class left, the size threshold ([`size_thresholds`] of its smallest true
     /// component) that raises its Dice most, if one does.
-    pub fn postprocessing(&self, members: &[String]) -> Cleanups {
+    pub fn postprocessing(&self, members: &[String]) -> Result<Cleanups, EnsembleError> {
         let mut chosen = Cleanups::default();
-        let mut winners = self.winners(members, &chosen);
+        let mut winners = self.winners(members, &chosen)?;
         let mut current = self.dice_of(&winners, &chosen);
         let fits = |c: &CaseOutputs| crf_fits(c.reference.len() * self.channels.0);
         // A CRF weighs exclusive classes: region channels are not tried.
@@ -227,7 +279,7 @@ impl CrossValidation {
                 crf: true,
                 ..Cleanups::default()
             };
-            let refined_winners = self.winners(members, &refined);
+            let refined_winners = self.winners(members, &refined)?;
             let with = self.dice_of(&refined_winners, &refined);
             if mean(&with) > mean(&current) {
                 (chosen, winners, current) = (refined, refined_winners, with);
@@ -246,7 +298,7 @@ impl CrossValidation {
         // Sizes of true components are known by reference class; decoded regions are
         // written as other classes, so only the largest component is tried for them.
         if self.channels.1 == Decoding::Regions {
-            return chosen;
+            return Ok(chosen);
         }
         let smallest = self.smallest_true_components();
         for class in 1..classes as u8 {
@@ -268,7 +320,7 @@ impl CrossValidation {
                 }
             }
         }
-        chosen
+        Ok(chosen)
     }
 
     /// Per class index, the voxel count of the smallest 26-connected component in any
@@ -329,7 +381,7 @@ mod tests {
                 dims: [reference.len(), 1, 1],
                 probabilities: outputs
                     .iter()
-                    .map(|(a, p)| (a.to_string(), p.clone()))
+                    .map(|(a, p)| (a.to_string(), Outputs::Held(p.clone())))
                     .collect(),
             }],
             channels: (2, Decoding::Argmax),
@@ -360,7 +412,7 @@ mod tests {
         let b = probabilities(&[0.0, 0.4, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
         let c = probabilities(&[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
         let cv = cv(&reference, &[("a", a), ("b", b), ("c", c)]);
-        let (mut chosen, dice) = cv.greedy();
+        let (mut chosen, dice) = cv.greedy().unwrap();
         chosen.sort();
         assert_eq!(chosen, ["a", "b"]);
         assert_eq!(dice, 1.0);
@@ -371,7 +423,9 @@ mod tests {
         // A stray voxel far from the structure: removing it helps.
         let reference = [0, 1, 1, 1, 0, 0, 0, 0];
         let stray = one_hot(&[0, 1, 1, 1, 0, 0, 1, 0]);
-        let chosen = cv(&reference, &[("a", stray)]).postprocessing(&["a".into()]);
+        let chosen = cv(&reference, &[("a", stray)])
+            .postprocessing(&["a".into()])
+            .unwrap();
         assert_eq!(chosen.keep_largest, [1]);
         assert!(chosen.remove_small.is_empty(), "{chosen:?}");
         // Two true pieces: keeping one would hurt.
@@ -380,6 +434,7 @@ mod tests {
         assert!(
             cv(&reference, &[("a", exact)])
                 .postprocessing(&["a".into()])
+                .unwrap()
                 .is_empty()
         );
     }
@@ -392,10 +447,10 @@ mod tests {
         let mut foreground: Vec<f32> = reference.iter().map(|&c| [0.2, 0.8][c as usize]).collect();
         (foreground[17], foreground[33]) = (0.4, 0.6);
         let c = cv(&reference, &[("a", probabilities(&foreground))]);
-        assert!(c.dice(&["a".into()], &Cleanups::default())[0] < 0.95);
-        let chosen = c.postprocessing(&["a".into()]);
+        assert!(c.dice(&["a".into()], &Cleanups::default()).unwrap()[0] < 0.95);
+        let chosen = c.postprocessing(&["a".into()]).unwrap();
         assert!(chosen.crf, "{chosen:?}");
-        assert_eq!(c.dice(&["a".into()], &chosen), [1.0]);
+        assert_eq!(c.dice(&["a".into()], &chosen).unwrap(), [1.0]);
         // A one-voxel structure in a flat image: smoothing would erase it, so no CRF.
         let reference: Vec<u8> = (0..40).map(|i| (i == 20) as u8).collect();
         let foreground: Vec<f32> = reference.iter().map(|&c| [0.1, 0.7][c as usize]).collect();
@@ -406,10 +461,10 @@ mod tests {
             ..Cleanups::default()
         };
         assert!(
-            c.dice(&["a".into()], &refined)[0] < 1.0,
+            c.dice(&["a".into()], &refined).unwrap()[0] < 1.0,
             "the CRF hurts here"
         );
-        assert!(!c.postprocessing(&["a".into()]).crf);
+        assert!(!c.postprocessing(&["a".into()]).unwrap().crf);
     }
 
     #[test]
@@ -419,10 +474,12 @@ mod tests {
         // drops only the stray.
         let reference = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0];
         let predicted = [1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0];
-        let chosen = cv(&reference, &[("a", one_hot(&predicted))]).postprocessing(&["a".into()]);
+        let chosen = cv(&reference, &[("a", one_hot(&predicted))])
+            .postprocessing(&["a".into()])
+            .unwrap();
         assert!(chosen.keep_largest.is_empty(), "{chosen:?}");
         assert_eq!(chosen.remove_small, [(1, 2)]);
         let c = cv(&reference, &[("a", one_hot(&predicted))]);
-        assert_eq!(c.dice(&["a".into()], &chosen), [1.0]);
+        assert_eq!(c.dice(&["a".into()], &chosen).unwrap(), [1.0]);
     }
 }

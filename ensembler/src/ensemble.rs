@@ -226,9 +226,9 @@ fn greedy(
     device: ComputeDevice,
 ) -> Result<Choice, EnsembleError> {
     let cv = CrossValidation::predict(work_dir, ranking, device)?;
-    let (chosen, _) = cv.greedy();
-    let kept = cv.postprocessing(&chosen);
-    let dice = cv.dice(&chosen, &kept);
+    let (chosen, _) = cv.greedy()?;
+    let kept = cv.postprocessing(&chosen)?;
+    let dice = cv.dice(&chosen, &kept)?;
     let defined: Vec<f64> = dice.iter().copied().filter(|d| !d.is_nan()).collect();
     let mean = defined.iter().sum::<f64>() / defined.len().max(1) as f64;
     let members = ranking

@@ -64,31 +64,66 @@ pub fn write(
 /// Reads one case's probabilities if the file is there and holds `classes` x `dims`; a
 /// file of another size or a damaged one reads as absent (it is predicted again).
 pub fn read(path: &Path, classes: usize, dims: [usize; 3]) -> Option<Vec<f32>> {
+    let mut values = vec![0f32; classes * dims.iter().product::<usize>()];
+    add_into(path, classes, dims, 1.0, &mut values).then_some(values)
+}
+
+/// Adds `weight` times one case's kept probabilities into `sum` (`classes` x `dims`),
+/// decoding as it reads, so no copy of the file is held; false (with `sum` then partly
+/// added to) when the file is missing, damaged or of another size.
+pub fn add_into(
+    path: &Path,
+    classes: usize,
+    dims: [usize; 3],
+    weight: f32,
+    sum: &mut [f32],
+) -> bool {
     let expected = classes * dims.iter().product::<usize>();
-    let file = std::fs::File::open(path).ok()?;
-    // Never inflate more than the case's own size: the file is not trusted.
-    let limit = (HEADER + expected * 2) as u64;
-    let mut bytes = Vec::new();
-    GzDecoder::new(file)
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    if bytes.len() as u64 != limit || &bytes[..MAGIC.len()] != MAGIC {
-        return None;
+    let Some(mut reader) = open_checked(path, classes, dims) else {
+        return false;
+    };
+    if sum.len() != expected {
+        return false;
     }
-    let header: Vec<usize> = bytes[MAGIC.len()..HEADER]
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut at = 0;
+    // Never inflate past the case's own size: the file is not trusted.
+    while at < expected {
+        let want = chunk.len().min(2 * (expected - at));
+        if reader.read_exact(&mut chunk[..want]).is_err() {
+            return false;
+        }
+        for (s, b) in sum[at..at + want / 2].iter_mut().zip(chunk.chunks_exact(2)) {
+            *s += weight * f16::from_le_bytes([b[0], b[1]]).to_f32();
+        }
+        at += want / 2;
+    }
+    reader.read(&mut [0u8; 1]).is_ok_and(|n| n == 0)
+}
+
+/// Whether the file is there, whole, with `classes` x `dims` values: a kept case is not
+/// predicted again. Read through without holding it.
+pub fn is_kept(path: &Path, classes: usize, dims: [usize; 3]) -> bool {
+    let expected = 2 * classes * dims.iter().product::<usize>();
+    open_checked(path, classes, dims).is_some_and(|reader| {
+        // One byte past the values tells a longer file from a whole one.
+        std::io::copy(&mut reader.take(expected as u64 + 1), &mut std::io::sink())
+            .is_ok_and(|n| n == expected as u64)
+    })
+}
+
+/// The file's decoder past a header that matches `classes` x `dims`.
+fn open_checked(path: &Path, classes: usize, dims: [usize; 3]) -> Option<impl Read> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut reader = GzDecoder::new(std::io::BufReader::new(file));
+    let mut header = [0u8; HEADER];
+    reader.read_exact(&mut header).ok()?;
+    let sizes: Vec<usize> = header[MAGIC.len()..]
         .chunks_exact(4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    if header != [classes, dims[0], dims[1], dims[2]] {
-        return None;
-    }
-    Some(
-        bytes[HEADER..]
-            .chunks_exact(2)
-            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-    )
+    (&header[..MAGIC.len()] == MAGIC && sizes == [classes, dims[0], dims[1], dims[2]])
+        .then_some(reader)
 }
 
 /// Removes a bundle's kept probabilities: its weights are about to change.
@@ -101,21 +136,20 @@ pub fn clear(bundle: &Path) -> Result<(), BundleError> {
 }
 
 impl BundlePredictor {
-    /// A validation case's probabilities on the RAS grid of `ras`: the kept ones, else
-    /// predicted and kept.
-    pub fn validation_probabilities(
+    /// The file of a validation case's probabilities on the RAS grid of `ras`: the kept
+    /// one, else predicted and kept first. Cross-validation reads it case by case.
+    pub fn kept_validation_probabilities(
         &self,
         case_id: &str,
         ras: &Volume,
         path: &Path,
-    ) -> Result<Vec<f32>, BundleError> {
+    ) -> Result<PathBuf, BundleError> {
         let file = file(&self.bundle, case_id);
-        if let Some(kept) = read(&file, self.classes(), ras.dims()) {
-            return Ok(kept);
+        if !is_kept(&file, self.classes(), ras.dims()) {
+            let probabilities = self.bundle_probabilities(ras, path)?;
+            write(&file, self.classes(), ras.dims(), &probabilities)?;
         }
-        let probabilities = self.bundle_probabilities(ras, path)?;
-        write(&file, self.classes(), ras.dims(), &probabilities)?;
-        Ok(probabilities)
+        Ok(file)
     }
 }
 
@@ -133,6 +167,19 @@ mod tests {
         let back = read(&path, 2, [2, 3, 4]).unwrap();
         assert!(p.iter().zip(&back).all(|(a, b)| (a - b).abs() < 1e-3));
         assert!(read(&path, 3, [2, 3, 4]).is_none(), "other classes");
+        let mut sum = vec![1f32; 2 * 24];
+        assert!(add_into(&path, 2, [2, 3, 4], 0.5, &mut sum));
+        assert!(
+            sum.iter()
+                .zip(&p)
+                .all(|(s, p)| (s - (1.0 + 0.5 * p)).abs() < 1e-3)
+        );
+        assert!(is_kept(&path, 2, [2, 3, 4]) && !is_kept(&path, 2, [2, 3, 5]));
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 12]).unwrap();
+        assert!(!is_kept(&path, 2, [2, 3, 4]), "truncated");
+        assert!(read(&path, 2, [2, 3, 4]).is_none(), "truncated");
+        write(&path, 2, [2, 3, 4], &p).unwrap();
         assert!(read(&path, 2, [4, 3, 2]).is_none(), "another grid");
         std::fs::write(&path, b"not gzip").unwrap();
         assert!(read(&path, 2, [2, 3, 4]).is_none());

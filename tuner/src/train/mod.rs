@@ -425,7 +425,7 @@ fn keep_validation_probabilities(
     for i in folds.validation(config.data.fold) {
         let case = &dataset.cases[i];
         let image = Volume::read_channels(&case.images)?.into_ras();
-        predictor.validation_probabilities(&case.id, &image, &case.images[0])?;
+        predictor.kept_validation_probabilities(&case.id, &image, &case.images[0])?;
     }
     Ok(())
 }
