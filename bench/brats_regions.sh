@@ -7,7 +7,11 @@
 # each region. Prints the cross-validation Dice, the held-out case's Dice per region and the
 # peak RSS of the run. Reads the images where they lie; writes only into a temporary folder.
 #
-#   [BUDGET=1800] [HELD_OUT=brats_2013_pat0001_1] [AUTOSEG=binary] bench/brats_regions.sh
+#   [BUDGET=1800] [ALGOS=dynunet,...] [FOLDS=0,1,...] [HELD_OUT=brats_2013_pat0001_1]
+#   [AUTOSEG=binary] bench/brats_regions.sh
+#
+# By default every template and fold shares the budget, as `autoseg run` plans it; on a
+# CPU, ALGOS=dynunet FOLDS=0,1 leaves each bundle enough of a short budget to learn.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 BUDGET=${BUDGET:-1800}
@@ -34,8 +38,11 @@ class_names:
 regions_class_order: [2, 1, 4]
 YAML
 
+choice=()
+if [ -n "${ALGOS:-}" ]; then choice+=(--algos "$ALGOS"); fi
+if [ -n "${FOLDS:-}" ]; then choice+=(--folds "$FOLDS"); fi
 /usr/bin/time -v "$autoseg" run --input "$out/task.yaml" --work-dir "$out/work" \
-    --time-budget "$BUDGET" > "$out/run.log" 2> "$out/time.log" || {
+    --time-budget "$BUDGET" "${choice[@]}" > "$out/run.log" 2> "$out/time.log" || {
     tail -30 "$out/run.log" "$out/time.log"; exit 1; }
 grep -E "cross-validation Dice|per class|mean Dice" "$out/run.log"
 "$autoseg" evaluate --pred "$out/work/predictions" --ref "$data/labelsTr" \

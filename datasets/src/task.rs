@@ -364,7 +364,8 @@ mod tests {
     #[test]
     fn reads_monai_keys_resolves_paths_and_keeps_unknown_keys() {
         let yaml = "name: spleen\nmodality: CT\ndatalist: ./folds.json\ndataroot: /data/spleen\n\
-                    class_names: [{name: spleen, index: [1]}, {name: tumour, index: [2, 3]}]\nnum_fold: 3\nroi_size: [96, 96, 96]\n";
+                    class_names: [{name: spleen, index: [1]}, {name: tumour, index: [2, 3]}]\n\
+                    num_fold: 3\nroi_size: [96, 96, 96]\n";
         let task = TaskConfig::parse(yaml, Path::new("/work/input.yaml")).unwrap();
         assert_eq!(task.modality, Modality::Ct);
         assert_eq!(task.datalist, Path::new("/work/./folds.json"));

@@ -11,7 +11,7 @@
 //! cases x classes x voxels floats, fine for datasets of small images.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use autoseg_datasets::regions::{Decoding, Targets, dice};
 use autoseg_datasets::{Dataset, LabelVolume, Volume, WorkDir};
@@ -35,45 +35,29 @@ struct CaseOutputs {
     /// be tried; empty otherwise.
     image: Vec<f32>,
     dims: [usize; 3],
-    /// Per algorithm, its `[channels, voxels]` probabilities.
-    probabilities: BTreeMap<String, Outputs>,
+    /// Per algorithm, the file of its `[channels, voxels]` probabilities, kept in a
+    /// bundle's `validation/` folder and read each time it is used, so selection never
+    /// holds every case's probabilities.
+    probabilities: BTreeMap<String, PathBuf>,
 }
 
-/// Where an algorithm's probabilities for a case are.
-enum Outputs {
-    /// Kept in a bundle's `validation/` folder, read case by case as they are used, so
-    /// selection never holds every case's probabilities.
-    Kept(std::path::PathBuf),
-    /// In memory (small cases made on the spot).
-    #[cfg_attr(not(test), allow(dead_code))]
-    Held(Vec<f32>),
-}
-
-impl Outputs {
-    /// Adds `weight` times the probabilities into `sum` (`channels` x `dims`).
-    fn add_into(
-        &self,
-        channels: usize,
-        dims: [usize; 3],
-        weight: f32,
-        sum: &mut [f32],
-    ) -> Result<(), EnsembleError> {
-        match self {
-            Outputs::Held(p) => {
-                sum.iter_mut().zip(p).for_each(|(s, p)| *s += weight * p);
-                Ok(())
-            }
-            Outputs::Kept(file) => match validation::add_into(file, channels, dims, weight, sum) {
-                true => Ok(()),
-                false => Err(bad(
-                    file,
-                    "kept validation probabilities were changed or damaged after they were \
-                     checked: run `autoseg ensemble` again"
-                        .into(),
-                )),
-            },
-        }
+/// Adds `weight` times a kept file's probabilities (`channels` x `dims`) into `sum`.
+fn add_kept(
+    file: &Path,
+    channels: usize,
+    dims: [usize; 3],
+    weight: f32,
+    sum: &mut [f32],
+) -> Result<(), EnsembleError> {
+    if validation::add_into(file, channels, dims, weight, sum) {
+        return Ok(());
     }
+    Err(bad(
+        file,
+        "kept validation probabilities were changed or damaged after they were checked: \
+         run `autoseg ensemble` again"
+            .into(),
+    ))
 }
 
 /// Cross-validation predictions of every fully trained algorithm.
@@ -176,9 +160,7 @@ impl CrossValidation {
                         &image,
                         &case.images[0],
                     )?;
-                    entry
-                        .probabilities
-                        .insert(algo.clone(), Outputs::Kept(kept));
+                    entry.probabilities.insert(algo.clone(), kept);
                 }
             }
         }
@@ -210,7 +192,13 @@ impl CrossValidation {
         let winners_of = |case: &CaseOutputs| {
             let mut mean = vec![0f32; case.reference.len() * self.channels.0];
             for m in members {
-                case.probabilities[m].add_into(self.channels.0, case.dims, weight, &mut mean)?;
+                add_kept(
+                    &case.probabilities[m],
+                    self.channels.0,
+                    case.dims,
+                    weight,
+                    &mut mean,
+                )?;
             }
             Ok(cleanups.winners(&mean, self.channels, &case.image, case.dims))
         };
@@ -372,17 +360,42 @@ mod tests {
         bg.chain(fg).collect()
     }
 
-    fn cv(reference: &[u8], outputs: &[(&str, Vec<f32>)]) -> CrossValidation {
-        CrossValidation {
+    /// A cross-validation and the folder its kept files are in (removed with it).
+    struct Fixture {
+        cv: CrossValidation,
+        _kept: tempfile::TempDir,
+    }
+
+    impl std::ops::Deref for Fixture {
+        type Target = CrossValidation;
+        fn deref(&self) -> &CrossValidation {
+            &self.cv
+        }
+    }
+
+    impl std::ops::DerefMut for Fixture {
+        fn deref_mut(&mut self) -> &mut CrossValidation {
+            &mut self.cv
+        }
+    }
+
+    /// Cross-validation of one case, each algorithm's probabilities kept in a file as
+    /// training keeps them.
+    fn cv(reference: &[u8], outputs: &[(&str, Vec<f32>)]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let dims = [reference.len(), 1, 1];
+        let kept = |(algo, p): &(&str, Vec<f32>)| {
+            let file = dir.path().join(format!("{algo}.prob.gz"));
+            validation::write(&file, 2, dims, p).unwrap();
+            (algo.to_string(), file)
+        };
+        let cv = CrossValidation {
             ignore: None,
             cases: vec![CaseOutputs {
                 reference: reference.to_vec(),
                 image: reference.iter().map(|&c| c as f32).collect(),
-                dims: [reference.len(), 1, 1],
-                probabilities: outputs
-                    .iter()
-                    .map(|(a, p)| (a.to_string(), Outputs::Held(p.clone())))
-                    .collect(),
+                dims,
+                probabilities: outputs.iter().map(kept).collect(),
             }],
             channels: (2, Decoding::Argmax),
             targets: Targets::Classes(2),
@@ -392,7 +405,8 @@ mod tests {
                 .iter()
                 .map(|(a, _)| (a.to_string(), BTreeMap::new()))
                 .collect(),
-        }
+        };
+        Fixture { cv, _kept: dir }
     }
 
     /// Two-class probabilities from the foreground's.

@@ -222,8 +222,9 @@ impl BundlePredictor {
         })
     }
 
-    /// The windows' channel probabilities (softmax classes or sigmoid regions), averaged over every combination of the mirror
-    /// axes (just the windows themselves without test-time augmentation).
+    /// The windows' channel probabilities (softmax classes or sigmoid regions), averaged
+    /// over every combination of the mirror axes (just the windows themselves without
+    /// test-time augmentation).
     pub(crate) fn mirrored_probabilities(&self, x: Tensor<5>) -> Tensor<5> {
         let axes = &self.settings.inference.mirror_axes;
         let flip = |mut t: Tensor<5>, subset: usize| {

@@ -4,9 +4,9 @@
 //! [`SlabStream`], its members adding their windows into the same sums; a [`RasPlanes`]
 //! reads its final slices where they lie and brings them back to the image's RAS grid plane
 //! by plane;
-//! the groups' planes are averaged, weighted by their members, and each plane's decoded classes
-//! (argmax, or the regions' rule) are written into the one-byte class map. Peak memory grows with a window's depth and a
-//! plane, not with the volume.
+//! the groups' planes are averaged, weighted by their members, and each plane's decoded
+//! classes (argmax, or the regions' rule) are written into the one-byte class map. Peak
+//! memory grows with a window's depth and a plane, not with the volume.
 
 use std::path::Path;
 

@@ -110,7 +110,8 @@ pub(super) fn optimize(
 }
 
 /// The batch as tensors: images, one-hot targets (or one binary channel per region), and
-/// where the bundle has an ignore label, the mask of annotated voxels (the ignore class's one-hot is all zeros).
+/// where the bundle has an ignore label, the mask of annotated voxels (the ignore class's
+/// one-hot is all zeros).
 fn tensors(
     batch: &Batch,
     config: &TrainConfig,
