@@ -417,7 +417,7 @@ fn bad_input_is_named() {
         assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
         common::assert_output_contains(&out, words);
     }
-    // Regions are refused, not trained as plain classes.
+    // Overlapping regions without the order that decides the written label are refused.
     let task = work.join("input.yaml");
     let recorded = std::fs::read_to_string(&task).unwrap();
     let regions = "class_names:\n- {name: whole, index: [1, 2]}\n- {name: lesion, index: [2]}\n";
@@ -430,7 +430,10 @@ fn bad_input_is_named() {
     std::fs::write(&task, with_regions).unwrap();
     let out = common::autoseg(&["generate", "-w", w, "--force"]);
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
-    common::assert_output_contains(&out, "input.yaml: `class_names` entry `whole` is a region");
+    common::assert_output_contains(
+        &out,
+        "input.yaml: `class_names`: regions `whole` and `lesion` share label ids",
+    );
     std::fs::write(&task, recorded).unwrap();
 
     let bundle = work.join("bundles/dynunet_0");
