@@ -43,7 +43,7 @@ if [ -n "${ALGOS:-}" ]; then choice+=(--algos "$ALGOS"); fi
 if [ -n "${FOLDS:-}" ]; then choice+=(--folds "$FOLDS"); fi
 /usr/bin/time -v "$autoseg" run --input "$out/task.yaml" --work-dir "$out/work" \
     --time-budget "$BUDGET" "${choice[@]}" > "$out/run.log" 2> "$out/time.log" || {
-    tail -30 "$out/run.log" "$out/time.log"; exit 1; }
+    tail -n 30 "$out/run.log" "$out/time.log"; exit 1; }
 grep -E "cross-validation Dice|per class|mean Dice" "$out/run.log"
 "$autoseg" evaluate --pred "$out/work/predictions" --ref "$data/labelsTr" \
     --input "$out/task.yaml" --out "$out/evaluation" | grep -E "^region|measuring"

@@ -12,7 +12,7 @@ work=${WORK:-$out/work}
 
 python3 "$here/bench/stage_rss.py" "$out/run.log" -- \
     "$autoseg" run --datalist "$data/dataset.json" -w "$work" --time-budget "${BUDGET:-3600}" \
-    || { tail -30 "$out/run.log"; exit 1; }
+    || { tail -n 30 "$out/run.log"; exit 1; }
 grep -E "skipped|trial\(s\)|cross-validation Dice" "$out/run.log" | sed 's/^/  /'
 python3 - "$work/ensemble/ensemble.yaml" <<'PY'
 import re, sys
