@@ -47,6 +47,16 @@ fn nested_regions_train_predict_and_evaluate_per_region() {
         "24,24,24",
     ]);
     let task = region_task(&data, NESTED);
+    // The datalist in a folder of its own, apart from the data root the task names: every
+    // stage, the testing cases' prediction included, resolves paths under the data root.
+    std::fs::create_dir(data.join("lists")).unwrap();
+    std::fs::rename(data.join("dataset.json"), data.join("lists/dataset.json")).unwrap();
+    let text = std::fs::read_to_string(&task).unwrap();
+    std::fs::write(
+        &task,
+        text.replace("datalist: dataset.json", "datalist: lists/dataset.json"),
+    )
+    .unwrap();
     let work = dir.path().join("work");
     let w = work.to_str().unwrap();
     let ran = common::quick_run(&task, w);
@@ -83,7 +93,7 @@ fn nested_regions_train_predict_and_evaluate_per_region() {
         "--pred",
         &format!("{w}/predictions"),
         "--ref",
-        &format!("{d}/dataset.json"),
+        &format!("{d}/labelsTs"),
         "--input",
         &task,
         "--out",

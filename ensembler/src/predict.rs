@@ -80,14 +80,18 @@ pub fn inputs(images: &Path) -> Result<Vec<Input>, PredictError> {
     if dataset.testing.is_empty() {
         return Err(fail("lists no `testing` cases to predict".into()));
     }
-    Ok(dataset
-        .testing
-        .iter()
+    Ok(testing_inputs(&dataset))
+}
+
+/// A dataset's `testing` cases as inputs, their files as the dataset resolved them (under
+/// its data root, which a task config may set apart from the datalist's folder).
+pub fn testing_inputs(dataset: &Dataset) -> Vec<Input> {
+    (dataset.testing.iter())
         .map(|c| Input {
             id: c.id.clone(),
             files: c.images.clone(),
         })
-        .collect())
+        .collect()
 }
 
 /// Predicts every input into `out` (with probability maps when `probabilities`); each case's

@@ -18,7 +18,7 @@ use autoseg_datasets::{Dataset, TaskConfig, WorkDir};
 use autoseg_ensembler::ensemble::{
     Combine, EnsembleConfig, EnsemblePredictor, Selection, write_ensemble,
 };
-use autoseg_ensembler::predict::inputs;
+use autoseg_ensembler::predict::testing_inputs;
 use autoseg_ensembler::rank::write_ranking;
 use autoseg_ensembler::report::{ReportOptions, write_report};
 use autoseg_templates::ComputeDevice;
@@ -185,7 +185,8 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         println!("[predict] {} testing case(s)", dataset.testing.len());
         let out = WorkDir::new(w).predictions();
         let predictor = EnsemblePredictor::load(w, device)?;
-        let inputs = inputs(&dataset.datalist.path)?;
+        // The dataset as the task resolved it: its data root may lie apart from the datalist.
+        let inputs = testing_inputs(&dataset);
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         let failed = predict_with_bar(&predictor, &inputs, &out, false);
         anyhow::ensure!(failed.is_empty(), "could not predict {failed:?}");
