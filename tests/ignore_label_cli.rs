@@ -13,18 +13,7 @@ fn sparse_phantoms_run_through_the_pipeline_with_the_ignore_label_as_no_class() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    common::run_ok(&[
-        "phantom",
-        "--out",
-        d,
-        "--cases",
-        "4",
-        "--test-cases",
-        "1",
-        "--shape",
-        "24,24,24",
-        "--sparse-labels",
-    ]);
+    common::quick_phantoms(d, &["--sparse-labels"]);
     let datalist: Value = common::read_yaml(&data.join("dataset.json"));
     assert_eq!(datalist["labels"]["3"], "ignore");
 

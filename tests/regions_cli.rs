@@ -35,17 +35,7 @@ fn nested_regions_train_predict_and_evaluate_per_region() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    common::run_ok(&[
-        "phantom",
-        "--out",
-        d,
-        "--cases",
-        "4",
-        "--test-cases",
-        "1",
-        "--shape",
-        "24,24,24",
-    ]);
+    common::quick_phantoms(d, &[]);
     let task = region_task(&data, NESTED);
     // The datalist in a folder of its own, apart from the data root the task names: every
     // stage, the testing cases' prediction included, resolves paths under the data root.

@@ -85,6 +85,24 @@ pub fn assert_output_contains(output: &Output, words: &str) {
     assert!(all.contains(words), "expected `{words}` in:\n{all}");
 }
 
+/// Writes the phantom set [`quick_run`] trains on into `out`: 4 training cases and one
+/// testing case of 24^3, with `extra` phantom options.
+pub fn quick_phantoms(out: &str, extra: &[&str]) {
+    let mut args = vec![
+        "phantom",
+        "--out",
+        out,
+        "--cases",
+        "4",
+        "--test-cases",
+        "1",
+        "--shape",
+        "24,24,24",
+    ];
+    args.extend(extra);
+    run_ok(&args);
+}
+
 /// `autoseg run` of the task `task` into `work`, one dynunet fold trained two tiny epochs
 /// (validated after each): the whole pipeline in about a second. Returns its output.
 pub fn quick_run(task: &str, work: &str) -> String {
