@@ -3,9 +3,11 @@
 #  - the TotalSegmentator CT example (../shared/data, 117 names, 41 present; one case,
 #    listed twice so one fold has a case to validate on): analyze, generate, a short train,
 #    predict;
-#  - a 40-class CT phantom set (CASES cases of SHAPE) through `autoseg run` with a budget.
+#  - a 40-class CT phantom set (CASES cases of SHAPE) through `autoseg run` with a budget;
+#  - greedy: the same set trained briefly as 5 folds x 2 algorithms, then
+#    `ensemble --selection greedy` against predicting one case with one bundle (peak RSS).
 #
-#   [CASES=20] [SHAPE=192,192,160] [BUDGET=1200] [AUTOSEG=binary] bench/many_classes.sh [ts|phantom]...
+#   [CASES=20] [SHAPE=192,192,160] [BUDGET=1200] [AUTOSEG=binary] bench/many_classes.sh [ts|phantom|greedy]...
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 data=${SHARED_DATA:-$here/../shared/data}
@@ -17,6 +19,7 @@ stage() { # name, command...: prints the stage's peak RSS (MB) and wall seconds
     /usr/bin/time -f "%M %e" -o "$out/time" "$@" > "$out/$name.log" 2>&1 \
         || { echo "$name failed:"; tail -20 "$out/$name.log"; exit 1; }
     read -r kb seconds < "$out/time"
+    peak_mb=$(echo "$kb / 1024" | bc -l)
     printf '  %-10s peak RSS %6.0f MB  %7.1f s\n' "$name" "$(echo "$kb / 1024" | bc -l)" "$seconds"
 }
 
@@ -52,6 +55,22 @@ PY
         --time-budget "${BUDGET:-1200}"
     grep -E "cross-validation Dice|mean Dice" "$out/run.log" | sed 's/^/  /'
     du -sh "$out/p40-work/preprocessed" | awk '{print "  preprocessed cache " $1}'
+    ;;
+  greedy)
+    echo "Greedy selection over 5 folds x 2 algorithms, 40-class CT phantoms (${CASES:-20} of ${SHAPE:-192,192,160})"
+    g=$out/g40
+    w=$out/g40-work
+    "$autoseg" phantom --out "$g" --classes 40 --modality ct --cases "${CASES:-20}" \
+        --test-cases 1 --shape "${SHAPE:-192,192,160}" --spacing 0.8,0.8,1.5 > /dev/null
+    "$autoseg" analyze -i "$g/task.yaml" -w "$w" > /dev/null
+    "$autoseg" generate -w "$w" --algos dynunet,segresnet --cpu --set num_epochs=1 \
+        --set iterations_per_epoch=2 > /dev/null
+    stage train "$autoseg" train -w "$w"
+    stage greedy "$autoseg" ensemble -w "$w" --selection greedy
+    greedy_mb=$peak_mb
+    stage predict "$autoseg" predict --bundle "$w/bundles/dynunet_0" --images "$g/imagesTs" \
+        --out "$out/g40-pred"
+    printf '  greedy selection / predicting one case: %.2fx peak RSS\n' "$(echo "$greedy_mb / $peak_mb" | bc -l)"
     ;;
   esac
 done

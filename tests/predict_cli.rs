@@ -1,8 +1,10 @@
 //! Predicting labels alone streams the volume slab by slab (the memory of a window's depth
-//! of classes, not of the volume); predicting probabilities too holds every class. Both must
-//! give the same label maps: for one bundle, and for ensembles under `mean` (members sharing
-//! a stream, and members on two grids with two windows) and `vote`, on phantoms in random
-//! orientations whose bundles resample (so probabilities are brought back).
+//! of classes, not of the volume, its sums in f16 as nnU-Net keeps them); predicting
+//! probabilities too holds every class in f32. Both must give the same label maps but where
+//! two classes nearly tie (f16's rounding, 2^-11 of a sum, decides those): for one bundle,
+//! and for ensembles under `mean` (members sharing a stream, and members on two grids with
+//! two windows) and `vote`, on phantoms in random orientations whose bundles resample (so
+//! probabilities are brought back).
 
 mod common;
 
@@ -31,7 +33,10 @@ fn assert_same(dir: &Path, model: &[&str], what: &str) {
     let alone = predict(dir, model, &format!("{what}_alone"), false);
     let with = predict(dir, model, &format!("{what}_with"), true);
     for (case, (a, b)) in alone.iter().zip(&with).enumerate() {
-        assert_eq!(a.data(), b.data(), "{what}, testing case {case}");
+        let differ = a.data().iter().zip(b.data()).filter(|(x, y)| x != y).count();
+        let share = differ as f64 / a.data().len() as f64;
+        eprintln!("{what}, testing case {case}: {differ} voxels differ");
+        assert!(share < 1e-4, "{what}, testing case {case}: {differ} voxels differ");
     }
     let foreground = alone
         .iter()

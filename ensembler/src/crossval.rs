@@ -7,8 +7,9 @@
 //! fraction of the smallest true one.
 //!
 //! The predictions are the ones training kept (`B/validation/`, predicted again only where
-//! missing), held in memory as class probabilities on each case's RAS grid: algorithms x
-//! cases x classes x voxels floats, fine for datasets of small images.
+//! missing): read from their files case by case and channel by channel each time they are
+//! used, so selection holds one channel per member of the cases in hand, not algorithms x
+//! cases x classes x voxels.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,15 +50,20 @@ fn add_kept(
     weight: f32,
     sum: &mut [f32],
 ) -> Result<(), EnsembleError> {
-    if validation::add_into(file, channels, dims, weight, sum) {
-        return Ok(());
+    match validation::add_into(file, channels, dims, weight, sum) {
+        true => Ok(()),
+        false => Err(damaged(file)),
     }
-    Err(bad(
+}
+
+/// A kept file that no longer reads as it did when it was checked.
+fn damaged(file: &Path) -> EnsembleError {
+    bad(
         file,
         "kept validation probabilities were changed or damaged after they were checked: \
          run `autoseg ensemble` again"
             .into(),
-    ))
+    )
 }
 
 /// Cross-validation predictions of every fully trained algorithm.
@@ -182,19 +188,25 @@ impl CrossValidation {
     }
 
     /// Per case, the class each voxel wins in the averaged probabilities of `members` (after
-    /// the CRF where `cleanups` chooses it), before the component clean-ups.
+    /// the CRF where `cleanups` chooses it), before the component clean-ups. Without the CRF
+    /// the classes are decoded a channel at a time, so a case's every channel is never held
+    /// (the CRF is tried only where a case's channels fit, [`crf_fits`]).
     fn winners(
         &self,
         members: &[String],
         cleanups: &Cleanups,
     ) -> Result<Vec<Vec<u16>>, EnsembleError> {
         let weight = 1.0 / members.len().max(1) as f32;
+        let channels = self.channels.0;
         let winners_of = |case: &CaseOutputs| {
-            let mut mean = vec![0f32; case.reference.len() * self.channels.0];
+            if !cleanups.crf {
+                return self.decoded_mean(case, members, weight);
+            }
+            let mut mean = vec![0f32; case.reference.len() * channels];
             for m in members {
                 add_kept(
                     &case.probabilities[m],
-                    self.channels.0,
+                    channels,
                     case.dims,
                     weight,
                     &mut mean,
@@ -203,6 +215,40 @@ impl CrossValidation {
             Ok(cleanups.winners(&mean, self.channels, &case.image, case.dims))
         };
         self.cases.par_iter().map(winners_of).collect()
+    }
+
+    /// The classes decoded from `weight` times the sum of `members`' kept probabilities
+    /// of `case`, a channel at a time: one channel of each member's file in hand.
+    fn decoded_mean(
+        &self,
+        case: &CaseOutputs,
+        members: &[String],
+        weight: f32,
+    ) -> Result<Vec<u16>, EnsembleError> {
+        let (channels, decoding) = self.channels;
+        let files: Vec<&PathBuf> = members.iter().map(|m| &case.probabilities[m]).collect();
+        let mut kept = Vec::with_capacity(files.len());
+        for file in &files {
+            let reader = validation::KeptChannels::open(file, channels, case.dims);
+            kept.push(reader.ok_or_else(|| damaged(file))?);
+        }
+        let mut decoder = decoding.start(case.reference.len());
+        let mut mean = vec![0f32; case.reference.len()];
+        for k in 0..channels {
+            mean.fill(0.0);
+            for (reader, file) in kept.iter_mut().zip(&files) {
+                if !reader.add_next(weight, &mut mean) {
+                    return Err(damaged(file));
+                }
+            }
+            decoder.offer(k, &mean);
+        }
+        for (reader, file) in kept.into_iter().zip(&files) {
+            if !reader.ends() {
+                return Err(damaged(file));
+            }
+        }
+        Ok(decoder.classes().into_iter().map(u16::from).collect())
     }
 
     /// [`Self::dice`] from the cases' `winners`, after the component clean-ups.

@@ -141,7 +141,7 @@ pub fn predict_one(
         Ok(out.join(name))
     };
     let image = Volume::read_channels(&input.files)?;
-    let prediction = segmenter.predict(&image, &input.files[0], probabilities)?;
+    let prediction = segmenter.predict(image, &input.files[0], probabilities)?;
     prediction.labels.write(&named("")?)?;
     if let Some(maps) = prediction.probabilities {
         maps.write(&named(PROBABILITIES_SUFFIX)?)?;

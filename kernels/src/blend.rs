@@ -1,6 +1,8 @@
 //! Sliding-window blending: nnU-Net's Gaussian importance map and the accumulation of
 //! weighted window predictions into a whole-volume buffer.
 
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 /// nnU-Net's importance map for a window of `patch` voxels (x fastest): a Gaussian centred at
@@ -37,6 +39,26 @@ pub fn gaussian_importance_map(patch: [usize; 3], sigma_scale: f64) -> Vec<f32> 
         .fold(f64::INFINITY, f64::min);
     map.into_iter()
         .map(|v| if v > 0.0 { v as f32 } else { smallest as f32 })
+        .collect()
+}
+
+/// The smallest normal f16, 2^-14.
+const F16_MIN_NORMAL: f32 = 6.103_515_6e-5;
+
+/// The importance map as sums in f16 keep it: the Gaussian's far corners (1e-10 and less
+/// at nnU-Net's sigma) would vanish from every product, leaving a window's edge with no
+/// score at all where only it reaches, so values under f16's smallest normal number take
+/// the least weight that is above it, as nnU-Net gives the least non-zero weight to the
+/// map's zeros after its cast to half.
+pub fn representable_in_f16(importance: &[f32]) -> Vec<f32> {
+    let floor = importance
+        .iter()
+        .copied()
+        .filter(|&w| w >= F16_MIN_NORMAL)
+        .fold(f32::INFINITY, f32::min);
+    importance
+        .iter()
+        .map(|&w| if w < F16_MIN_NORMAL { floor } else { w })
         .collect()
 }
 
@@ -97,22 +119,72 @@ impl WindowShape {
     }
 }
 
-/// Sums of importance-weighted window predictions over a volume, and the summed weights.
+/// How an accumulator keeps its per-channel sums: in f32, or in f16 at half the memory, as
+/// nnU-Net keeps its sliding window's sums (`torch.half`, on the GPU and the CPU alike). The
+/// summed weights stay f32 whatever the sums are.
+///
+/// f16 suits sums of probabilities (at most the summed importance, tens with nnU-Net's map
+/// peaking at 10; f16 reaches 65504), each addition rounding to 2^-11 of the sum, with an
+/// importance map whose every weight f16 keeps ([`representable_in_f16`]).
+pub trait SumElement: Copy + Default + Send + Sync + std::fmt::Debug {
+    /// `dst[i] += src[i] * importance[i]`.
+    fn add_weighted(dst: &mut [Self], src: &[f32], importance: &[f32]);
+    /// The sum as f32.
+    fn value(self) -> f32;
+}
+
+impl SumElement for f32 {
+    fn add_weighted(dst: &mut [f32], src: &[f32], importance: &[f32]) {
+        for ((d, s), i) in dst.iter_mut().zip(src).zip(importance) {
+            *d += s * i;
+        }
+    }
+
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl SumElement for f16 {
+    /// Converted a run at a time (F16C or NEON where the CPU has them), added in f32, and
+    /// rounded back once.
+    fn add_weighted(dst: &mut [f16], src: &[f32], importance: &[f32]) {
+        const RUN: usize = 64;
+        let mut wide = [0f32; RUN];
+        for ((d, s), i) in dst
+            .chunks_mut(RUN)
+            .zip(src.chunks(RUN))
+            .zip(importance.chunks(RUN))
+        {
+            let wide = &mut wide[..d.len()];
+            d.convert_to_f32_slice(wide);
+            f32::add_weighted(wide, s, i);
+            d.convert_from_f32_slice(wide);
+        }
+    }
+
+    fn value(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+/// Sums of importance-weighted window predictions over a volume, and the summed weights;
+/// the sums in `S` (f32 unless a band must stay small: [`SumElement`]).
 #[derive(Debug, Clone)]
-pub struct WindowAccumulator {
+pub struct WindowAccumulator<S: SumElement = f32> {
     shape: WindowShape,
     /// Channel-major, x fastest.
-    sum: Vec<f32>,
+    sum: Vec<S>,
     weight: Vec<f32>,
 }
 
-impl WindowAccumulator {
+impl<S: SumElement> WindowAccumulator<S> {
     /// An empty accumulator for `channels` channels over `dims` voxels.
-    pub fn new(dims: [usize; 3], channels: usize) -> WindowAccumulator {
+    pub fn new(dims: [usize; 3], channels: usize) -> WindowAccumulator<S> {
         let n = dims.iter().product();
         WindowAccumulator {
             shape: WindowShape { dims, channels },
-            sum: vec![0.0; n * channels],
+            sum: vec![S::default(); n * channels],
             weight: vec![0.0; n],
         }
     }
@@ -151,14 +223,11 @@ impl WindowAccumulator {
             .zip(values.par_chunks(n_window))
             .for_each(|(sum, channel)| {
                 rows(&mut |at, w| {
-                    let (dst, src, imp) = (
+                    S::add_weighted(
                         &mut sum[at..at + width],
                         &channel[w..w + width],
                         &importance[w..w + width],
                     );
-                    for ((d, s), i) in dst.iter_mut().zip(src).zip(imp) {
-                        *d += s * i;
-                    }
                 });
             });
     }
@@ -174,7 +243,13 @@ impl WindowAccumulator {
         out.extend(
             sums.chunks_exact(width)
                 .zip(self.weight.chunks_exact(width))
-                .map(|(s, w)| if w[at] > 0.0 { s[at] / w[at] } else { 0.0 }),
+                .map(|(s, w)| {
+                    if w[at] > 0.0 {
+                        s[at].value() / w[at]
+                    } else {
+                        0.0
+                    }
+                }),
         );
     }
 
@@ -187,16 +262,18 @@ impl WindowAccumulator {
     pub fn advance(&mut self, n: usize) {
         let width = self.shape.dims[0];
         assert!(n <= width, "advancing {n} along a band {width} wide");
-        for row in self
-            .sum
-            .chunks_exact_mut(width)
-            .chain(self.weight.chunks_exact_mut(width))
-        {
+        for row in self.sum.chunks_exact_mut(width) {
+            row.copy_within(n.., 0);
+            row[width - n..].fill(S::default());
+        }
+        for row in self.weight.chunks_exact_mut(width) {
             row.copy_within(n.., 0);
             row[width - n..].fill(0.0);
         }
     }
+}
 
+impl WindowAccumulator<f32> {
     /// The weighted mean per voxel and channel (channel-major); 0 where no window reached.
     pub fn finish(mut self) -> Vec<f32> {
         let weight = self.weight;
@@ -236,17 +313,35 @@ mod tests {
 
     #[test]
     fn a_band_read_and_advanced_as_it_streams_equals_the_whole_volume() {
+        let (streamed, whole) = streamed_and_whole::<f32>();
+        assert_eq!(streamed, whole);
+    }
+
+    #[test]
+    fn an_f16_band_is_the_whole_volume_to_f16_rounding() {
+        let (streamed, whole) = streamed_and_whole::<f16>();
+        // Values up to 10: each of at most two additions rounds to 2^-11 of the sum.
+        let worst = streamed
+            .iter()
+            .zip(&whole)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(worst > 0.0 && worst < 1e-3, "{worst}");
+    }
+
+    /// A band of sums in `S` streamed along a volume, and the whole volume's f32 blend.
+    fn streamed_and_whole<S: SumElement>() -> (Vec<f32>, Vec<f32>) {
         // Windows of 4 along the fastest axis of a 10-long volume, at 0, 3 and 6.
         let (dims, window, channels) = ([10, 3, 2], [4, 3, 2], 2);
-        let importance = gaussian_importance_map(window, 1.0 / 8.0);
+        let importance = representable_in_f16(&gaussian_importance_map(window, 1.0 / 8.0));
         let n = importance.len();
         let values = |start: usize| -> Vec<f32> {
             (0..channels * n)
                 .map(|i| (i * 7 + start * 13) as f32 % 11.0)
                 .collect()
         };
-        let mut whole = WindowAccumulator::new(dims, channels);
-        let mut band = WindowAccumulator::new([window[0], 3, 2], channels);
+        let mut whole = WindowAccumulator::<f32>::new(dims, channels);
+        let mut band = WindowAccumulator::<S>::new([window[0], 3, 2], channels);
         let mut streamed = vec![vec![Vec::new(); 6]; channels];
         let starts = [0, 3, 6];
         let mut slice = Vec::new();
@@ -270,9 +365,7 @@ mod tests {
             }
             band.advance(done);
         }
-        let whole = whole.finish();
-        let streamed: Vec<f32> = streamed.concat().concat();
-        assert_eq!(streamed, whole);
+        (streamed.concat().concat(), whole.finish())
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use autoseg_datasets::{LabelVolume, Volume};
+use autoseg_datasets::{Geometry, LabelVolume, Volume};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -226,25 +226,35 @@ impl BundlePredictor {
     /// over every combination of the mirror axes (just the windows themselves without
     /// test-time augmentation).
     pub(crate) fn mirrored_probabilities(&self, x: Tensor<5>) -> Tensor<5> {
-        let axes = &self.settings.inference.mirror_axes;
-        let flip = |mut t: Tensor<5>, subset: usize| {
-            for (i, &axis) in axes.iter().enumerate() {
-                if subset >> i & 1 == 1 {
-                    t = t.flip([axis + 2]);
-                }
-            }
-            t
-        };
-        let passes = 1usize << axes.len();
+        let passes = self.mirror_passes();
         let sum = (0..passes)
-            .map(|subset| {
-                let logits = self.network.forward(flip(x.clone(), subset));
-                let out = activate(self.decoding(), logits);
-                flip(out, subset)
+            .map(|pass| {
+                let logits = self.network.forward(self.mirrored(x.clone(), pass));
+                self.mirrored(activate(self.decoding(), logits), pass)
             })
             .reduce(|a, b| a + b)
             .expect("one pass at least");
-        sum / passes as f32
+        if passes == 1 {
+            sum
+        } else {
+            sum / passes as f32
+        }
+    }
+
+    /// Test-time mirroring's passes: every subset of the mirror axes.
+    pub(super) fn mirror_passes(&self) -> usize {
+        1 << self.settings.inference.mirror_axes.len()
+    }
+
+    /// `t` (`[n, c, x, y, z]`) flipped along the mirror axes in subset `pass`.
+    pub(super) fn mirrored(&self, mut t: Tensor<5>, pass: usize) -> Tensor<5> {
+        let axes = &self.settings.inference.mirror_axes;
+        for (i, &axis) in axes.iter().enumerate() {
+            if pass >> i & 1 == 1 {
+                t = t.flip([axis + 2]);
+            }
+        }
+        t
     }
 
     /// How windows cover an image on the bundle's device.
@@ -322,26 +332,28 @@ pub trait Segmenter: Sync {
     fn describe(&self) -> String;
 
     /// The labels on `image`'s own grid, with the probabilities too when
-    /// `with_probabilities`. `path` names the image in errors.
+    /// `with_probabilities`. `path` names the image in errors. The image is taken, so that
+    /// its voxels are held once (as RAS) while it is segmented.
     fn predict(
         &self,
-        image: &Volume,
+        image: Volume,
         path: &Path,
         with_probabilities: bool,
     ) -> Result<Prediction, BundleError> {
-        let ras = image.to_ras();
+        let grid = *image.geometry();
+        let ras = image.into_ras();
         if !with_probabilities {
             let classes = self.ras_classes(&ras, path)?;
             return Ok(Prediction {
-                labels: labels_on_image(image, &ras, &classes, self.label_ids(), path)?,
+                labels: labels_on_image(&grid, &ras, &classes, self.label_ids(), path)?,
                 probabilities: None,
             });
         }
         let probabilities = self.ras_probabilities(&ras, path)?;
         let classes = self.classes_from(&probabilities, &ras);
-        let labels = labels_on_image(image, &ras, &classes, self.label_ids(), path)?;
+        let labels = labels_on_image(&grid, &ras, &classes, self.label_ids(), path)?;
         let channels = self.channels();
-        let probabilities = on_image(image, ras.with_data(channels, probabilities), path)?;
+        let probabilities = on_image(&grid, ras.with_data(channels, probabilities), path)?;
         Ok(Prediction {
             labels,
             probabilities: Some(probabilities),
@@ -349,7 +361,7 @@ pub trait Segmenter: Sync {
     }
 
     /// [`Self::predict`]'s labels alone.
-    fn segment(&self, image: &Volume, path: &Path) -> Result<LabelVolume, BundleError> {
+    fn segment(&self, image: Volume, path: &Path) -> Result<LabelVolume, BundleError> {
         Ok(self.predict(image, path, false)?.labels)
     }
 }
@@ -403,26 +415,25 @@ impl Segmenter for BundlePredictor {
     }
 }
 
-/// Class indices on an image's RAS grid turned into label ids on the image's own grid.
+/// Class indices on an image's RAS grid turned into label ids on the image's own `grid`.
 pub fn labels_on_image(
-    image: &Volume,
+    grid: &Geometry,
     ras: &Volume,
     classes: &[u8],
     label_ids: &[u16],
     path: &Path,
 ) -> Result<LabelVolume, BundleError> {
     let ids: Vec<u16> = classes.iter().map(|&k| label_ids[k as usize]).collect();
-    on_image(image, ras.with_data(1, ids), path)
+    on_image(grid, ras.with_data(1, ids), path)
 }
 
 /// Data on an image's RAS grid brought back to the image's own orientation and affine.
 fn on_image<T: Copy>(
-    image: &Volume,
+    grid: &Geometry,
     on_ras: autoseg_datasets::Image<T>,
     path: &Path,
 ) -> Result<autoseg_datasets::Image<T>, BundleError> {
     on_ras
-        .into_orientation(image.geometry().orientation())
-        .into_onto(image.geometry())
+        .into_onto(grid)
         .map_err(|m| BundleError::invalid(path, format!("restoring the grid: {m}")))
 }

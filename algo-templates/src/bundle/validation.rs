@@ -7,7 +7,8 @@
 //! float16 in its `.npz` too). A file is checked against the case before use: a missing,
 //! stale or damaged one is predicted again.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use autoseg_datasets::{Bundle, Volume};
@@ -78,27 +79,60 @@ pub fn add_into(
     weight: f32,
     sum: &mut [f32],
 ) -> bool {
-    let expected = classes * dims.iter().product::<usize>();
-    let Some(mut reader) = open_checked(path, classes, dims) else {
+    let Some(mut kept) = KeptChannels::open(path, classes, dims) else {
         return false;
     };
-    if sum.len() != expected {
-        return false;
+    sum.len() == classes * kept.voxels
+        && sum
+            .chunks_exact_mut(kept.voxels)
+            .all(|channel| kept.add_next(weight, channel))
+        && kept.ends()
+}
+
+/// A kept file read a channel at a time, in order: selection decodes a case's classes
+/// channel by channel, holding one channel of each member instead of every channel.
+pub struct KeptChannels {
+    reader: GzDecoder<BufReader<File>>,
+    voxels: usize,
+    chunk: Vec<u8>,
+}
+
+impl KeptChannels {
+    /// The file's channels, if its header says `classes` x `dims`.
+    pub fn open(path: &Path, classes: usize, dims: [usize; 3]) -> Option<KeptChannels> {
+        Some(KeptChannels {
+            reader: open_checked(path, classes, dims)?,
+            voxels: dims.iter().product(),
+            chunk: vec![0u8; 1 << 16],
+        })
     }
-    let mut chunk = vec![0u8; 1 << 16];
-    let mut at = 0;
-    // Never inflate past the case's own size: the file is not trusted.
-    while at < expected {
-        let want = chunk.len().min(2 * (expected - at));
-        if reader.read_exact(&mut chunk[..want]).is_err() {
+
+    /// Adds `weight` times the next channel into `sum` (one channel's voxels); false when
+    /// the file ends early or is damaged. Never reads past the channel: the file is not
+    /// trusted.
+    pub fn add_next(&mut self, weight: f32, sum: &mut [f32]) -> bool {
+        if sum.len() != self.voxels {
             return false;
         }
-        for (s, b) in sum[at..at + want / 2].iter_mut().zip(chunk.chunks_exact(2)) {
-            *s += weight * f16::from_le_bytes([b[0], b[1]]).to_f32();
+        let mut at = 0;
+        while at < self.voxels {
+            let want = self.chunk.len().min(2 * (self.voxels - at));
+            if self.reader.read_exact(&mut self.chunk[..want]).is_err() {
+                return false;
+            }
+            let values = self.chunk[..want].chunks_exact(2);
+            for (s, b) in sum[at..at + want / 2].iter_mut().zip(values) {
+                *s += weight * f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+            at += want / 2;
         }
-        at += want / 2;
+        true
     }
-    reader.read(&mut [0u8; 1]).is_ok_and(|n| n == 0)
+
+    /// Whether the file ends here (after its last channel), as a whole one does.
+    pub fn ends(mut self) -> bool {
+        self.reader.read(&mut [0u8; 1]).is_ok_and(|n| n == 0)
+    }
 }
 
 /// Whether the file is there, whole, with `classes` x `dims` values: a kept case is not
@@ -113,9 +147,13 @@ pub fn is_kept(path: &Path, classes: usize, dims: [usize; 3]) -> bool {
 }
 
 /// The file's decoder past a header that matches `classes` x `dims`.
-fn open_checked(path: &Path, classes: usize, dims: [usize; 3]) -> Option<impl Read> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut reader = GzDecoder::new(std::io::BufReader::new(file));
+fn open_checked(
+    path: &Path,
+    classes: usize,
+    dims: [usize; 3],
+) -> Option<GzDecoder<BufReader<File>>> {
+    let file = File::open(path).ok()?;
+    let mut reader = GzDecoder::new(BufReader::new(file));
     let mut header = [0u8; HEADER];
     reader.read_exact(&mut header).ok()?;
     let sizes: Vec<usize> = header[MAGIC.len()..]

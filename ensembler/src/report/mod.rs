@@ -406,7 +406,7 @@ fn overlays_section(
         let image =
             Volume::read_channels(&case.images).map_err(|e| unreadable(&case.images[0], e))?;
         let pred = predictor
-            .segment(&image, &case.images[0])
+            .segment(image.clone(), &case.images[0])
             .map_err(|e| unreadable(&case.images[0], e))?;
         let reference = LabelVolume::read(label_path)
             .map_err(|e| unreadable(label_path, e))?

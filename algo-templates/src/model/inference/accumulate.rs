@@ -7,7 +7,7 @@
 //! device run out of memory, the whole volume is blended again on the host (Auto3DSeg's
 //! fallback: windows on the GPU, accumulation on the CPU).
 
-use autoseg_kernels::blend::{Window, WindowAccumulator};
+use autoseg_kernels::blend::{SumElement, Window, WindowAccumulator, representable_in_f16};
 use burn::tensor::{DType, Device, Tensor};
 
 use crate::ComputeDevice;
@@ -78,26 +78,12 @@ pub(crate) fn sums<'a>(
     }
 }
 
-/// The smallest normal f16, 2^-14.
-const F16_MIN_NORMAL: f32 = 6.103_515_6e-5;
-
-/// The importance map as `dtype` holds it without losing weights: in f16 the Gaussian's
-/// far corners would round to 0 (or lose their digits), so values under f16's smallest
-/// normal number take the least weight that is above it, as nnU-Net gives the least
-/// non-zero weight to the map's zeros after its cast to half.
+/// The importance map as `dtype` holds it ([`representable_in_f16`] for f16).
 fn representable(importance: &[f32], dtype: DType) -> Vec<f32> {
-    if dtype != DType::F16 {
-        return importance.to_vec();
+    match dtype {
+        DType::F16 => representable_in_f16(importance),
+        _ => importance.to_vec(),
     }
-    let floor = importance
-        .iter()
-        .copied()
-        .filter(|&w| w >= F16_MIN_NORMAL)
-        .fold(f32::INFINITY, f32::min);
-    importance
-        .iter()
-        .map(|&w| if w < F16_MIN_NORMAL { floor } else { w })
-        .collect()
 }
 
 /// The kernels' accumulator counts its first axis as the fastest: it is given the axes
@@ -118,7 +104,7 @@ impl Sums for HostSums<'_> {
         add_windows(
             &mut self.accumulator,
             origins,
-            outputs,
+            &host_values(outputs),
             self.roi,
             self.outputs,
             self.importance,
@@ -130,21 +116,25 @@ impl Sums for HostSums<'_> {
     }
 }
 
-/// Adds a batch of window outputs (`[n, outputs, roi]`), window `i` at `origins[i]` (x, y,
-/// z), into a host accumulator over the kernel's reversed axes.
-pub(crate) fn add_windows(
-    accumulator: &mut WindowAccumulator,
+/// Window outputs as host values, `[n, outputs, roi]` in f32.
+pub(crate) fn host_values(outputs: Tensor<5>) -> Vec<f32> {
+    outputs
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 window outputs")
+}
+
+/// Adds a batch of window outputs (host `values`, `[n, channels, roi]`), window `i` at
+/// `origins[i]` (x, y, z), into a host accumulator over the kernel's reversed axes.
+pub(crate) fn add_windows<S: SumElement>(
+    accumulator: &mut WindowAccumulator<S>,
     origins: &[[usize; 3]],
-    outputs: Tensor<5>,
+    values: &[f32],
     roi: [usize; 3],
     channels: usize,
     importance: &[f32],
 ) {
-    let values = outputs
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 window outputs");
     let window: usize = channels * roi.iter().product::<usize>();
     for (origin, values) in origins.iter().zip(values.chunks_exact(window)) {
         accumulator.add(&Window {

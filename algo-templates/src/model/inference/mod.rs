@@ -6,18 +6,20 @@
 //! sums live on the host or on the network's device ([`Accumulation`]).
 
 mod accumulate;
+mod activate;
 mod stream;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use autoseg_datasets::regions::Decoding;
 use autoseg_kernels::blend::gaussian_importance_map;
-use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use accumulate::Accumulation;
-pub use stream::SlabStream;
+pub(crate) use accumulate::host_values;
+pub use activate::{activate, activate_host};
+pub use stream::{SlabStream, WindowForward};
 
 use crate::device::panic_message;
 
@@ -228,15 +230,6 @@ fn pad(data: &[f32], channels: usize, dims: [usize; 3], padded: [usize; 3]) -> V
         }
     }
     out
-}
-
-/// Probabilities from logits `[n, channels, ...]` as `decoding` reads them: a softmax over
-/// classes, or a sigmoid per region.
-pub fn activate(decoding: Decoding, logits: Tensor<5>) -> Tensor<5> {
-    match decoding {
-        Decoding::Argmax => softmax(logits, 1),
-        Decoding::Regions => sigmoid(logits),
-    }
 }
 
 #[cfg(test)]

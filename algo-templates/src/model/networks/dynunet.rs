@@ -296,16 +296,31 @@ impl DynUNet {
     /// The final output: `[n, out_channels, x / s0, y / s0, z / s0]` logits (`s0` the first
     /// stride, usually 1).
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        self.decode(x, 0).swap_remove(0)
+        self.head(self.features(x))
+    }
+
+    /// What the final head reads: the last decoder level's features.
+    pub fn features(&self, x: Tensor<5>) -> Tensor<5> {
+        self.decode(x, 0).0
+    }
+
+    /// The final head, a 1x1x1 convolution: logits from [`Self::features`], voxel by voxel.
+    pub fn head(&self, features: Tensor<5>) -> Tensor<5> {
+        self.output_block.conv.forward(features)
     }
 
     /// The final output then one per deep-supervision head, each at its own resolution
     /// (halving per level), finest first: nnU-Net's deep-supervision outputs.
     pub fn forward_deep(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
-        self.decode(x, self.deep_supervision_heads.len())
+        let (features, deep) = self.decode(x, self.deep_supervision_heads.len());
+        let mut outputs = vec![self.head(features)];
+        outputs.extend(deep);
+        outputs
     }
 
-    fn decode(&self, x: Tensor<5>, heads: usize) -> Vec<Tensor<5>> {
+    /// The last level's features and the first `heads` deep-supervision outputs, finest
+    /// first.
+    fn decode(&self, x: Tensor<5>, heads: usize) -> (Tensor<5>, Vec<Tensor<5>>) {
         assert_divisible(&x, self.shape_factor);
         let mut skips = vec![self.input_block.forward(x)];
         for block in &self.downsamples {
@@ -331,9 +346,8 @@ impl DynUNet {
                 );
             }
         }
-        let mut outputs = vec![self.output_block.conv.forward(x)];
-        outputs.extend(deep.into_iter().rev());
-        outputs
+        deep.reverse();
+        (x, deep)
     }
 }
 

@@ -168,6 +168,25 @@ impl Network {
         }
     }
 
+    /// What the final head reads, at full resolution: [`Self::forward`] is
+    /// `head(features(x))`.
+    pub fn features(&self, x: Tensor<5>) -> Tensor<5> {
+        match self {
+            Network::SegresnetDs(n) => n.features(x),
+            Network::Dynunet(n) => n.features(x),
+        }
+    }
+
+    /// The final head: a 1x1x1 convolution in every network here, so any block of
+    /// [`Self::features`]' voxels goes through it alone (prediction runs it a slab at a time
+    /// to keep every class's logits of a whole window out of memory).
+    pub fn head(&self, features: Tensor<5>) -> Tensor<5> {
+        match self {
+            Network::SegresnetDs(n) => n.head(features),
+            Network::Dynunet(n) => n.head(features),
+        }
+    }
+
     /// Every deep-supervision output, finest first.
     pub fn forward_deep(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
         match self {

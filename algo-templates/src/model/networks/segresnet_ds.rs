@@ -323,15 +323,34 @@ impl SegResNetDs {
 
     /// The final output only (what inference uses): `[n, out_channels, x, y, z]` logits.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        self.decode(x, 1).swap_remove(0)
+        self.head(self.features(x))
+    }
+
+    /// What the final head reads: the finest decoder level's features.
+    pub fn features(&self, x: Tensor<5>) -> Tensor<5> {
+        self.decode(x, 0).0
+    }
+
+    /// The final head, a 1x1x1 convolution: logits from [`Self::features`], voxel by voxel.
+    pub fn head(&self, features: Tensor<5>) -> Tensor<5> {
+        let last = self.up_layers.last().expect("at least one decoder level");
+        apply_conv3d(
+            last.head.as_ref().expect("the finest level has a head"),
+            features,
+        )
     }
 
     /// All deep-supervision outputs, finest (full resolution) first.
     pub fn forward_deep(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
-        self.decode(x, usize::MAX)
+        let (features, deep) = self.decode(x, usize::MAX);
+        let mut outputs = vec![self.head(features)];
+        outputs.extend(deep);
+        outputs
     }
 
-    fn decode(&self, x: Tensor<5>, wanted: usize) -> Vec<Tensor<5>> {
+    /// The finest level's features, and up to `coarser` outputs of the heads above it,
+    /// finest first.
+    fn decode(&self, x: Tensor<5>, coarser: usize) -> (Tensor<5>, Vec<Tensor<5>>) {
         assert_divisible(&x, self.shape_factor);
         let mut skips = Vec::with_capacity(self.encoder.layers.len());
         let mut x = apply_conv3d(&self.encoder.conv_init, x);
@@ -344,24 +363,29 @@ impl SegResNetDs {
         }
         let mut x = skips.pop().expect("at least two levels");
         let mut outputs = Vec::new();
-        let heads = self.up_layers.iter().filter(|l| l.head.is_some()).count();
+        let levels = self.up_layers.len();
+        // Heads above the finest level, coarsest first; only the `coarser` finest of them.
+        let heads = self.up_layers[..levels - 1]
+            .iter()
+            .filter(|l| l.head.is_some())
+            .count();
         let mut heads_seen = 0;
-        for level in &self.up_layers {
+        for (i, level) in self.up_layers.iter().enumerate() {
             let skip = skips.pop().expect("one skip per decoder level");
             x = run_blocks(
                 &level.blocks,
                 apply_conv_transpose3d(&level.upsample.deconv, x) + skip,
             );
-            if let Some(head) = &level.head {
+            let finest = i + 1 == levels;
+            if let (false, Some(head)) = (finest, &level.head) {
                 heads_seen += 1;
-                // Heads come coarsest first; only the `wanted` finest are computed.
-                if heads - heads_seen < wanted {
+                if heads - heads_seen < coarser {
                     outputs.push(apply_conv3d(head, x.clone()));
                 }
             }
         }
         outputs.reverse();
-        outputs
+        (x, outputs)
     }
 }
 
