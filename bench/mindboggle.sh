@@ -4,14 +4,17 @@
 # time budget (issue 23): each stage's peak RSS and seconds, the cross-validation Dice per
 # class (mean and worst), and the preprocessed cache's size on disk.
 #
-#   [BUDGET=3600] [WORK=dir to keep] [AUTOSEG=binary] bench/mindboggle.sh
+#   [BUDGET=3600] [WORK=dir to keep] [AUTOSEG=binary] bench/mindboggle.sh [run flags...]
+#
+# Extra arguments go to `autoseg run` (`--algos dynunet` on a 2-core CPU, where ten bundles
+# would share the hour).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 data=${SHARED_DATA:-$here/../shared/data}/Mindboggle-OASIS-TRT-20
 work=${WORK:-$out/work}
 
 python3 "$here/bench/stage_rss.py" "$out/run.log" -- \
-    "$autoseg" run --datalist "$data/dataset.json" -w "$work" --time-budget "${BUDGET:-3600}" \
+    "$autoseg" run --datalist "$data/dataset.json" -w "$work" --time-budget "${BUDGET:-3600}" "$@" \
     || { tail -n 30 "$out/run.log"; exit 1; }
 grep -E "skipped|trial\(s\)|cross-validation Dice" "$out/run.log" | sed 's/^/  /'
 python3 - "$work/ensemble/ensemble.yaml" <<'PY'

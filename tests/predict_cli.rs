@@ -33,10 +33,18 @@ fn assert_same(dir: &Path, model: &[&str], what: &str) {
     let alone = predict(dir, model, &format!("{what}_alone"), false);
     let with = predict(dir, model, &format!("{what}_with"), true);
     for (case, (a, b)) in alone.iter().zip(&with).enumerate() {
-        let differ = a.data().iter().zip(b.data()).filter(|(x, y)| x != y).count();
+        let differ = a
+            .data()
+            .iter()
+            .zip(b.data())
+            .filter(|(x, y)| x != y)
+            .count();
         let share = differ as f64 / a.data().len() as f64;
         eprintln!("{what}, testing case {case}: {differ} voxels differ");
-        assert!(share < 1e-4, "{what}, testing case {case}: {differ} voxels differ");
+        assert!(
+            share < 1e-4,
+            "{what}, testing case {case}: {differ} voxels differ"
+        );
     }
     let foreground = alone
         .iter()

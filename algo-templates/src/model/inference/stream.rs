@@ -309,7 +309,10 @@ mod tests {
                 // takes as many as the windows reaching it (1 / (1 - overlap) per axis) times
                 // the deliveries of each.
                 let additions = (1.0 / (1.0 - overlap as f32)).ceil().powi(3) * 2.0;
-                assert!(worst < additions * 2f32.powi(-11), "{dims:?} {roi:?}: {worst}");
+                assert!(
+                    worst < additions * 2f32.powi(-11),
+                    "{dims:?} {roi:?}: {worst}"
+                );
             }
         }
     }
