@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::limits::{Pass, check_stepping, check_window};
 use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
 use crate::ComputeDevice;
-use crate::inference::{Accumulation, SlidingWindow, activate};
+use crate::inference::{
+    Accumulation, HeadSlices, SlidingWindow, activate, mirror_passes, mirrored,
+};
 use crate::networks::{Network, NetworkConfig};
 use crate::weights;
 use autoseg_datasets::regions::{Decoding, RegionPlan, check_outputs};
@@ -226,11 +228,12 @@ impl BundlePredictor {
     /// over every combination of the mirror axes (just the windows themselves without
     /// test-time augmentation).
     pub(crate) fn mirrored_probabilities(&self, x: Tensor<5>) -> Tensor<5> {
-        let passes = self.mirror_passes();
+        let axes = &self.settings.inference.mirror_axes;
+        let passes = mirror_passes(axes);
         let sum = (0..passes)
             .map(|pass| {
-                let logits = self.network.forward(self.mirrored(x.clone(), pass));
-                self.mirrored(activate(self.decoding(), logits), pass)
+                let logits = self.network.forward(mirrored(x.clone(), axes, pass));
+                mirrored(activate(self.decoding(), logits), axes, pass)
             })
             .reduce(|a, b| a + b)
             .expect("one pass at least");
@@ -241,20 +244,13 @@ impl BundlePredictor {
         }
     }
 
-    /// Test-time mirroring's passes: every subset of the mirror axes.
-    pub(super) fn mirror_passes(&self) -> usize {
-        1 << self.settings.inference.mirror_axes.len()
-    }
-
-    /// `t` (`[n, c, x, y, z]`) flipped along the mirror axes in subset `pass`.
-    pub(super) fn mirrored(&self, mut t: Tensor<5>, pass: usize) -> Tensor<5> {
-        let axes = &self.settings.inference.mirror_axes;
-        for (i, &axis) in axes.iter().enumerate() {
-            if pass >> i & 1 == 1 {
-                t = t.flip([axis + 2]);
-            }
+    /// The network as a stream runs it ([`HeadSlices`]), mirrored as the bundle says.
+    pub(crate) fn head_slices(&self) -> HeadSlices<'_> {
+        HeadSlices {
+            network: &self.network,
+            decoding: self.decoding(),
+            mirror_axes: &self.settings.inference.mirror_axes,
         }
-        t
     }
 
     /// How windows cover an image on the bundle's device.

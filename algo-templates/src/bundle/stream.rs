@@ -8,17 +8,15 @@
 //! classes (argmax, or the regions' rule) are written into the one-byte class map. Peak
 //! memory grows with a window's depth and a plane, not with the volume.
 
-use std::ops::Range;
 use std::path::Path;
 
 use autoseg_datasets::Volume;
 use autoseg_datasets::transforms::preprocess::{PreparedImage, prepare_image};
 use autoseg_datasets::transforms::restore::RasPlanes;
-use burn::tensor::{Tensor, s};
 
 use super::BundleError;
 use super::runtime::BundlePredictor;
-use crate::inference::{SlabStream, WindowForward, activate_host, host_values};
+use crate::inference::{HeadSlices, SlabStream, WindowForward};
 
 /// Bundles whose prepared image and window are the same.
 struct Group<'a> {
@@ -104,7 +102,8 @@ fn next_plane(
     planes: &mut RasPlanes,
     members: &[&BundlePredictor],
 ) -> Vec<f32> {
-    let forwards: Vec<&dyn WindowForward> = members.iter().map(|&m| m as _).collect();
+    let forwards: Vec<HeadSlices> = members.iter().map(|m| m.head_slices()).collect();
+    let forwards: Vec<&dyn WindowForward> = forwards.iter().map(|f| f as _).collect();
     let device = members[0].burn_device();
     loop {
         if let Some(plane) = planes.next_plane(stream) {
@@ -114,36 +113,5 @@ fn next_plane(
             stream.advance(&forwards, device),
             "the last windows complete every plane"
         );
-    }
-}
-
-/// x-slices of a window whose logits of every class go through the head at once: at 105
-/// classes and a 96^3 window, 8 slices are 31 MB where the whole window's logits are 371 MB.
-const HEAD_SLICES: usize = 8;
-
-/// The network's features once per mirror pass, then its pointwise head, activation and
-/// delivery [`HEAD_SLICES`] x-slices at a time; the features are flipped back before the
-/// head (which commutes with flips), so each slice lands where it belongs.
-impl WindowForward for BundlePredictor {
-    fn passes(&self) -> usize {
-        self.mirror_passes()
-    }
-
-    fn run(&self, x: Tensor<5>, deliver: &mut dyn FnMut(usize, Range<usize>, &[f32])) {
-        let [n, _, rx, ry, rz] = x.dims();
-        let network = self.network();
-        for pass in 0..self.mirror_passes() {
-            let features = self.mirrored(network.features(self.mirrored(x.clone(), pass)), pass);
-            for start in (0..rx).step_by(HEAD_SLICES) {
-                let xs = start..(start + HEAD_SLICES).min(rx);
-                let logits = network.head(features.clone().slice(s![.., .., xs.clone()]));
-                let mut values = host_values(logits);
-                let classes = self.classes();
-                activate_host(self.decoding(), &mut values, classes, xs.len() * ry * rz);
-                for (i, window) in values.chunks_exact(values.len() / n).enumerate() {
-                    deliver(i, xs.clone(), window);
-                }
-            }
-        }
     }
 }

@@ -1,9 +1,11 @@
-//! Validation: full sliding-window inference on each validation case, then Dice per
+//! Validation: full sliding-window inference on each validation case (streamed along z and
+//! decoded a slice at a time, so many classes never take a whole volume each), then Dice per
 //! foreground class (or per region) as MONAI's `DiceMetric` and nnU-Net report it: per
 //! case, then the mean over the cases whose reference holds the class (an absent class is
 //! NaN for that case and left out). Voxels of the ignore label count for nothing.
 
 use autoseg_datasets::regions::{Targets, dice as dice_of};
+use autoseg_templates::inference::{HeadSlices, streamed_classes};
 use autoseg_templates::networks::Network;
 use burn::tensor::Device;
 
@@ -23,20 +25,18 @@ pub fn dice(
     let targets = scored_targets(config);
     let ignore = config.preprocessing.ignore_class().map(u16::from);
     let mut sums = vec![(0.0f64, 0usize); targets.count()];
+    let forward = HeadSlices {
+        network: net,
+        decoding,
+        mirror_axes: &[],
+    };
     for case in cases {
         let h = &case.header;
-        let probabilities = window.predict(
-            case.image(),
-            h.channels,
-            h.dims,
-            outputs,
-            decoding,
-            device,
-            |x| net.forward(x),
+        let image = case.image().to_vec();
+        let classes = streamed_classes(
+            &window, image, h.channels, h.dims, outputs, decoding, &forward, device,
         );
-        let predicted: Vec<u16> = (decoding.classes(&probabilities, outputs).into_iter())
-            .map(u16::from)
-            .collect();
+        let predicted: Vec<u16> = classes.into_iter().map(u16::from).collect();
         let reference: Vec<u16> = case.label().iter().map(|&l| l as u16).collect();
         let outcomes = targets.outcomes(&predicted, &reference, ignore);
         for (sum, outcome) in sums.iter_mut().zip(outcomes) {

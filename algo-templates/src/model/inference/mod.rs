@@ -7,6 +7,7 @@
 
 mod accumulate;
 mod activate;
+mod forward;
 mod stream;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -17,9 +18,9 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use accumulate::Accumulation;
-pub(crate) use accumulate::host_values;
 pub use activate::{activate, activate_host};
-pub use stream::{SlabStream, WindowForward};
+pub use forward::{HeadSlices, mirror_passes, mirrored};
+pub use stream::{SlabStream, WindowForward, streamed_classes};
 
 use crate::device::panic_message;
 

@@ -14,6 +14,7 @@
 
 use std::ops::Range;
 
+use autoseg_datasets::regions::Decoding;
 use autoseg_datasets::transforms::restore::NetworkSlices;
 use autoseg_kernels::blend::{Window, WindowAccumulator};
 use burn::tensor::{Device, Tensor};
@@ -152,6 +153,41 @@ impl<'a> SlabStream<'a> {
     }
 }
 
+/// The class of every voxel of `image` (`channels` x `dims`, z fastest) on its own grid,
+/// decoded from `forward`'s `outputs` channels a final slice at a time: no step holds every
+/// class of the volume (training's validation, on the network's grid).
+#[allow(clippy::too_many_arguments)]
+pub fn streamed_classes(
+    window: &SlidingWindow,
+    image: Vec<f32>,
+    channels: usize,
+    dims: [usize; 3],
+    outputs: usize,
+    decoding: Decoding,
+    forward: &dyn WindowForward,
+    device: &Device,
+) -> Vec<u8> {
+    let [nx, ny, nz] = dims;
+    let mut stream = SlabStream::new(window, image, channels, dims, outputs);
+    let mut classes = vec![0u8; nx * ny * nz];
+    let mut plane = Vec::new();
+    let mut done = 0;
+    while stream.advance(&[forward], device) {
+        for z in done..stream.arrived() {
+            let mut decoder = decoding.start(nx * ny);
+            for k in 0..outputs {
+                stream.slice(k, z, &mut plane);
+                decoder.offer(k, &plane);
+            }
+            for (i, class) in decoder.classes().into_iter().enumerate() {
+                classes[((i % nx) * ny + i / nx) * nz + z] = class;
+            }
+        }
+        done = stream.arrived();
+    }
+    classes
+}
+
 /// A network as [`SlabStream`] runs it: a batch of windows in, their probabilities out a
 /// run of x-slices at a time (so a window's logits of every class need never be whole).
 pub trait WindowForward {
@@ -232,6 +268,47 @@ mod tests {
     fn forward(x: Tensor<5>) -> Tensor<5> {
         let shifted = x.clone().mul_scalar(0.5).add_scalar(1.0);
         Tensor::cat(vec![x.clone().tanh(), shifted, x.exp()], 1)
+    }
+
+    #[test]
+    fn streamed_classes_are_the_whole_blends_but_for_near_ties() {
+        let device = Device::flex();
+        let window = SlidingWindow {
+            roi: [8, 8, 16],
+            overlap: 0.5,
+            batch: 2,
+            blend: Blend::Gaussian,
+            accumulation: Accumulation::Host,
+        };
+        let dims = [13, 11, 37];
+        let n: usize = dims.iter().product();
+        let image: Vec<f32> = (0..2 * n).map(|i| ((i * 37) % 23) as f32 / 23.0).collect();
+        for decoding in [Decoding::Argmax, Decoding::Regions] {
+            // Shifted so that some regions' sigmoids fall under a half and some rise over.
+            let logits = |x: Tensor<5>| forward(x).sub_scalar(1.5);
+            let probabilities = |x: Tensor<5>| super::super::activate(decoding, logits(x));
+            // Two input channels: six outputs.
+            let whole = window.blend(&image, 2, dims, 6, &device, probabilities);
+            let want = decoding.classes(&whole, 6);
+            let delivered = Delivered {
+                forward: probabilities,
+                slices: 3,
+                passes: 1,
+            };
+            let got = streamed_classes(
+                &window,
+                image.clone(),
+                2,
+                dims,
+                6,
+                decoding,
+                &delivered,
+                &device,
+            );
+            let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert!(differ * 1000 <= n, "{decoding:?}: {differ} of {n} differ");
+            assert!(want.iter().any(|&c| c != want[0]), "more than one class");
+        }
     }
 
     #[test]
