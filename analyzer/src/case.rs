@@ -189,7 +189,7 @@ fn label_onto(
         DatasetError::Geometry {
             path: path.to_path_buf(),
             against: image_path.to_path_buf(),
-            mismatch,
+            mismatch: Box::new(mismatch),
         }
         .into()
     })

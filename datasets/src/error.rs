@@ -26,8 +26,8 @@ pub enum DatasetError {
         path: PathBuf,
         /// The file it was compared with.
         against: PathBuf,
-        /// How.
-        mismatch: GeometryMismatch,
+        /// How (boxed: the grids' figures would make every result of the crate large).
+        mismatch: Box<GeometryMismatch>,
     },
     /// The datalist JSON is unreadable or malformed.
     #[error("{}: {message}", path.display())]

@@ -298,7 +298,7 @@ impl Volume {
                 return Err(DatasetError::Geometry {
                     path: path.clone(),
                     against: first.clone(),
-                    mismatch,
+                    mismatch: Box::new(mismatch),
                 });
             }
             volume.channels += next.channels;

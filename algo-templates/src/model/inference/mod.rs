@@ -12,7 +12,6 @@ mod stream;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use autoseg_datasets::regions::Decoding;
 use autoseg_kernels::blend::gaussian_importance_map;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -66,25 +65,6 @@ pub fn window_starts(size: usize, window: usize, overlap: f64) -> Vec<usize> {
 }
 
 impl SlidingWindow {
-    /// Channel probabilities `[classes, x, y, z]` for `image` (`channels` x `dims`), from
-    /// `forward`, which maps `[n, channels, roi]` to `[n, classes, roi]` logits: each
-    /// window's probabilities as `decoding` takes them ([`activate`]), blended.
-    #[allow(clippy::too_many_arguments)]
-    pub fn predict(
-        &self,
-        image: &[f32],
-        channels: usize,
-        dims: [usize; 3],
-        classes: usize,
-        decoding: Decoding,
-        device: &Device,
-        forward: impl Fn(Tensor<5>) -> Tensor<5>,
-    ) -> Vec<f32> {
-        self.blend(image, channels, dims, classes, device, |x| {
-            activate(decoding, forward(x))
-        })
-    }
-
     /// `forward`'s outputs (`[n, outputs, roi]` for `[n, channels, roi]`) over the whole
     /// volume, `[outputs, x, y, z]`: windows placed as nnU-Net places them, each weighted by
     /// the blend's importance map, averaged where they overlap. Volumes smaller than the
@@ -236,6 +216,7 @@ fn pad(data: &[f32], channels: usize, dims: [usize; 3], padded: [usize; 3]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autoseg_datasets::regions::Decoding;
     use burn::tensor::DType;
 
     #[test]
@@ -263,8 +244,8 @@ mod tests {
             accumulation: Accumulation::Host,
         };
         let device = Device::flex();
-        let got = window.predict(&image, 1, dims, 2, Decoding::Argmax, &device, |x| {
-            Tensor::cat(vec![x.clone(), x.neg()], 1)
+        let got = window.blend(&image, 1, dims, 2, &device, |x| {
+            activate(Decoding::Argmax, Tensor::cat(vec![x.clone(), x.neg()], 1))
         });
         for (i, &v) in image.iter().enumerate() {
             let want = 1.0 / (1.0 + (-2.0 * v).exp());
