@@ -1,7 +1,7 @@
-//! Training on generated phantoms reaches a validation Dice of 0.9 in the epochs its config
-//! sets, on the CPU: on flex, and on libtorch in the `tch` build (where the flex run has
-//! already been made by the default build). Its time is reported, not asserted: a test's
-//! seconds move with the machine's load (about 90 s on flex on an idle 2-core machine).
+//! Training on generated phantoms reaches a validation Dice of 0.9 in the 60 epochs its
+//! config sets, on the CPU: on flex, and on libtorch in the `tch` build (where the flex run
+//! has already been made by the default build). Its time is reported, not asserted, and the
+//! config's time budget is lifted: a test's seconds move with the machine's load.
 
 use std::time::Instant;
 
@@ -21,9 +21,11 @@ fn a_small_unet_reaches_dice_0_9_on_phantoms_in_its_epochs() {
     )
     .unwrap();
     let bundle = dir.path().join("bundle");
-    phantom_config("../data/dataset.json".into())
-        .write(&bundle)
-        .unwrap();
+    let mut config = phantom_config("../data/dataset.json".into());
+    // Its 60 epochs, whatever else the machine is running: the config's 150 s budget would
+    // make the Dice depend on the load.
+    config.time_budget_seconds = None;
+    config.write(&bundle).unwrap();
     let started = Instant::now();
     let device = if cfg!(feature = "tch") {
         ComputeDevice::TchCpu
