@@ -12,6 +12,7 @@
 //! Networks deliver their windows a run of x-slices at a time ([`WindowForward`]), so no
 //! window's every class is whole either.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use autoseg_datasets::regions::Decoding;
@@ -119,8 +120,11 @@ impl<'a> SlabStream<'a> {
 
     fn add_group(&mut self, origins: &[[usize; 3]], forward: &dyn WindowForward, device: &Device) {
         let [rx, ry, rz] = self.window.roi;
-        let share = 1.0 / forward.passes() as f32;
-        let importance: Vec<f32> = self.importance.iter().map(|w| w * share).collect();
+        // Each of several passes weighs its share; one pass takes the map as it is.
+        let importance: Cow<[f32]> = match forward.passes() {
+            1 => Cow::Borrowed(&self.importance),
+            passes => Cow::Owned(self.importance.iter().map(|w| w / passes as f32).collect()),
+        };
         let plane = ry * rz;
         for batch in origins.chunks(self.window.batch.max(1)) {
             let mut input = Vec::new();
