@@ -1,33 +1,30 @@
 #!/usr/bin/env bash
-# Issue 10's acceptance run: `autoseg run` on ../shared/data/Task04_Hippocampus under one
-# wall-clock budget (90 minutes by default) on libtorch CPU, then the cross-validation Dice
-# per class that the run measured (the ensemble's greedy selection predicts each fold's
-# validation cases with that fold's bundle, on the original grid, clean-ups applied).
+# Issue 24's acceptance run: `autoseg run` on ../shared/data/Task04_Hippocampus under one
+# wall-clock budget (90 minutes by default) with no other flag: the budget planner chooses
+# templates, folds, each model's seconds and test-time mirroring from a calibration on this
+# machine (W/plan.yaml says why). Then the plan, each trial's learning curve and the
+# cross-validation Dice per class that the run measured (the ensemble's greedy selection
+# predicts each fold's validation cases with that fold's bundle, on the original grid,
+# clean-ups applied). Extra arguments go to `autoseg run` (e.g. `--device tch --folds 0`).
 #
-# A CPU budget trains a few thousand steps, not nnU-Net's 250,000: under 12 hours the dynunet
-# template keeps nnU-Net's plan (patch, network, loss) and swaps its recipe for the one
-# bench/train_task04.sh found to learn in few steps (AdamW at 3e-3 with a cosine decay that
-# ends with the budget, batch 2, validations every 4 epochs of 50 steps), and since the
-# devices are CPUs it halves nnU-Net's widths (16-128 channels), for about 3x the steps. Folds
-# default to 0 alone: on 2 cores a 90-minute budget spread over 5 folds leaves each too few
-# steps, and the acceptance asks for "the folds it had time for".
-#
-#   bench/run_task04.sh [MINUTES=90] [FOLDS=0] [DEVICE=tch]
+#   bench/run_task04.sh [MINUTES=90] [RUN ARGS...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 minutes=${1:-90}
-folds=${2:-0}
-device=${3:-tch}
+shift || true
+device=cpu
+for a in "$@"; do case $a in tch|cuda:*) device=$a ;; esac; done
 work=${WORK:-$HOME/.cache/autoseg/run-task04}
 data=$here/../shared/data/Task04_Hippocampus
 source "$here/bench/build_for_device.sh"
-build_for_device
+[ -n "${AUTOSEG:-}" ] || build_for_device
+autoseg=${AUTOSEG:-$target/release/autoseg}
 find_yaml_python
 rm -rf "$work"
 start=$(date +%s)
-"$target/release/autoseg" run --datalist "$data/dataset.json" -w "$work" \
-  --time-budget $(( minutes * 60 )) --device "$device" --algos dynunet --folds "$folds"
+"$autoseg" run --datalist "$data/dataset.json" -w "$work" --time-budget $(( minutes * 60 )) "$@"
 end=$(date +%s)
+cat "$work/plan.yaml"
 "$yaml_python" - "$work" $(( end - start )) $(( minutes * 60 )) <<'PY'
 import csv, sys, yaml, pathlib
 work, took, budget = pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])

@@ -142,21 +142,6 @@ pub fn generate(
     Ok(report)
 }
 
-/// How many bundles [`generate`] writes or keeps: the folds of every selected template
-/// that suits the data. A budget shared by all of them is split by this count.
-pub fn count_bundles(
-    input: &TemplateInput,
-    options: &GenerateOptions,
-) -> Result<usize, GenerateError> {
-    let mut suited = 0;
-    for template in selected(&options.algos)? {
-        if template.skip_reason(input)?.is_none() {
-            suited += 1;
-        }
-    }
-    Ok(suited * fold_list(input, options).len())
-}
-
 /// The folds asked for, or all of the task's.
 fn fold_list(input: &TemplateInput, options: &GenerateOptions) -> Vec<usize> {
     if options.folds.is_empty() {

@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod export;
 pub mod generate;
 pub mod model;
+pub mod planner;
 pub mod strict;
 pub mod templates;
 

@@ -8,6 +8,7 @@
 //! W/datastats_by_case.yaml     analyze's per-case figures
 //! W/.cache/analyzer/           analyze's per-case cache
 //! W/folds.yaml                 the cross-validation split, planned once by generate
+//! W/plan.yaml                  run's budget plan: templates, folds, seconds, and why
 //! W/bundles/<algo>_<fold>/     one bundle each (see Bundle)
 //! W/preprocessed/              preprocessed cases, shared by the bundles
 //! W/trials.yaml                the training ledger (and its lock, trials.yaml.lock)
@@ -103,6 +104,11 @@ impl WorkDir {
     /// The training ledger.
     pub fn trials(&self) -> PathBuf {
         self.root.join("trials.yaml")
+    }
+
+    /// `autoseg run`'s budget plan: what it trains, for how long, and why.
+    pub fn plan(&self) -> PathBuf {
+        self.root.join("plan.yaml")
     }
 
     /// Cluster job scripts, trial lists and task logs.

@@ -15,11 +15,15 @@ pub struct RunArgs {
     /// predictions/.
     #[arg(long, short = 'w', default_value = "work_dir")]
     pub work_dir: PathBuf,
-    /// Seconds for the whole run, shared out among the trials (a tenth kept for the
-    /// other stages); each bundle's recipe suits its share [default: each bundle's own
-    /// epochs].
+    /// Seconds for the whole run. The planner times a few steps of each template on the
+    /// devices and chooses templates, folds, each model's seconds and test-time mirroring
+    /// to fit (W/plan.yaml says why) [default: on CPU cores, what one template's 5 folds
+    /// need to reach the learning curve's plateau; on a GPU, each template's own schedule]
     #[arg(long)]
     pub time_budget: Option<f64>,
+    /// Analyze and plan, print the plan (W/plan.yaml) and stop before training.
+    #[arg(long)]
+    pub plan_only: bool,
     /// Where to train and predict: cpu (flex), tch (libtorch CPU) or cuda:N; a
     /// comma-separated list trains one bundle on each side by side.
     #[arg(long, default_value = "cpu", value_delimiter = ',')]

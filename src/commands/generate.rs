@@ -28,12 +28,12 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         settings,
         force: args.force,
     };
-    let budget = pipeline::BundleBudget::Each(args.time_budget);
     let target = pipeline::Target {
         gpu_memory_gb: args.gpu_memory,
         cpu_only: args.cpu,
     };
-    pipeline::generate_bundles(work_dir, &task, &options, target, budget)?;
+    let report = pipeline::generate_bundles(work_dir, &task, &options, target, args.time_budget)?;
+    pipeline::print_generated(&report);
     println!(
         "Inspect the bundles: autoseg inspect {}",
         WorkDir::new(work_dir).bundles_dir().display()

@@ -1,6 +1,6 @@
 //! `autoseg inspect DIR`: what a bundle is and why (its configuration, each derived value's
 //! rule and statistics, hand edits and overrides), how its training stands, its size and
-//! memory per step; or, for a work dir, a line per bundle.
+//! memory per step; or, for a work dir, `autoseg run`'s plan and a line per bundle.
 
 use autoseg_datasets::{Bundle, WorkDir};
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use anyhow::Context;
 use autoseg_templates::bundle::metadata::Metadata;
 use autoseg_templates::bundle::progress::Progress;
 use autoseg_templates::bundle::read_config;
+use autoseg_templates::planner::RunPlan;
 use autoseg_templates::templates::derivation::Derivation;
 use autoseg_templates::templates::memory::step_memory_gb;
 use autoseg_tuner::train::TrainConfig;
@@ -19,10 +20,20 @@ use crate::cli::InspectArgs;
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let single = Bundle::new(&args.dir).configs_dir().is_dir();
+    let plan = RunPlan::read(&WorkDir::new(&args.dir).plan())?;
+    if let Some(plan) = plan.as_ref().filter(|_| !args.json) {
+        print_plan(&args.dir, plan);
+    }
     let bundles = if single {
         vec![args.dir.clone()]
     } else {
-        bundles_in(&args.dir)?
+        match bundles_in(&args.dir) {
+            Err(_) if plan.is_some() => {
+                println!("No bundle yet: `autoseg run` generates and trains the plan.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            found => found?,
+        }
     };
     let reports = bundles
         .iter()
@@ -220,6 +231,14 @@ fn training_line(t: &Value) -> String {
         t["num_epochs"],
         t["seconds"].as_f64().unwrap_or(0.0)
     )
+}
+
+/// What `autoseg run` planned for its budget, and why.
+fn print_plan(dir: &Path, plan: &RunPlan) {
+    println!("plan ({}):", WorkDir::new(dir).plan().display());
+    for line in plan.describe() {
+        println!("  {line}");
+    }
 }
 
 fn print_work_dir(dir: &Path, reports: &[Value]) {

@@ -27,6 +27,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         time_budget: args.time_budget,
     };
     let _lock = pipeline::lock_work_dir(&pipeline.work_dir)?;
+    if args.plan_only {
+        let started = std::time::Instant::now();
+        pipeline::analyze_and_plan(&pipeline, &dataset, &started)?;
+        let plan = autoseg_datasets::WorkDir::new(&pipeline.work_dir).plan();
+        println!(
+            "\nPlanned, not trained: {} (rerun without --plan-only to train it)",
+            plan.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let outcome = pipeline::run_pipeline(&pipeline, &dataset)?;
     println!(
         "\nThe ensemble's cross-validation Dice: {:.4}.",

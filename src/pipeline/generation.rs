@@ -7,30 +7,12 @@ use anyhow::Context;
 use autoseg_datasets::folds::{FoldOptions, Folds};
 use autoseg_datasets::task::ClassSpec;
 use autoseg_datasets::{Dataset, TaskConfig, WorkDir, workdir};
-use autoseg_templates::generate::{
-    BundleOutcome, GenerateOptions, GenerateReport, count_bundles, generate,
-};
+use autoseg_templates::generate::{BundleOutcome, GenerateOptions, GenerateReport, generate};
 use autoseg_templates::templates::overrides::Setting;
 use autoseg_templates::templates::{DataStats, Resources, TaskInfo, TemplateInput};
 use autoseg_tuner::train::TrainConfig;
-use autoseg_tuner::trials::budget_per_trial;
 
 use crate::cli::BundleChoice;
-
-/// How long each generated bundle may train, which shapes its recipe.
-#[derive(Debug, Clone, Copy)]
-pub enum BundleBudget {
-    /// The same seconds for each bundle (`autoseg generate --time-budget`), or no limit.
-    Each(Option<f64>),
-    /// Seconds shared by all the bundles generated, trained `slots` at a time
-    /// (`autoseg run`): each gets its round's share.
-    Shared {
-        /// Seconds of training for them all.
-        seconds: f64,
-        /// Bundles trained at once.
-        slots: usize,
-    },
-}
 
 /// What the bundles will train on.
 #[derive(Debug, Clone, Copy)]
@@ -42,13 +24,14 @@ pub struct Target {
     pub cpu_only: bool,
 }
 
-/// Generates the bundles for a task from the work dir's statistics, printing a line each.
+/// Generates the bundles for a task from the work dir's statistics, each bundle to train
+/// for `seconds` if given (which shapes its recipe).
 pub fn generate_bundles(
     work_dir: &Path,
     task: &TaskConfig,
     options: &GenerateOptions,
     target: Target,
-    budget: BundleBudget,
+    seconds: Option<f64>,
 ) -> anyhow::Result<GenerateReport> {
     let dataset = Dataset::open(&task.datalist, Some(&task.dataroot), false)
         .context("reading the datalist")?;
@@ -56,30 +39,22 @@ pub fn generate_bundles(
     let bundles = WorkDir::new(work_dir).bundles_dir();
     std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
     let info = task_info(task, &dataset, &WorkDir::new(work_dir))?;
-    let mut resources = Resources {
+    let resources = Resources {
         gpu_memory_gb: target.gpu_memory_gb,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        time_budget_seconds: None,
+        time_budget_seconds: seconds,
         cpu_only: target.cpu_only,
-    };
-    resources.time_budget_seconds = match budget {
-        BundleBudget::Each(seconds) => seconds,
-        BundleBudget::Shared { seconds, slots } => {
-            let input = TemplateInput {
-                stats: &stats,
-                task: &info,
-                resources: &resources,
-            };
-            let count = count_bundles(&input, options)?;
-            Some(budget_per_trial(seconds, count, slots))
-        }
     };
     let input = TemplateInput {
         stats: &stats,
         task: &info,
         resources: &resources,
     };
-    let report = generate(work_dir, &input, options, &TrainConfig::complete)?;
+    Ok(generate(work_dir, &input, options, &TrainConfig::complete)?)
+}
+
+/// A line per bundle generated or kept, and per template skipped.
+pub fn print_generated(report: &GenerateReport) {
     for b in &report.bundles {
         let what = match b.outcome {
             BundleOutcome::Written => "written".to_string(),
@@ -94,7 +69,15 @@ pub fn generate_bundles(
     for (algo, reason) in &report.skipped {
         println!("{algo:<16} skipped: {reason}");
     }
-    Ok(report)
+}
+
+/// The task's cross-validation folds: its `num_fold` (5 by default), at most a fold per
+/// labelled case, one when there are too few cases to validate on.
+pub fn num_folds(task: &TaskConfig, dataset: &Dataset) -> usize {
+    match dataset.cases.len() {
+        0 | 1 => 1,
+        cases => task.num_fold.unwrap_or(5).min(cases),
+    }
 }
 
 /// The command line's changes to what the templates choose: each `--set`, then
@@ -145,7 +128,7 @@ fn task_info(task: &TaskConfig, dataset: &Dataset, work_dir: &WorkDir) -> anyhow
         (1, None)
     } else {
         let options = FoldOptions {
-            num_folds: task.num_fold.unwrap_or(5).min(dataset.cases.len()),
+            num_folds: num_folds(task, dataset),
             group_key: task.group_key.clone(),
             ..FoldOptions::default()
         };

@@ -6,6 +6,7 @@
 mod analysis;
 mod dataset;
 mod generation;
+mod planning;
 mod prediction;
 
 use std::io::IsTerminal;
@@ -23,16 +24,14 @@ use autoseg_ensembler::rank::write_ranking;
 use autoseg_ensembler::report::{ReportOptions, write_report};
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::generate::GenerateOptions;
+use autoseg_templates::planner::RunPlan;
 use autoseg_templates::templates::overrides::Setting;
-use autoseg_tuner::trials::{TrialOptions, TrialStatus, budget_per_trial, plan, train_all};
+use autoseg_tuner::trials::{TrialOptions, TrialStatus, plan as plan_trials, train_all};
 
 pub use analysis::{record_task, run_analysis, task_of_datalist};
 pub use dataset::{check, open, print_report, write_phantom};
-pub use generation::{BundleBudget, Target, generate_bundles, settings, task_keys};
+pub use generation::{Target, generate_bundles, print_generated, settings, task_keys};
 pub use prediction::predict_with_bar;
-
-/// Share of the time budget kept for everything but training (analysis, prediction).
-const OTHER_STAGES_SHARE: f64 = 0.1;
 
 /// Validation cases drawn in the report.
 const REPORT_OVERLAYS: usize = 3;
@@ -92,62 +91,36 @@ pub struct Outcome {
 pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let w = &p.work_dir;
-    println!("[analyze]");
-    let options = AnalyzeOptions {
-        work_dir: w.clone(),
-        use_cache: true,
-    };
-    let ignore = dataset.ignore_label(Some(&p.task));
-    let analysis = run_analysis(dataset, &options, ignore)?;
-    anyhow::ensure!(
-        analysis.failed.is_empty(),
-        "{} case(s) could not be read (listed above): fix or remove them from the datalist",
-        analysis.failed.len()
-    );
-    record_task(&p.task, w)?;
+    let plan = analyze_and_plan(p, dataset, &started)?;
 
     println!("[generate]");
+    let mut settings = planning::plan_settings(&plan);
+    settings.extend(p.settings.iter().cloned());
     let options = GenerateOptions {
-        algos: p.algos.clone(),
-        folds: p.folds.clone(),
+        algos: plan.algos.clone(),
+        folds: plan.folds.clone(),
         task_keys: task_keys(&p.task),
-        settings: p.settings.clone(),
+        settings,
         force: false,
     };
-    // Each bundle's recipe is chosen for its share of the training time.
-    let slots = p.devices.len().max(1);
-    let budget = match p.time_budget {
-        Some(total) => BundleBudget::Shared {
-            seconds: training_seconds_left(total, &started),
-            slots,
-        },
-        None => BundleBudget::Each(None),
-    };
-    let target = Target {
-        gpu_memory_gb: None,
-        cpu_only: !p.devices.iter().any(ComputeDevice::is_gpu),
-    };
-    generate_bundles(w, &p.task, &options, target, budget)?;
+    let each = planning::trial_seconds(&plan);
+    let report = generate_bundles(w, &p.task, &options, planning::target(p), each)?;
+    print_generated(&report);
 
     println!("[train]");
-    let mut trial_options = TrialOptions {
-        algos: p.algos.clone(),
-        folds: p.folds.clone(),
+    let trial_options = TrialOptions {
+        algos: plan.algos.clone(),
+        folds: plan.folds.clone(),
         devices: p.devices.clone(),
         progress_bars: std::io::stderr().is_terminal(),
-        time_budget_per_trial: None,
+        time_budget_per_trial: each,
     };
-    let planned = plan(w, &trial_options)?;
+    let planned = plan_trials(w, &trial_options)?;
     let pending = planned
         .iter()
         .filter(|t| t.status != TrialStatus::Finished)
         .count();
     println!("  {pending} of {} trial(s) to train", planned.len());
-    if let Some(total) = p.time_budget {
-        let each = budget_per_trial(training_seconds_left(total, &started), pending, slots);
-        println!("  {each:.0} s each");
-        trial_options.time_budget_per_trial = Some(each);
-    }
     let trials = train_all(w, &trial_options, &|t| {
         let best = t.best_dice.map_or("none".into(), |d| format!("{d:.4}"));
         let note = t.note.as_deref().unwrap_or("");
@@ -207,10 +180,28 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
     })
 }
 
-/// What is left of a run's budget of `total` seconds for training, the other stages'
-/// share kept back.
-fn training_seconds_left(total: f64, started: &Instant) -> f64 {
-    total * (1.0 - OTHER_STAGES_SHARE) - started.elapsed().as_secs_f64()
+/// The stages before training: the dataset analyzed, then the run planned for its budget
+/// (`W/plan.yaml`); `started` is when the run began, whose budget this is.
+pub fn analyze_and_plan(
+    p: &Pipeline,
+    dataset: &Dataset,
+    started: &Instant,
+) -> anyhow::Result<RunPlan> {
+    println!("[analyze]");
+    let options = AnalyzeOptions {
+        work_dir: p.work_dir.clone(),
+        use_cache: true,
+    };
+    let ignore = dataset.ignore_label(Some(&p.task));
+    let analysis = run_analysis(dataset, &options, ignore)?;
+    anyhow::ensure!(
+        analysis.failed.is_empty(),
+        "{} case(s) could not be read (listed above): fix or remove them from the datalist",
+        analysis.failed.len()
+    );
+    record_task(&p.task, &p.work_dir)?;
+    println!("[plan]");
+    planning::plan_run(p, dataset, started)
 }
 
 /// The members and what cross-validation measured and kept, a line each.

@@ -74,13 +74,6 @@ pub struct TrialOptions {
     pub time_budget_per_trial: Option<f64>,
 }
 
-/// Each trial's share of a budget of `seconds` for `trials` trials trained `slots` at a
-/// time: the budget over the rounds they take (at least a second).
-pub fn budget_per_trial(seconds: f64, trials: usize, slots: usize) -> f64 {
-    let rounds = trials.div_ceil(slots.max(1)).max(1);
-    (seconds / rounds as f64).max(1.0)
-}
-
 /// The bundles of a work dir, sorted.
 pub fn bundles(work_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
     let work_dir = WorkDir::new(work_dir);

@@ -10,6 +10,7 @@ mod dynunet;
 pub mod memory;
 pub mod overrides;
 mod recipe;
+pub use recipe::SHORT_BUDGET_SECONDS;
 mod regions;
 pub mod search_space;
 mod segresnet;

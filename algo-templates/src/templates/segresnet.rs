@@ -8,7 +8,9 @@
 
 use serde_json::{Value, json};
 
-use super::recipe::{Plan, add_recipe, base_config, classes_and_channels, foreground, steps};
+use super::recipe::{
+    Plan, add_recipe, base_config, classes_and_channels, foreground, short_budget, steps,
+};
 use super::{Derivation, Filled, Template, TemplateError, TemplateInput};
 use crate::networks::{NetworkConfig, SegResNetDsConfig};
 use autoseg_datasets::transforms::preprocess::Normalization;
@@ -20,6 +22,31 @@ pub struct SegResNetTemplate;
 const DEFAULT_ROI: [usize; 3] = [224, 224, 144];
 /// The most levels (resolutions) of the network.
 const MAX_LEVELS: usize = 5;
+
+/// Auto3DSeg's width, 32 filters at the first level doubling to 512 at the fifth (87M
+/// parameters on Task04); halved on CPU cores alone with a budget under 12 hours, as
+/// dynunet's CPU rule does: a quarter of the convolution work, so a CPU budget makes about
+/// 4x the steps (Task04 on 2 cores: 6.1 s a step at 32, calibrated by `autoseg run`).
+fn init_filters(input: &TemplateInput, d: &mut Derivation) -> usize {
+    let Some(seconds) = short_budget(input).filter(|_| input.resources.cpu_only) else {
+        return d.record(
+            "network.init_filters",
+            32,
+            "Auto3DSeg's 32, doubling at each level",
+            &[],
+        );
+    };
+    d.record(
+        "network.init_filters",
+        16,
+        "half Auto3DSeg's 32: on CPU cores alone a budget under 12 hours makes a few \
+         thousand steps, and a quarter of the convolution work makes about 4x as many",
+        &[
+            ("resources.cpu_only", json!(true)),
+            ("resources.time_budget_seconds", json!(seconds)),
+        ],
+    )
+}
 
 /// Auto3DSeg's `auto` target spacing from the median and 10th-percentile spacings.
 pub fn auto_spacing(median: [f64; 3], p10: [f64; 3]) -> [f64; 3] {
@@ -119,8 +146,9 @@ impl Template for SegResNetTemplate {
                 json!(image),
             )],
         );
+        let init_filters = init_filters(input, &mut d);
         let network = SegResNetDsConfig {
-            init_filters: 32,
+            init_filters,
             blocks_down: blocks_down(levels),
             blocks_up: None,
             dsdepth: 4.min(levels - 1).max(1),

@@ -6,6 +6,7 @@
 
 mod bundles;
 pub mod html;
+mod plan;
 pub mod plot;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ pub fn write_report(work_dir: &Path, options: &ReportOptions) -> Result<PathBuf,
         env!("CARGO_PKG_VERSION")
     );
     body.push_str(&dataset_section(work_dir)?);
+    body.push_str(&plan::plan_section(work_dir)?);
     body.push_str(&bundles_section(work_dir)?);
     body.push_str(&ranking_section(ranking.as_ref()));
     body.push_str(&ensemble_section(work_dir)?);

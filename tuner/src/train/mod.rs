@@ -2,6 +2,7 @@
 //! validation by sliding-window inference on the fold's validation cases, checkpoints after
 //! every epoch, and resumption from the last one.
 
+mod calibrate;
 pub mod checkpoint;
 pub mod config;
 mod epoch;
@@ -30,6 +31,7 @@ use rayon::prelude::*;
 use autoseg_datasets::training::DataError;
 use autoseg_datasets::training::loader::TrainingSet;
 use autoseg_datasets::training::prepared::{PreparedCase, prepare};
+pub use calibrate::calibrate;
 use checkpoint::{EpochRecord, RunState};
 pub use config::TrainConfig;
 pub use find_lr::find_lr;

@@ -1,0 +1,560 @@
+//! The planner's rule: the most models whose every member still reaches its learning
+//! curve's plateau within the budget, grown a fold at a time for the first template, then a
+//! template (all folds) at a time.
+
+use super::{Calibration, Facts, Request, RunPlan, duration};
+
+/// Steps a model needs before another fold or template pays. Measured on Task04 with the
+/// CPU recipe (dynunet 16-128, batch 2, AdamW 3e-3 with a cosine decay over the budget,
+/// `bench/run_task04.sh`): fold-0 validation Dice 0.767 after 200 steps, 0.833 after 600,
+/// 0.860 after 1,600, 0.867 after 2,600, 0.874 after 3,600, 0.877 after 4,600, and flat to
+/// 5,700 as the decay ended. At 32-256 channels the curve was alike (0.809 after 600, 0.862
+/// after 2,000). So by about 4,000 steps a model is within 0.005 of its plateau, while half
+/// that leaves 0.01-0.02 unclaimed: below 4,000 steps a second model costs its first more
+/// than it brings; past them it brings a fold's cross-validation, then an ensemble member.
+pub const STEPS_TO_CONVERGE: usize = 4000;
+
+/// Test-time mirroring is kept while the predictions it multiplies (each model's final
+/// validation, the testing cases, the report's) take under this share of the budget.
+/// nnU-Net's 8 mirrored passes gain about 0.005 Dice on average; on BraTS at 2 cores they
+/// took 561 s a case.
+pub const MIRROR_SHARE: f64 = 0.10;
+
+/// Share of the budget kept unplanned for what timing cannot foresee (a shared machine, a
+/// slower epoch): runs are planned to end by 95 % of their budget.
+pub const SAFETY_SHARE: f64 = 0.05;
+
+/// How many templates (a prefix of the candidates) on how many folds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Choice {
+    templates: usize,
+    folds: usize,
+}
+
+impl Calibration {
+    fn passes(&self, mirrored: bool) -> f64 {
+        if mirrored {
+            self.mirror_passes.max(1) as f64
+        } else {
+            1.0
+        }
+    }
+
+    /// Steps this template's models need: the plateau's, or the configured schedule's
+    /// when shorter.
+    fn needed_steps(&self) -> usize {
+        STEPS_TO_CONVERGE.min(self.schedule_steps.max(1))
+    }
+
+    /// Seconds a model of `steps` steps takes: the steps, a validation every
+    /// `steps_per_validation` and one at the end, and the final (mirrored) prediction of
+    /// the fold's validation cases that cross-validation keeps.
+    fn model_seconds(&self, steps: usize, mirrored: bool) -> f64 {
+        let validations = (steps / self.steps_per_validation.max(1) + 1) as f64;
+        steps as f64 * self.step_seconds
+            + (validations + self.passes(mirrored)) * self.validation_seconds
+    }
+
+    /// The most steps a model makes in `seconds` ([`Self::model_seconds`] inverted).
+    fn steps_within(&self, seconds: f64, mirrored: bool) -> usize {
+        let fixed = (1.0 + self.passes(mirrored)) * self.validation_seconds;
+        let per_step =
+            self.step_seconds + self.validation_seconds / self.steps_per_validation.max(1) as f64;
+        // The tolerance keeps a budget made for n steps (the default's) worth n steps.
+        ((seconds - fixed) / per_step.max(1e-9) + 1e-6)
+            .max(0.0)
+            .floor() as usize
+    }
+}
+
+/// What a choice costs and makes within a budget.
+struct Costed {
+    choice: Choice,
+    /// Seconds each model may train.
+    share: f64,
+    /// Steps each template's models make.
+    steps: Vec<usize>,
+    /// Every model reaches its needed steps.
+    converges: bool,
+}
+
+/// The plan for `request` on these `candidates` (suited templates, best first; the forced
+/// ones when `--algos` was given).
+pub fn decide(request: &Request, facts: &Facts, candidates: &[Calibration]) -> RunPlan {
+    let slots = request.devices.len().max(1);
+    let mut reasons = Vec::new();
+    let mut forced = Vec::new();
+    if !request.algos.is_empty() {
+        forced.push(format!("templates {} (--algos)", request.algos.join(", ")));
+    }
+    if !request.folds.is_empty() {
+        forced.push(format!("folds {:?} (--folds)", request.folds));
+    }
+    if request.mirroring_forced {
+        forced.push("test-time mirroring (--set inference.mirror_axes)".into());
+    }
+    let choices = choices(request, facts, candidates.len());
+    let (budget, budget_rule) = budget(request, facts, candidates, &choices, slots);
+    let Some(total) = budget else {
+        let choice = *choices.last().expect("at least one choice");
+        let plan = Planned {
+            choice,
+            share: None,
+            mirroring: true,
+        };
+        reasons.push(
+            "each model trains its template's own schedule, as nnU-Net and Auto3DSeg do".into(),
+        );
+        return plan.into_plan(
+            request,
+            facts,
+            candidates,
+            (budget, budget_rule),
+            reasons,
+            forced,
+        );
+    };
+    let mut mirroring = true;
+    let mut best = pick(total, facts, candidates, &choices, slots, mirroring);
+    let mirror_cost = mirror_seconds(&best, facts, candidates);
+    if !request.mirroring_forced && mirror_cost > MIRROR_SHARE * total {
+        mirroring = false;
+        reasons.push(format!(
+            "test-time mirroring off: its passes would take {} of the {} budget (over {:.0} %)",
+            duration(mirror_cost),
+            duration(total),
+            MIRROR_SHARE * 100.0
+        ));
+        best = pick(total, facts, candidates, &choices, slots, mirroring);
+    }
+    reasons.push(why(&best, candidates, &choices, total));
+    let plan = Planned {
+        choice: best.choice,
+        share: Some(best.share),
+        mirroring,
+    };
+    plan.into_plan(
+        request,
+        facts,
+        candidates,
+        (budget, budget_rule),
+        reasons,
+        forced,
+    )
+}
+
+/// The choices open to the planner, fewest models first: folds of the first template one
+/// by one, then one more template on every fold at a time; what the user forced is fixed.
+fn choices(request: &Request, facts: &Facts, candidates: usize) -> Vec<Choice> {
+    let num_folds = facts.num_folds.max(1);
+    let fold_counts: Vec<usize> = match request.folds.len() {
+        0 => (1..=num_folds).collect(),
+        n => vec![n],
+    };
+    let template_counts: Vec<usize> = match request.algos.len() {
+        0 => (1..=candidates.max(1)).collect(),
+        n => vec![n],
+    };
+    let mut out = Vec::new();
+    for &templates in &template_counts {
+        for &folds in &fold_counts {
+            // A second template is ranked against the first on the same folds: all of them.
+            if templates == 1 || folds == *fold_counts.last().expect("a fold count") {
+                out.push(Choice { templates, folds });
+            }
+        }
+    }
+    out
+}
+
+/// The budget planned for and its rule: the one given; else, on CPU cores alone, what the
+/// default choice needs to converge; else (a GPU) none.
+fn budget(
+    request: &Request,
+    facts: &Facts,
+    candidates: &[Calibration],
+    choices: &[Choice],
+    slots: usize,
+) -> (Option<f64>, String) {
+    if let Some(given) = request.time_budget {
+        return (Some(given), "--time-budget".into());
+    }
+    if !request.cpu_only {
+        return (
+            None,
+            "no --time-budget on a GPU: each template's own schedule (nnU-Net's 1000 x 250 \
+             steps)"
+                .into(),
+        );
+    }
+    // The default on CPU cores: the first template's cross-validation (or the forced
+    // choice), each model trained to its plateau.
+    let choice = *(choices.iter())
+        .rfind(|c| c.templates == choices[0].templates)
+        .expect("at least one choice");
+    let used = &candidates[..choice.templates.min(candidates.len())];
+    // Models whose schedule ends before the plateau are not limited by a default budget.
+    if used.iter().all(|c| c.schedule_steps < STEPS_TO_CONVERGE) {
+        return (
+            None,
+            format!(
+                "no --time-budget, and every schedule is shorter than {STEPS_TO_CONVERGE} \
+                 steps: each model trains its own"
+            ),
+        );
+    }
+    let rounds = (choice.templates * choice.folds).div_ceil(slots) as f64;
+    let model = used
+        .iter()
+        .map(|c| c.model_seconds(c.needed_steps(), true))
+        .fold(0.0, f64::max);
+    let total =
+        (facts.spent_seconds + rounds * model + after_training(choice, facts, candidates, true))
+            / (1.0 - SAFETY_SHARE);
+    let rule = format!(
+        "no --time-budget on CPU cores: what {} fold(s) of {} need to reach the learning \
+         curve's plateau ({STEPS_TO_CONVERGE} steps a model), not nnU-Net's 250,000 steps",
+        choice.folds,
+        names(used)
+    );
+    (Some(total), rule)
+}
+
+/// The choice with the most models that all converge within `total`, else the smallest.
+fn pick(
+    total: f64,
+    facts: &Facts,
+    candidates: &[Calibration],
+    choices: &[Choice],
+    slots: usize,
+    mirrored: bool,
+) -> Costed {
+    let costed: Vec<Costed> = (choices.iter())
+        .map(|&c| cost(c, total, facts, candidates, slots, mirrored))
+        .collect();
+    let mut costed = costed.into_iter();
+    let first = costed.next().expect("at least one choice");
+    costed.rfind(|c| c.converges).unwrap_or(first)
+}
+
+fn cost(
+    choice: Choice,
+    total: f64,
+    facts: &Facts,
+    candidates: &[Calibration],
+    slots: usize,
+    mirrored: bool,
+) -> Costed {
+    let used = &candidates[..choice.templates.min(candidates.len())];
+    let rounds = (choice.templates * choice.folds).div_ceil(slots) as f64;
+    let left = total * (1.0 - SAFETY_SHARE)
+        - facts.spent_seconds
+        - after_training(choice, facts, candidates, mirrored);
+    let share = (left / rounds).max(0.0);
+    let steps: Vec<usize> = used
+        .iter()
+        .map(|c| c.steps_within(share, mirrored))
+        .collect();
+    let converges = used.iter().zip(&steps).all(|(c, &s)| s >= c.needed_steps());
+    Costed {
+        choice,
+        share,
+        steps,
+        converges,
+    }
+}
+
+/// Seconds of what follows training: every model predicts each testing case and each of
+/// the report's cases (the ensemble's members are at most every model).
+fn after_training(
+    choice: Choice,
+    facts: &Facts,
+    candidates: &[Calibration],
+    mirrored: bool,
+) -> f64 {
+    let cases = (facts.testing_cases + facts.report_cases) as f64;
+    let used = &candidates[..choice.templates.min(candidates.len())];
+    (used.iter())
+        .map(|c| choice.folds as f64 * cases * c.case_seconds * c.passes(mirrored))
+        .sum()
+}
+
+/// Seconds test-time mirroring adds to a costed choice: its passes after training, and in
+/// each model's final validation.
+fn mirror_seconds(costed: &Costed, facts: &Facts, candidates: &[Calibration]) -> f64 {
+    let c = costed.choice;
+    let used = &candidates[..c.templates.min(candidates.len())];
+    let finals: f64 = (used.iter())
+        .map(|t| c.folds as f64 * (t.passes(true) - 1.0) * t.validation_seconds)
+        .sum();
+    after_training(c, facts, candidates, true) - after_training(c, facts, candidates, false)
+        + finals
+}
+
+/// Why the choice was made, in a sentence.
+fn why(best: &Costed, candidates: &[Calibration], choices: &[Choice], total: f64) -> String {
+    let c = best.choice;
+    let used = names(&candidates[..c.templates.min(candidates.len())]);
+    let steps: Vec<String> = best.steps.iter().map(usize::to_string).collect();
+    let each = format!(
+        "{} a model, about {} steps",
+        duration(best.share),
+        steps.join(" / ")
+    );
+    if !best.converges {
+        return format!(
+            "{} of budget leaves even one model short of the {STEPS_TO_CONVERGE} steps of \
+             the learning curve's plateau ({each}): one model of {used} on fold 0; a longer \
+             budget would gain Dice",
+            duration(total)
+        );
+    }
+    let next = choices
+        .iter()
+        .find(|n| n.templates * n.folds > c.templates * c.folds);
+    let more = match next {
+        Some(n) => format!(
+            "; {} model(s) would leave each under {STEPS_TO_CONVERGE} steps",
+            n.templates * n.folds
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{} model(s) of {used} ({} fold(s)) each reach the {STEPS_TO_CONVERGE} steps of the \
+         learning curve's plateau ({each}){more}",
+        c.templates * c.folds,
+        c.folds
+    )
+}
+
+fn names(used: &[Calibration]) -> String {
+    let names: Vec<&str> = used.iter().map(|c| c.algo.as_str()).collect();
+    names.join(" + ")
+}
+
+/// A choice made, before it is written out as a plan.
+struct Planned {
+    choice: Choice,
+    share: Option<f64>,
+    mirroring: bool,
+}
+
+impl Planned {
+    fn into_plan(
+        self,
+        request: &Request,
+        facts: &Facts,
+        candidates: &[Calibration],
+        (budget_seconds, budget_rule): (Option<f64>, String),
+        reasons: Vec<String>,
+        forced: Vec<String>,
+    ) -> RunPlan {
+        let used = &candidates[..self.choice.templates.min(candidates.len())];
+        let algos: Vec<String> = match request.algos.is_empty() {
+            true => used.iter().map(|c| c.algo.clone()).collect(),
+            false => request.algos.clone(),
+        };
+        let folds: Vec<usize> = match request.folds.is_empty() {
+            true => (0..self.choice.folds).collect(),
+            false => request.folds.clone(),
+        };
+        let steps_per_model: Vec<(String, usize)> = (used.iter())
+            .map(|c| {
+                let steps = self.share.map_or(c.schedule_steps, |s| {
+                    c.steps_within(s, self.mirroring).min(c.schedule_steps)
+                });
+                (c.algo.clone(), steps)
+            })
+            .collect();
+        let slots = request.devices.len().max(1);
+        let rounds = (algos.len() * folds.len()).div_ceil(slots) as f64;
+        let model = (used.iter().zip(&steps_per_model))
+            .map(|(c, (_, steps))| c.model_seconds(*steps, self.mirroring))
+            .fold(0.0, f64::max);
+        let expected = facts.spent_seconds
+            + rounds * model
+            + after_training(self.choice, facts, candidates, self.mirroring);
+        RunPlan {
+            request: request.clone(),
+            facts: facts.clone(),
+            budget_seconds,
+            budget_rule,
+            algos,
+            folds,
+            seconds_per_model: self.share,
+            steps_per_model,
+            mirroring: self.mirroring,
+            expected_seconds: expected,
+            calibration: candidates.to_vec(),
+            reasons,
+            forced,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Task04 as calibration measured it on 2 cores (flex): dynunet 16-128 and segresnet.
+    fn task04() -> Vec<Calibration> {
+        let template = |algo: &str, step_seconds, validation_seconds| Calibration {
+            algo: algo.into(),
+            parameters: 1,
+            step_seconds,
+            steps_timed: 5,
+            validation_seconds,
+            case_seconds: validation_seconds / 42.0,
+            mirror_passes: 8,
+            steps_per_validation: 200,
+            schedule_steps: 250_000,
+        };
+        vec![
+            template("dynunet", 0.74, 5.5),
+            template("segresnet", 1.6, 10.0),
+        ]
+    }
+
+    fn request(time_budget: Option<f64>) -> Request {
+        Request {
+            time_budget,
+            devices: vec!["cpu".into()],
+            cpu_only: true,
+            algos: vec![],
+            folds: vec![],
+            mirroring_forced: false,
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            num_folds: 5,
+            testing_cases: 130,
+            report_cases: 3,
+            spent_seconds: 30.0,
+        }
+    }
+
+    fn plan(request: &Request) -> RunPlan {
+        decide(request, &facts(), &task04())
+    }
+
+    #[test]
+    fn ninety_minutes_train_one_model_past_its_plateau_within_the_budget() {
+        let p = plan(&request(Some(5400.0)));
+        assert_eq!(
+            (p.algos.as_slice(), p.folds.as_slice()),
+            (&["dynunet".into()][..], &[0][..])
+        );
+        assert!(p.steps_per_model[0].1 >= STEPS_TO_CONVERGE, "{p:?}");
+        assert!(
+            p.expected_seconds <= 5400.0 * (1.0 - SAFETY_SHARE) + 1e-6,
+            "{p:?}"
+        );
+        assert!(p.mirroring);
+        assert!(
+            p.reasons
+                .iter()
+                .any(|r| r.contains("2 model(s) would leave")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn fifteen_minutes_still_train_one_model_and_say_it_is_short() {
+        let p = plan(&request(Some(900.0)));
+        assert_eq!(p.folds, [0]);
+        assert!(p.steps_per_model[0].1 < STEPS_TO_CONVERGE);
+        assert!(p.steps_per_model[0].1 > 500, "{p:?}");
+        assert!(p.expected_seconds <= 900.0, "{p:?}");
+        assert!(p.reasons.iter().any(|r| r.contains("short of")), "{p:?}");
+    }
+
+    #[test]
+    fn longer_budgets_add_folds_then_templates() {
+        let eight_hours = plan(&request(Some(8.0 * 3600.0)));
+        assert_eq!(eight_hours.algos, ["dynunet"]);
+        assert_eq!(eight_hours.folds, [0, 1, 2, 3, 4]);
+        let three_days = plan(&request(Some(3.0 * 86400.0)));
+        assert_eq!(three_days.algos, ["dynunet", "segresnet"]);
+        assert_eq!(three_days.folds, [0, 1, 2, 3, 4]);
+        for budget in [900.0, 1800.0, 5400.0, 8.0 * 3600.0, 3.0 * 86400.0] {
+            let p = plan(&request(Some(budget)));
+            assert!(p.expected_seconds <= budget, "{budget}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn forced_templates_and_folds_are_kept_and_said() {
+        let mut r = request(Some(5400.0));
+        r.algos = vec!["segresnet".into()];
+        r.folds = vec![1, 2];
+        let forced = decide(&r, &facts(), &task04()[1..]);
+        assert_eq!(forced.algos, ["segresnet"]);
+        assert_eq!(forced.folds, [1, 2]);
+        assert_eq!(forced.forced.len(), 2, "{:?}", forced.forced);
+        let share = forced.seconds_per_model.unwrap();
+        assert!(
+            (share * 2.0 - 5400.0).abs() < 900.0,
+            "two rounds share it: {share}"
+        );
+    }
+
+    #[test]
+    fn without_a_budget_a_gpu_trains_every_schedule_and_a_cpu_gets_the_plateau_rule() {
+        let mut gpu = request(None);
+        gpu.cpu_only = false;
+        let p = plan(&gpu);
+        assert_eq!(p.budget_seconds, None);
+        assert_eq!(p.seconds_per_model, None);
+        assert_eq!((p.algos.len(), p.folds.len()), (2, 5));
+        assert_eq!(p.steps_per_model[0].1, 250_000);
+        assert!(p.expected_seconds > 250_000.0 * 0.74 * 5.0, "{p:?}");
+
+        let cpu = plan(&request(None));
+        let budget = cpu.budget_seconds.expect("a default budget on CPU cores");
+        assert!(
+            cpu.budget_rule.contains("no --time-budget"),
+            "{}",
+            cpu.budget_rule
+        );
+        assert_eq!(
+            (cpu.algos.as_slice(), cpu.folds.len()),
+            (&["dynunet".into()][..], 5)
+        );
+        assert!(cpu.steps_per_model[0].1 >= STEPS_TO_CONVERGE);
+        assert!(budget < 6.0 * 3600.0, "{budget}");
+    }
+
+    #[test]
+    fn short_schedules_are_not_limited_by_a_default_budget() {
+        let mut few_steps = task04();
+        few_steps.iter_mut().for_each(|c| c.schedule_steps = 24);
+        let mut r = request(None);
+        r.algos = vec!["dynunet".into()];
+        r.folds = vec![0, 1];
+        let p = decide(&r, &facts(), &few_steps[..1]);
+        assert_eq!(p.budget_seconds, None);
+        assert_eq!(p.seconds_per_model, None);
+        assert_eq!(p.steps_per_model, [("dynunet".to_string(), 24)]);
+    }
+
+    #[test]
+    fn mirroring_is_turned_off_when_its_passes_outweigh_their_share() {
+        // BraTS-like: a case takes minutes, every pass counts.
+        let mut slow = task04();
+        slow.iter_mut().for_each(|c| {
+            c.case_seconds = 70.0;
+            c.validation_seconds = 70.0;
+        });
+        let p = decide(&request(Some(3600.0)), &facts(), &slow);
+        assert!(!p.mirroring, "{p:?}");
+        assert!(
+            p.reasons.iter().any(|r| r.contains("mirroring off")),
+            "{p:?}"
+        );
+        let mut forced = request(Some(3600.0));
+        forced.mirroring_forced = true;
+        assert!(decide(&forced, &facts(), &slow).mirroring);
+    }
+}
