@@ -51,6 +51,10 @@ pub struct GenerateOptions {
     pub settings: Vec<Setting>,
     /// Rewrite bundles that have been trained already.
     pub force: bool,
+    /// Write each bundle under a temporary name beside the real ones (the planner's
+    /// calibration copies): never mistaken for a bundle to train, and removed by the next
+    /// run when a killed one leaves it.
+    pub scratch: bool,
 }
 
 /// What happened to one bundle.
@@ -112,15 +116,20 @@ pub fn generate(
         let mut filled = template.fill(input)?;
         crate::templates::apply_regions(&mut filled, input)?;
         for &fold in &folds {
-            let dir = WorkDir::new(work_dir)
-                .bundle(&format!("{}_{fold}", template.name()))
-                .dir()
-                .to_path_buf();
+            let name = format!("{}_{fold}", template.name());
+            let name = match options.scratch {
+                true => format!(
+                    "{}calibration-{name}",
+                    autoseg_datasets::fsutil::TEMP_PREFIX
+                ),
+                false => name,
+            };
+            let dir = WorkDir::new(work_dir).bundle(&name).dir().to_path_buf();
             // Checked even when the bundle is kept, so a bad override is always reported.
             let (config, derivation) =
                 configure(template.as_ref(), &filled, fold, options, validate)?;
             let outcome = match existing(&dir) {
-                Some(why) if !options.force => BundleOutcome::Kept(why),
+                Some(why) if !options.force && !options.scratch => BundleOutcome::Kept(why),
                 _ => {
                     let made = Made {
                         template: template.as_ref(),

@@ -27,6 +27,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         task_keys: pipeline::task_keys(&task),
         settings,
         force: args.force,
+        scratch: false,
     };
     let target = pipeline::Target {
         gpu_memory_gb: args.gpu_memory,

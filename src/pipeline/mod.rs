@@ -102,6 +102,7 @@ pub fn run_pipeline(p: &Pipeline, dataset: &Dataset) -> anyhow::Result<Outcome> 
         task_keys: task_keys(&p.task),
         settings,
         force: false,
+        scratch: false,
     };
     let each = planning::trial_seconds(&plan);
     let report = generate_bundles(w, &p.task, &options, planning::target(p), each)?;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use autoseg_datasets::{Dataset, WorkDir};
-use autoseg_templates::generate::{BundleOutcome, GenerateOptions};
+use autoseg_templates::generate::GenerateOptions;
 use autoseg_templates::planner::{Calibration, Facts, Request, RunPlan, decide};
 use autoseg_templates::templates::SHORT_BUDGET_SECONDS;
 use autoseg_templates::templates::overrides::Setting;
@@ -118,8 +118,8 @@ fn first_guess(request: &Request) -> Option<f64> {
     }
 }
 
-/// Each candidate template's first bundle, generated and calibrated on the first device;
-/// bundles generated only for this are removed again (the plan generates its own).
+/// Each candidate template's first bundle, generated under a temporary name, calibrated on
+/// the first device and removed again (the plan generates its own).
 fn calibrate_candidates(
     p: &Pipeline,
     recipe_budget: Option<f64>,
@@ -131,6 +131,7 @@ fn calibrate_candidates(
         task_keys: task_keys(&p.task),
         settings: p.settings.clone(),
         force: false,
+        scratch: true,
     };
     let report = generate_bundles(&p.work_dir, &p.task, &options, target, recipe_budget)?;
     anyhow::ensure!(
@@ -144,11 +145,10 @@ fn calibrate_candidates(
         .unwrap_or(autoseg_templates::ComputeDevice::Flex);
     let mut calibrations = Vec::new();
     for b in &report.bundles {
-        let measured = autoseg_tuner::train::calibrate(&b.dir, device, CALIBRATION_SECONDS)
-            .with_context(|| format!("calibrating {}", b.dir.display()));
-        if b.outcome == BundleOutcome::Written {
-            remove(&b.dir)?;
-        }
+        let measured =
+            autoseg_tuner::train::calibrate(&b.dir, &b.algo, device, CALIBRATION_SECONDS)
+                .with_context(|| format!("calibrating {}", b.algo));
+        remove(&b.dir)?;
         let measured = measured?;
         println!(
             "  calibrated {:<11} {:.2} s a step, {:.1} s a validation",

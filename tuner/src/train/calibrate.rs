@@ -21,9 +21,10 @@ use super::{TrainConfig, TrainError, epoch, prepare_fold, seeded_init, training_
 const MAX_TIMED_STEPS: usize = 5;
 
 /// Times the bundle's training and validation on `device` for about `seconds` (at least a
-/// warm-up step and one timed step, whatever they take).
+/// warm-up step and one timed step, whatever they take); `algo` is its template.
 pub fn calibrate(
     bundle: &Path,
+    algo: &str,
     device: ComputeDevice,
     seconds: f64,
 ) -> Result<Calibration, TrainError> {
@@ -37,7 +38,7 @@ pub fn calibrate(
         .sum();
     let validation_seconds = window_seconds * windows as f64;
     Ok(Calibration {
-        algo: algo_of(bundle),
+        algo: algo.to_string(),
         parameters: net.num_params(),
         step_seconds,
         steps_timed,
@@ -47,14 +48,6 @@ pub fn calibrate(
         steps_per_validation: config.iterations_per_epoch * config.validation.every.max(1),
         schedule_steps: config.num_epochs * config.iterations_per_epoch,
     })
-}
-
-/// The template of a bundle folder `<algo>_<fold>`.
-fn algo_of(bundle: &Path) -> String {
-    let name = autoseg_datasets::Bundle::new(bundle).name();
-    name.rsplit_once('_')
-        .map_or(name.as_str(), |(algo, _)| algo)
-        .to_string()
 }
 
 /// The trained network and the median seconds of a step (batch wait included, as an
