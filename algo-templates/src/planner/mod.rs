@@ -142,6 +142,15 @@ impl RunPlan {
         self.algos.len() * self.folds.len()
     }
 
+    /// Test-time mirroring as the plan leaves it.
+    pub fn mirroring_words(&self) -> &'static str {
+        match (self.request.mirroring_forced, self.mirroring) {
+            (true, _) => "as the bundles' --set says",
+            (false, true) => "kept",
+            (false, false) => "off",
+        }
+    }
+
     /// The plan in a few lines, as `run` prints it and `inspect` shows it.
     pub fn describe(&self) -> Vec<String> {
         let budget = match self.budget_seconds {
@@ -164,7 +173,7 @@ impl RunPlan {
                 self.models(),
                 steps.join(", ")
             ),
-            format!("mirror:   {}", if self.mirroring { "kept" } else { "off" }),
+            format!("mirror:   {}", self.mirroring_words()),
             format!("expected: {} in all", duration(self.expected_seconds)),
         ];
         for c in &self.calibration {

@@ -194,7 +194,10 @@ fn budget(
         .expect("at least one choice");
     let used = &candidates[..choice.templates.min(candidates.len())];
     // Models whose schedule ends before the plateau are not limited by a default budget.
-    if used.iter().all(|c| c.schedule_steps < STEPS_TO_CONVERGE) {
+    if candidates
+        .iter()
+        .all(|c| c.schedule_steps < STEPS_TO_CONVERGE)
+    {
         return (
             None,
             format!(

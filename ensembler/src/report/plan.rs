@@ -30,7 +30,7 @@ pub fn plan_section(work_dir: &Path) -> Result<String, ReportError> {
         plan.algos.join(", "),
         plan.folds,
         plan.models(),
-        if plan.mirroring { "kept" } else { "off" },
+        plan.mirroring_words(),
         duration(plan.expected_seconds)
     )));
     let rows: Vec<Vec<String>> = (plan.calibration.iter())
