@@ -5,7 +5,8 @@
 # from PyPI (nvidia-cuda-nvrtc-cu12, no GPU needed): the CUDA sources must compile to PTX, and
 # where a GPU is present every kernel must agree with its CPU twin; then the networks, losses
 # and optimisers again on libtorch (PyPI's torch 2.9.0, scripts/setup-torch.sh), in a target
-# dir of its own since the tch feature rebuilds burn. .ci/run calls this.
+# dir of its own since the tch feature rebuilds burn; then scripts/gpu-check.sh's dry run (the
+# GPU check's every step, on the CPU). .ci/run calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/autoseg/target}"
@@ -24,3 +25,6 @@ LD_LIBRARY_PATH="$nvrtc_lib:${LD_LIBRARY_PATH:-}" cargo test --release -p autose
 eval "$(scripts/setup-torch.sh)"
 CARGO_TARGET_DIR="${TCH_TARGET_DIR:-$HOME/.cache/autoseg/target-tch}" \
   cargo test --release -p autoseg-templates -p autoseg-tuner --features tch
+
+# The GPU check's dry run: its binaries built on libtorch 2.9, every step on the CPU.
+LD_LIBRARY_PATH="$nvrtc_lib:${LD_LIBRARY_PATH:-}" scripts/gpu-check.sh --dry-run

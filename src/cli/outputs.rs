@@ -159,4 +159,8 @@ pub struct EvaluateArgs {
     /// (with a datalist as --ref, its cases' images are used).
     #[arg(long, requires = "png")]
     pub images: Option<PathBuf>,
+    /// Where the confusion matrices and surface distances run: cpu, or cuda:N (a build with
+    /// `--features cuda`; the same figures).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }

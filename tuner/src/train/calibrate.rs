@@ -11,8 +11,8 @@ use autoseg_datasets::training::prepared::PreparedCase;
 use autoseg_templates::ComputeDevice;
 use autoseg_templates::inference::{HeadSlices, mirror_passes, streamed_classes, window_starts};
 use autoseg_templates::networks::Network;
+use autoseg_templates::ops::AutocastScope;
 use autoseg_templates::planner::Calibration;
-use burn::grad_clipping::GradientClipping;
 use burn::module::Module;
 
 use super::{TrainConfig, TrainError, epoch, prepare_fold, seeded_init, training_set};
@@ -30,6 +30,7 @@ pub fn calibrate(
 ) -> Result<Calibration, TrainError> {
     let _lock = super::lock_bundle(bundle)?;
     let config = TrainConfig::read(bundle)?;
+    let _autocast = AutocastScope::enter(config.mixed_precision.lowered_on(device));
     let (training, validation) = prepare_fold(bundle, &config)?;
     let (net, step_seconds, steps_timed) = time_steps(&config, training, device, seconds)?;
     let window_seconds = time_window(&net, &validation, &config, device);
@@ -62,10 +63,7 @@ fn time_steps(
     let set = Arc::new(training_set(config, training));
     let mut batches = Prefetcher::start(set, 0, MAX_TIMED_STEPS as u64 + 1, config.prefetch);
     let mut net = seeded_init(config, &burn_device)?;
-    let mut optimizer = config.optimizer.init();
-    if let Some(norm) = config.grad_clip_norm {
-        optimizer = optimizer.with_grad_clipping(GradientClipping::Norm(norm));
-    }
+    let mut optimizer = super::new_optimizer(config);
     let started = Instant::now();
     let mut times = Vec::new();
     for step in 0..=MAX_TIMED_STEPS {

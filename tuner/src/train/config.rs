@@ -10,6 +10,7 @@ use autoseg_templates::bundle::limits::{Pass, check_stepping, check_window};
 use autoseg_templates::bundle::{self, InferenceConfig};
 use autoseg_templates::inference::{Accumulation, Blend, SlidingWindow};
 use autoseg_templates::networks::NetworkConfig;
+use autoseg_templates::ops::MixedPrecision;
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
@@ -78,6 +79,10 @@ pub struct TrainConfig {
     /// Gradient norm clipping (nnU-Net: 12); none when absent.
     #[serde(default)]
     pub grad_clip_norm: Option<f32>,
+    /// Convolutions in bf16 with f32 master weights (`auto`: on a CUDA GPU only, as
+    /// nnU-Net's and Auto3DSeg's AMP; `off`; `bf16`: on any device).
+    #[serde(default)]
+    pub mixed_precision: MixedPrecision,
     /// Stop after this many validations without a better mean Dice.
     #[serde(default)]
     pub early_stop_patience: Option<usize>,

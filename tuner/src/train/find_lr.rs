@@ -8,7 +8,7 @@ use std::sync::Arc;
 use autoseg_datasets::Bundle;
 use autoseg_datasets::training::loader::Prefetcher;
 use autoseg_templates::ComputeDevice;
-use burn::grad_clipping::GradientClipping;
+use autoseg_templates::ops::AutocastScope;
 
 use super::{
     TrainConfig, TrainError, atomic_write, epoch, prepare_fold, seeded_init, training_set,
@@ -25,14 +25,12 @@ pub fn find_lr(
     let _lock = super::lock_bundle(bundle)?;
     let config = TrainConfig::read(bundle)?;
     let burn_device = device.training_device();
+    let _autocast = AutocastScope::enter(config.mixed_precision.lowered_on(device));
     let (training, _) = prepare_fold(bundle, &config)?;
     let set = Arc::new(training_set(&config, training));
     let mut batches = Prefetcher::start(set, 0, finder.iterations as u64, config.prefetch);
     let mut net = Some(seeded_init(&config, &burn_device)?);
-    let mut optimizer = config.optimizer.init();
-    if let Some(norm) = config.grad_clip_norm {
-        optimizer = optimizer.with_grad_clipping(GradientClipping::Norm(norm));
-    }
+    let mut optimizer = super::new_optimizer(&config);
     let result = finder.run(|lr| {
         let batch = batches
             .next_batch()

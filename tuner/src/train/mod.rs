@@ -9,6 +9,7 @@ mod epoch;
 mod find_lr;
 mod phantom;
 mod progress;
+mod synthetic;
 pub mod tensorboard;
 pub mod validate;
 
@@ -21,11 +22,11 @@ use autoseg_templates::ComputeDevice;
 use autoseg_templates::bundle::runtime::BundlePredictor;
 use autoseg_templates::bundle::validation as validation_outputs;
 use autoseg_templates::networks::{Network, NetworkError};
+use autoseg_templates::ops::AutocastScope;
 use autoseg_templates::weights::{self, WeightsError};
 use burn::grad_clipping::GradientClipping;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use autoseg_datasets::training::DataError;
@@ -36,6 +37,7 @@ use checkpoint::{EpochRecord, RunState};
 pub use config::TrainConfig;
 pub use find_lr::find_lr;
 pub use phantom::phantom_config;
+pub use synthetic::{SyntheticSteps, time_synthetic_steps};
 
 /// Why a run could not start or go on; each names the file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +214,11 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
     let _lock = lock_bundle(bundle)?;
     let config = TrainConfig::read(bundle)?;
     let device = options.device.training_device();
+    let lowered = config.mixed_precision.lowered_on(options.device);
+    let _autocast = AutocastScope::enter(lowered);
+    if options.progress_bars && lowered.is_some() {
+        eprintln!("mixed precision: bf16 convolutions; f32 weights, norms and losses");
+    }
     let (mut net, mut optimizer, mut state) = start(bundle, &config, options, &device)?;
     let budget = match (config.time_budget_seconds, options.time_budget_seconds) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -315,6 +322,15 @@ pub fn train(bundle: &Path, options: &TrainOptions) -> Result<TrainSummary, Trai
     Ok(summary(state, paused))
 }
 
+/// The bundle's optimiser, with its gradient clipping.
+fn new_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let optimizer = config.optimizer.init();
+    match config.grad_clip_norm {
+        Some(norm) => optimizer.with_grad_clipping(GradientClipping::Norm(norm)),
+        None => optimizer,
+    }
+}
+
 /// The network, optimiser and run state to start from: fresh, or the last checkpoint's
 /// when resuming (a checkpoint found without `resume` is an error, so no work is lost).
 fn start(
@@ -324,10 +340,7 @@ fn start(
     device: &burn::tensor::Device,
 ) -> Result<(Network, ModuleOptimizer, RunState), TrainError> {
     let net = seeded_init(config, device)?;
-    let mut optimizer = config.optimizer.init();
-    if let Some(norm) = config.grad_clip_norm {
-        optimizer = optimizer.with_grad_clipping(GradientClipping::Norm(norm));
-    }
+    let optimizer = new_optimizer(config);
     checkpoint::remove_partials(bundle)?;
     match checkpoint::latest(bundle) {
         None => {
@@ -450,26 +463,12 @@ fn keep_validation_probabilities(
     Ok(())
 }
 
-/// The backend's random generator is one per process: seeding it and drawing the initial
-/// weights happen under one lock, so runs side by side in a process (trials, tests) each
-/// get the weights of their own seed.
+/// The bundle's network with the weights of its seed.
 fn seeded_init(
     config: &TrainConfig,
     device: &burn::tensor::Device,
 ) -> Result<autoseg_templates::networks::Network, TrainError> {
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    device.seed(config.seed);
-    let net = config.network.init(device)?;
-    // burn draws parameters lazily, at first use: draw them all now, under the lock.
-    struct Materialize;
-    impl burn::module::ModuleVisitor for Materialize {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    net.visit(&mut Materialize);
-    Ok(net)
+    Ok(config.network.init_seeded(device, config.seed)?)
 }
 
 #[cfg(test)]

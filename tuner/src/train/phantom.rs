@@ -65,6 +65,7 @@ pub fn phantom_config(datalist: PathBuf) -> TrainConfig {
         batch_size: 2,
         patch_size: [32, 32, 32],
         grad_clip_norm: Some(12.0),
+        mixed_precision: Default::default(),
         early_stop_patience: None,
         time_budget_seconds: Some(150.0),
         seed: 0,

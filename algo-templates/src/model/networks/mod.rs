@@ -57,6 +57,27 @@ impl NetworkConfig {
         })
     }
 
+    /// Builds the network with the weights of `seed`. The backend's random generator is one
+    /// per process: seeding it and drawing the weights happen under one lock (burn draws a
+    /// parameter lazily, at its first use: all are drawn here), so networks built side by
+    /// side in a process (trials, tests) each get the weights of their own seed.
+    pub fn init_seeded(&self, device: &Device, seed: u64) -> Result<Network, NetworkError> {
+        static DRAWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = DRAWS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        device.seed(seed);
+        let net = self.init(device)?;
+        struct Materialize;
+        impl burn::module::ModuleVisitor for Materialize {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let _ = param.val();
+            }
+        }
+        net.visit(&mut Materialize);
+        Ok(net)
+    }
+
     /// Checks the configuration without building the network, sizes included: a kernel,
     /// width or depth far past any network's would allocate weights the system cannot give.
     pub fn validate(&self) -> Result<(), NetworkError> {

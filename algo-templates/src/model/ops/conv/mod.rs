@@ -35,19 +35,36 @@ use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoChe
 use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Tensor, module};
 
-/// `conv.forward(x)`, computed and differentiated by the faster kernels where they apply.
+use super::autocast;
+
+/// `conv.forward(x)`, computed and differentiated by the faster kernels where they apply,
+/// or in bf16 inside an [`AutocastScope`](super::AutocastScope).
 pub fn apply_conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
     let bias = conv.bias.as_ref().map(|b| b.val());
+    if let (Some(dtype), Some(Kind::Conv(options))) = (autocast::lowered(), Kind::of_conv(conv)) {
+        let weight = conv.weight.val();
+        return autocast::lowered_call(dtype, x, weight, bias, |x, w, b| {
+            module::conv3d(x, w, b, options)
+        });
+    }
     apply(Kind::of_conv(conv), &x, conv.weight.val(), bias).unwrap_or_else(|| conv.forward(x))
 }
 
 /// `conv.forward(x)` for a transposed convolution (the U-Nets' upsampling), differentiated
-/// by the faster kernels where they apply (its forward pass stays burn-flex's).
+/// by the faster kernels where they apply (its forward pass stays burn-flex's), or in bf16
+/// inside an [`AutocastScope`](super::AutocastScope).
 pub fn apply_conv_transpose3d(conv: &ConvTranspose3d, x: Tensor<5>) -> Tensor<5> {
     let bias = conv.bias.as_ref().map(|b| b.val());
-    apply(Kind::of_transposed(conv), &x, conv.weight.val(), bias).unwrap_or_else(|| conv.forward(x))
+    let kind = Kind::of_transposed(conv);
+    if let (Some(dtype), Some(Kind::Transposed(options))) = (autocast::lowered(), kind.clone()) {
+        let weight = conv.weight.val();
+        return autocast::lowered_call(dtype, x, weight, bias, |x, w, b| {
+            module::conv_transpose3d(x, w, b, options)
+        });
+    }
+    apply(kind, &x, conv.weight.val(), bias).unwrap_or_else(|| conv.forward(x))
 }
 
 /// The convolution by the kernels here, when they cover it: f32, no dilation or groups,
