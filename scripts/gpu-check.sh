@@ -13,8 +13,9 @@
 #                                       # the CPU, smaller
 #
 # The checks: the CUDA kernels' tests (each kernel against its CPU twin); the phantom demo
-# trained on cuda:0 (mixed precision: bf16 convolutions); `evaluate --device cuda:0` on its
-# predictions, equal to the CPU's figures; a training step of the Task04
+# trained on cuda:0 (mixed precision: bf16 convolutions); `analyze --device cuda:0` on its
+# phantoms and `evaluate --device cuda:0` on its predictions, each equal to the CPU's
+# figures; a training step of the Task04
 # plan's DynUNet and a 240x240x155 sliding window, each timed against plain PyTorch doing the
 # same on the same GPU (gpu-check/torch_reference.py). With the device tool: carry DIR, run
 # `scripts/gpu-check.sh run DIR $OUT`.
@@ -109,10 +110,10 @@ pack() {
 # run DIR OUT DRY: every check; a failing one is recorded and the others go on.
 run_checks() {
   local dir=$1 out=$2 dry=$3 device=cuda:0 torch_device=cuda
-  local python=${PYTHON:-python3} size=240,240,155 roi=96 steps=10 epochs=30 metrics=cuda:0
+  local python=${PYTHON:-python3} size=240,240,155 roi=96 steps=10 epochs=30 kernels=cuda:0
   if [ "$dry" = 1 ]; then
     eval "$("$here/scripts/setup-torch.sh")"
-    python=python device=tch torch_device=cpu size=96,96,64 roi=48 steps=3 epochs=1 metrics=cpu
+    python=python device=tch torch_device=cpu size=96,96,64 roi=48 steps=3 epochs=1 kernels=cpu
   fi
   mkdir -p "$out"
   local bin=$out/bin
@@ -148,14 +149,21 @@ print(min(hits, key=len) if hits else "")')
   }
   check cuda-tests 120 "$bin/kernels-cuda-tests" --test-threads 1
   check demo 240 "$bin/autoseg" demo --device "$device" --epochs "$epochs" --dir "$out/demo"
-  # evaluate's metrics on the GPU against the CPU's, on the demo's predictions.
-  local predictions labels
+  # analyze's components and evaluate's metrics on the GPU against the CPU's figures, on
+  # the demo's phantoms and predictions.
+  local task predictions labels
+  task=$(sed -n 's/^Task config: *//p' "$out/demo.log")
+  check analyze-cpu 60 "$bin/autoseg" analyze -i "$task" -w "$out/analyze-cpu" --no-cache \
+    --device cpu
+  check analyze-gpu 60 "$bin/autoseg" analyze -i "$task" -w "$out/analyze-gpu" --no-cache \
+    --device "$kernels"
+  check analyze-same 10 cmp "$out/analyze-cpu/datastats.yaml" "$out/analyze-gpu/datastats.yaml"
   predictions=$(sed -n 's/^Predictions: *//p' "$out/demo.log")
   labels=$(find "$out/demo" -type d -name labelsTs | head -1)
   check evaluate-cpu 60 "$bin/autoseg" evaluate --pred "$predictions" --ref "$labels" \
     -o "$out/evaluate-cpu" --device cpu
   check evaluate-gpu 60 "$bin/autoseg" evaluate --pred "$predictions" --ref "$labels" \
-    -o "$out/evaluate-gpu" --device "$metrics"
+    -o "$out/evaluate-gpu" --device "$kernels"
   check evaluate-same 10 cmp "$out/evaluate-cpu/summary.yaml" "$out/evaluate-gpu/summary.yaml"
   check step-autoseg 60 "$bin/bench_bundle_step" --bundle "$dir/task04-dynunet" \
     --device "$device" --steps "$steps"

@@ -131,3 +131,39 @@ fn references_come_from_a_datalist_and_a_bad_case_is_reported_not_fatal() {
     common::assert_output_contains(&run, "2 case(s), 2 failed");
     assert!(pred.join("metrics.csv").is_file() && pred.join("summary.yaml").is_file());
 }
+
+/// A GPU named in a build without the CUDA kernels is a named refusal, before any case is
+/// read; so is a device that does not exist (for analyze as for evaluate).
+#[test]
+fn a_gpu_without_the_cuda_build_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    phantoms(dir.path());
+    let labels = dir.path().join("seed0/labelsTr");
+    let labels = labels.to_str().unwrap();
+    let run = evaluate(&["--pred", labels, "--ref", labels, "--device", "cuda:0"]);
+    assert!(!run.status.success());
+    assert!(
+        common::text(&run).contains("--features cuda"),
+        "{}",
+        common::text(&run)
+    );
+    let run = evaluate(&["--pred", labels, "--ref", labels, "--device", "tpu"]);
+    assert!(common::text(&run).contains("unknown device `tpu`"));
+    let datalist = dir.path().join("seed0/dataset.json");
+    let work = dir.path().join("work");
+    let run = common::autoseg(&[
+        "analyze",
+        "--datalist",
+        datalist.to_str().unwrap(),
+        "-w",
+        work.to_str().unwrap(),
+        "--device",
+        "cuda:0",
+    ]);
+    assert!(!run.status.success());
+    assert!(
+        common::text(&run).contains("--features cuda"),
+        "{}",
+        common::text(&run)
+    );
+}

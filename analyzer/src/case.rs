@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use autoseg_datasets::orientation::AxisTransform;
 use autoseg_datasets::{Case, DatasetError, LabelVolume, Orientation, Volume};
 use autoseg_kernels::runs::equal_runs;
-use autoseg_kernels::{Components, Connectivity, label_components};
+use autoseg_kernels::{Components, Connectivity, KernelDevice};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +94,11 @@ pub enum CaseError {
 /// bounding boxes are mirrored into RAS: every other figure is the same in either order, and
 /// flipping two or three volumes a case was a tenth of the analyzer's time on BraTS. An image
 /// with its axes in another order is reoriented first.
-pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistributions), CaseError> {
+pub fn analyze_case(
+    case: &Case,
+    root: &Path,
+    device: &KernelDevice,
+) -> Result<(CaseStats, CaseDistributions), CaseError> {
     if case.images.is_empty() {
         return Err(CaseError::NoImage(case.locator()));
     }
@@ -137,7 +141,7 @@ pub fn analyze_case(case: &Case, root: &Path) -> Result<(CaseStats, CaseDistribu
         || {
             labelled
                 .as_ref()
-                .map(|(labels, _)| label_components(labels, dims, Connectivity::TwentySix))
+                .map(|(labels, _)| device.label_components(labels, dims, Connectivity::TwentySix))
         },
         || {
             (0..image.channels())
@@ -400,7 +404,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let figures = |codes: &str| {
             let case = stored(dir.path(), &image, &label, codes);
-            let (stats, _) = analyze_case(&case, dir.path()).unwrap();
+            let (stats, _) = analyze_case(&case, dir.path(), &KernelDevice::Cpu).unwrap();
             serde_json::to_value(stats).unwrap()
         };
         let ras = figures("RAS");

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use autoseg_datasets::fsutil::write_atomic;
 use autoseg_datasets::{Dataset, WorkDir};
+use autoseg_kernels::KernelDevice;
 use rayon::prelude::*;
 
 pub use case::{CaseDistributions, CaseStats, analyze_case};
@@ -61,6 +62,8 @@ pub struct AnalyzeOptions {
     pub work_dir: PathBuf,
     /// Reuse and store per-case results.
     pub use_cache: bool,
+    /// Where the labels' connected components are found (the same figures on either).
+    pub device: KernelDevice,
 }
 
 /// The outcome of [`analyze`].
@@ -89,7 +92,7 @@ pub fn analyze(
         .cases
         .par_iter()
         .map(|case| {
-            let result = analyze_cached(dataset, case, &cache_dir, options.use_cache);
+            let result = analyze_cached(dataset, case, &cache_dir, options);
             tick();
             result
         })
@@ -173,19 +176,24 @@ fn analyze_cached(
     dataset: &Dataset,
     case: &autoseg_datasets::Case,
     cache_dir: &Path,
-    use_cache: bool,
+    options: &AnalyzeOptions,
 ) -> Result<(CaseStats, CaseDistributions, bool), String> {
     for path in case.files() {
         dataset.check_inside_root(path).map_err(|e| e.to_string())?;
     }
-    let key = if use_cache { cache::key(case) } else { None };
+    let key = if options.use_cache {
+        cache::key(case)
+    } else {
+        None
+    };
     if let Some(key) = &key
         && let Some((mut stats, dists)) = cache::load(cache_dir, key)
     {
         stats.id = case.id.clone();
         return Ok((stats, dists, true));
     }
-    let (stats, dists) = analyze_case(case, &dataset.root).map_err(|e| e.to_string())?;
+    let (stats, dists) =
+        analyze_case(case, &dataset.root, &options.device).map_err(|e| e.to_string())?;
     if let Some(key) = &key {
         // A cache that cannot be written costs only time on the next run.
         let _ = cache::store(cache_dir, key, &stats, &dists);

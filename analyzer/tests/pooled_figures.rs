@@ -32,6 +32,7 @@ fn pooled_foreground_percentiles_match_a_full_sort() {
     let options = AnalyzeOptions {
         work_dir: dir.path().join("work"),
         use_cache: false,
+        device: Default::default(),
     };
     let analysis = analyze(&dataset, &options, &|| {}).unwrap();
     assert!(analysis.failed.is_empty());

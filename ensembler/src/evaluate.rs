@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 
 use autoseg_datasets::LabelVolume;
 use autoseg_datasets::regions::RegionPlan;
+use autoseg_kernels::KernelDevice;
 use serde::{Deserialize, Serialize};
-
-use crate::metric_engine::MetricEngine;
 
 /// Why a case could not be evaluated; names the files.
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +128,7 @@ pub struct Scoring {
     /// prediction and in the reference alike (nnU-Net's region evaluation).
     pub regions: Option<RegionPlan>,
     /// Where the confusion matrices and surface distances are computed.
-    pub engine: MetricEngine,
+    pub device: KernelDevice,
 }
 
 /// What one row measures: a label id, or a region's label ids.
@@ -227,14 +226,14 @@ fn measure(
                 .collect();
             let r: Vec<bool> = reference.data().iter().map(|v| m.ids.contains(v)).collect();
             let binary = |m: &[bool]| m.iter().map(|&b| b as u16).collect::<Vec<_>>();
-            let confusion = scoring.engine.confusion(&binary(&p), &binary(&r), 2);
+            let confusion = scoring.device.confusion_matrix(&binary(&p), &binary(&r), 2);
             let count = |m: &[bool]| m.iter().filter(|&&b| b).count();
             let (np, nr) = (count(&p), count(&r));
             let (hd95, asd, nsd) = match (np, nr) {
                 (0, 0) => (f64::NAN, f64::NAN, f64::NAN),
                 (0, _) | (_, 0) => (f64::INFINITY, f64::INFINITY, 0.0),
                 _ => {
-                    let surfaces = scoring.engine.surface_distances(&p, &r, dims, spacing);
+                    let surfaces = scoring.device.surface_distances(&p, &r, dims, spacing);
                     (
                         surfaces.hausdorff(Some(95.0)),
                         surfaces.average(true),

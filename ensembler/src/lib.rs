@@ -13,7 +13,6 @@ pub mod crossval;
 pub mod ensemble;
 mod error;
 pub mod evaluate;
-pub mod metric_engine;
 pub mod overlay;
 pub mod predict;
 pub mod rank;

@@ -3,7 +3,7 @@
 //! surface Dice), overlap (confusion matrix, Dice, IoU), sliding-window blending, resampling
 //! as nnU-Net does it, the bilateral filter and a dense CRF,
 //! and runs of equal voxels (what the analyzer and the labelling count by); CUDA paths behind
-//! the `cuda` feature. It knows nothing of burn or of files.
+//! the `cuda` feature, which a stage reaches through [`KernelDevice`]. It knows nothing of burn or of files.
 
 pub mod bilateral;
 pub mod blend;
@@ -11,6 +11,7 @@ pub mod components;
 pub mod crf;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod device;
 pub mod distance;
 mod grid;
 pub mod order;
@@ -26,6 +27,7 @@ pub use bilateral::{BilateralSigmas, bilateral_exact, bilateral_grid, cross_bila
 pub use blend::{Window, WindowAccumulator, gaussian_importance_map};
 pub use components::{Component, Components, Connectivity, label_components};
 pub use crf::{CrfParams, dense_crf};
+pub use device::{KernelDevice, KernelDeviceError};
 pub use distance::squared_distance_to;
 pub use order::linear_percentile;
 pub use overlap::ConfusionMatrix;

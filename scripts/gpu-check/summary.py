@@ -40,7 +40,7 @@ def ratio(a, b):
 
 lines = ["# autoseg GPU check", "", "```", (out / "machine.txt").read_text().strip(), "```", ""]
 lines += ["| check | status | seconds |", "|---|---|---|"]
-for name in ["cuda-tests", "demo", "evaluate-cpu", "evaluate-gpu", "evaluate-same", "step-autoseg", "step-torch", "window-autoseg", "window-torch"]:
+for name in ["cuda-tests", "demo", "analyze-cpu", "analyze-gpu", "analyze-same", "evaluate-cpu", "evaluate-gpu", "evaluate-same", "step-autoseg", "step-torch", "window-autoseg", "window-torch"]:
     s, secs = status(name)
     lines.append(f"| {name} | {s} | {secs} |")
 
@@ -56,10 +56,11 @@ lines += [l.strip() for l in demo.splitlines() if "mixed precision" in l][:1]
 lines += [l.strip() for l in demo.splitlines() if "ensemble Dice" in l] or ["no Dice (see demo.log)"]
 
 lines += [l.strip() for l in log("evaluate-gpu").splitlines() if l.startswith(("metrics on", "label"))]
-same_status = out / "evaluate-same.status"
-same = same_status.exists() and same_status.read_text().split()[0] == "0"
-lines.append("evaluate on the GPU: the CPU's summary.yaml, byte for byte" if same
-             else "evaluate on the GPU: summary.yaml differs from the CPU's (see evaluate-same.log)")
+for stage, file in [("analyze", "datastats.yaml"), ("evaluate", "summary.yaml")]:
+    same = out / f"{stage}-same.status"
+    same = same.exists() and same.read_text().split()[0] == "0"
+    lines.append(f"{stage} on the GPU: the CPU's {file}, byte for byte" if same
+                 else f"{stage} on the GPU: {file} differs from the CPU's (see {stage}-same.log)")
 
 a, t = last_json("step-autoseg"), last_json("step-torch")
 lines += ["", "## Training step of the Task04 plan (DynUNet, random batch)", ""]

@@ -43,6 +43,10 @@ pub struct AnalyzeArgs {
     /// Analyze every case again instead of reusing cached per-case results.
     #[arg(long)]
     pub no_cache: bool,
+    /// Where the labels' connected components are found: cpu, or cuda:N (a build with
+    /// `--features cuda`; the same figures).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -20,7 +20,11 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let options = AnalyzeOptions {
         work_dir: args.work_dir.clone(),
         use_cache: !args.no_cache,
+        device: autoseg_kernels::KernelDevice::open(&args.device)?,
     };
+    if options.device.is_gpu() {
+        println!("  connected components on {}", options.device);
+    }
     let task = task.unwrap_or_else(|| pipeline::task_of_datalist(&dataset));
     let ignore = dataset.ignore_label(Some(&task));
     let analysis = pool.install(|| pipeline::run_analysis(&dataset, &options, ignore))?;

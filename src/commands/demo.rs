@@ -99,7 +99,7 @@ fn evaluate_demo(predictions: &Path, truth: &Path) -> anyhow::Result<Vec<f64>> {
         labels: vec![1, 2],
         nsd_tolerance_mm: 1.0,
         ignore: None,
-        engine: Default::default(),
+        device: Default::default(),
     };
     let mut rows = Vec::new();
     for entry in std::fs::read_dir(predictions)? {

@@ -11,8 +11,8 @@ use autoseg_datasets::{Dataset, LabelVolume, TaskConfig, Volume};
 use autoseg_ensembler::evaluate::{
     ClassMetrics, Scoring, csv, evaluate_labels, read_pair, summarize,
 };
-use autoseg_ensembler::metric_engine::MetricEngine;
 use autoseg_ensembler::overlay::{SLICES, write_overlay};
+use autoseg_kernels::KernelDevice;
 use rayon::prelude::*;
 
 use crate::cli::EvaluateArgs;
@@ -56,10 +56,10 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<ExitCode> {
         nsd_tolerance_mm: args.nsd_tolerance,
         ignore: args.ignore_label.or(ignore),
         regions,
-        engine: MetricEngine::open(&args.device)?,
+        device: KernelDevice::open(&args.device)?,
     };
-    if !matches!(scoring.engine, MetricEngine::Cpu) {
-        println!("metrics on {}", scoring.engine);
+    if scoring.device.is_gpu() {
+        println!("metrics on {}", scoring.device);
     }
     if let Some(id) = scoring.ignore {
         println!("label {id} is the ignore label: its voxels count in no metric");

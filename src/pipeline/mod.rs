@@ -192,6 +192,7 @@ pub fn analyze_and_plan(
     let options = AnalyzeOptions {
         work_dir: p.work_dir.clone(),
         use_cache: true,
+        device: Default::default(),
     };
     let ignore = dataset.ignore_label(Some(&p.task));
     let analysis = run_analysis(dataset, &options, ignore)?;
