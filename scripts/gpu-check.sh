@@ -8,6 +8,7 @@
 #                                       # plan's bundle and this script, in DIR (default
 #                                       # gpu-check-pack/, git-ignored); prints its size
 #   scripts/gpu-check.sh run DIR [OUT]  # there: every check, under 8 minutes; OUT/summary.md
+#                                       # (PYTHON=the python whose torch is 2.11; default python3)
 #   scripts/gpu-check.sh --dry-run      # here and in CI: packs against this machine's libtorch
 #                                       # 2.9 (scripts/setup-torch.sh) and runs every step on
 #                                       # the CPU, smaller
@@ -15,9 +16,9 @@
 # The checks: the CUDA kernels' tests (each kernel against its CPU twin); the phantom demo
 # trained on cuda:0 (mixed precision: bf16 convolutions); `analyze --device cuda:0` on its
 # phantoms and `evaluate --device cuda:0` on its predictions, each equal to the CPU's
-# figures; a training step of the Task04
-# plan's DynUNet and a 240x240x155 sliding window, each timed against plain PyTorch doing the
-# same on the same GPU (gpu-check/torch_reference.py). With the device tool: carry DIR, run
+# figures; a training step of the Task04 plan's DynUNet and a 240x240x155 sliding window,
+# each timed against plain PyTorch doing the same on the same GPU
+# (gpu-check/torch_reference.py). With the device tool: carry DIR, run
 # `scripts/gpu-check.sh run DIR $OUT`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -189,7 +190,7 @@ case "${1:-}" in
     grep -q '^all checks passed' "$dir/out/summary.md"
     ;;
   *)
-    sed -n '2,19p' "$0"
+    sed -n '2,/^set -euo/p' "$0" | sed '$d'
     exit 2
     ;;
 esac
