@@ -257,8 +257,8 @@ fn greedy(
             .collect(),
         cross_validation_dice: Some(mean),
         per_class: match cv.region_names.is_empty() {
-            true => cv.label_ids[1..]
-                .iter()
+            // skip(1): the background; no ids at all where no case was cross-validated.
+            true => (cv.label_ids.iter().skip(1))
                 .copied()
                 .zip(dice.clone())
                 .collect(),
