@@ -16,10 +16,10 @@
 # The checks: the CUDA kernels' tests (each kernel against its CPU twin); the phantom demo
 # trained on cuda:0 (mixed precision: bf16 convolutions); `analyze --device cuda:0` on its
 # phantoms and `evaluate --device cuda:0` on its predictions, each equal to the CPU's
-# figures; a training step of the Task04 plan's DynUNet and a 240x240x155 sliding window,
-# each timed against plain PyTorch doing the same on the same GPU
-# (gpu-check/torch_reference.py). With the device tool: carry DIR, run
-# `scripts/gpu-check.sh run DIR $OUT`.
+# figures; its ensemble's prediction wholly on the GPU against the CPU's (Dice >= 0.99); a
+# training step of the Task04 plan's DynUNet and a 240x240x155 sliding window, each timed
+# against plain PyTorch doing the same on the same GPU (gpu-check/torch_reference.py).
+# With the device tool: carry DIR, run `scripts/gpu-check.sh run DIR $OUT`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=$HOME/.cache/autoseg
@@ -166,6 +166,16 @@ print(min(hits, key=len) if hits else "")')
   check evaluate-gpu 60 "$bin/autoseg" evaluate --pred "$predictions" --ref "$labels" \
     -o "$out/evaluate-gpu" --device "$kernels"
   check evaluate-same 10 cmp "$out/evaluate-cpu/summary.yaml" "$out/evaluate-gpu/summary.yaml"
+  # The whole prediction on the GPU (preprocessing, windows, restoring, argmax on the device)
+  # against the CPU's streamed prediction of the same ensemble: Dice of one against the other.
+  local work
+  work=$(sed -n 's/^Work dir: *\([^ ]*\).*/\1/p' "$out/demo.log")
+  check predict-gpu 120 "$bin/autoseg" predict -w "$work" --images "$out/demo/imagesTs" \
+    -o "$out/predict-gpu" --device "$device"
+  check predict-cpu 120 "$bin/autoseg" predict -w "$work" --images "$out/demo/imagesTs" \
+    -o "$out/predict-cpu" --device cpu
+  check predict-agree 60 "$bin/autoseg" evaluate --pred "$out/predict-gpu" \
+    --ref "$out/predict-cpu" -o "$out/predict-agree"
   check step-autoseg 60 "$bin/bench_bundle_step" --bundle "$dir/task04-dynunet" \
     --device "$device" --steps "$steps"
   check step-torch 60 "$python" "$dir/torch_reference.py" step --spec "$out/step-autoseg.log" \

@@ -8,17 +8,18 @@
 //! restored once per grid, not once per member. Under `vote`, each member's classes are taken
 //! the same way, then counted class by class.
 //!
-//! Where the members' sliding-window sums live on the host, all of this streams slab by
-//! slab instead ([`streamed_classes`]): not even the network's grid holds every class.
+//! Members whose device keeps the sliding window's sums (a GPU) do all of this on the device
+//! ([`resident::mean_classes`]); where the sums live on the host, it streams slab by slab
+//! instead (`autoseg_templates::bundle::stream`): not even the network's grid holds every
+//! class.
 
 use std::path::Path;
 
 use autoseg_datasets::Volume;
 use autoseg_datasets::regions::Decoding;
-use autoseg_datasets::transforms::preprocess::{PreparedImage, restore_class};
 use autoseg_templates::bundle::BundleError;
+use autoseg_templates::bundle::resident;
 use autoseg_templates::bundle::runtime::{BundlePredictor, Segmenter};
-use autoseg_templates::bundle::stream::streamed_classes;
 
 /// The class of each voxel of `ras` (x fastest) decoded from the mean probabilities over
 /// `members` (the argmax, the first class on ties; or the regions' rule).
@@ -27,44 +28,8 @@ pub fn mean_classes(
     ras: &Volume,
     path: &Path,
 ) -> Result<Vec<u8>, BundleError> {
-    if members.iter().all(BundlePredictor::streams) {
-        let members: Vec<&BundlePredictor> = members.iter().collect();
-        return streamed_classes(&members, ras, path);
-    }
-    // Per distinct grid: the mean of its members' probabilities, and how many they are.
-    let mut grids: Vec<(PreparedImage, usize)> = Vec::new();
-    for member in members {
-        let prepared = member.network_probabilities(ras, path)?;
-        match grids.iter_mut().find(|(g, _)| g.grid == prepared.grid) {
-            Some((sum, count)) => {
-                sum.data
-                    .iter_mut()
-                    .zip(&prepared.data)
-                    .for_each(|(s, p)| *s += p);
-                *count += 1;
-            }
-            None => grids.push((prepared, 1)),
-        }
-    }
-    for (sum, count) in &mut grids {
-        sum.data.iter_mut().for_each(|s| *s /= *count as f32);
-    }
-    let voxels: usize = ras.dims().iter().product();
-    let decoding = members[0].decoding();
-    let mut decoder = decoding.start(voxels);
-    let mut mean = vec![0f32; voxels];
-    for k in 0..members[0].classes() {
-        mean.fill(0.0);
-        for (grid_mean, count) in &grids {
-            let weight = *count as f32 / members.len() as f32;
-            let restored = restore_class(&grid_mean.data, k, decoding, &grid_mean.grid);
-            mean.iter_mut()
-                .zip(restored)
-                .for_each(|(m, v)| *m += weight * v);
-        }
-        decoder.offer(k, &mean);
-    }
-    Ok(decoder.classes())
+    let members: Vec<&BundlePredictor> = members.iter().collect();
+    resident::mean_classes(&members, ras, path)
 }
 
 /// The class most `members` choose for each voxel of `ras` (the first class on ties).

@@ -40,7 +40,7 @@ def ratio(a, b):
 
 lines = ["# autoseg GPU check", "", "```", (out / "machine.txt").read_text().strip(), "```", ""]
 lines += ["| check | status | seconds |", "|---|---|---|"]
-for name in ["cuda-tests", "demo", "analyze-cpu", "analyze-gpu", "analyze-same", "evaluate-cpu", "evaluate-gpu", "evaluate-same", "step-autoseg", "step-torch", "window-autoseg", "window-torch"]:
+for name in ["cuda-tests", "demo", "analyze-cpu", "analyze-gpu", "analyze-same", "evaluate-cpu", "evaluate-gpu", "evaluate-same", "predict-gpu", "predict-cpu", "predict-agree", "step-autoseg", "step-torch", "window-autoseg", "window-torch"]:
     s, secs = status(name)
     lines.append(f"| {name} | {s} | {secs} |")
 
@@ -61,6 +61,12 @@ for stage, file in [("analyze", "datastats.yaml"), ("evaluate", "summary.yaml")]
     same = same.exists() and same.read_text().split()[0] == "0"
     lines.append(f"{stage} on the GPU: the CPU's {file}, byte for byte" if same
                  else f"{stage} on the GPU: {file} differs from the CPU's (see {stage}-same.log)")
+
+lines += ["", "## Prediction on the GPU against the CPU's (the demo's ensemble)", ""]
+agree = re.findall(r"label\s+(\d+): Dice (\S+)", log("predict-agree"))
+lines += [f"label {k}: Dice {d} between the two label maps" for k, d in agree] or ["no Dice (see predict-agree.log)"]
+if not agree or any(d != "NaN" and float(d) < 0.99 for _, d in agree):
+    failed.append("predict: GPU and CPU labels differ")
 
 a, t = last_json("step-autoseg"), last_json("step-torch")
 lines += ["", "## Training step of the Task04 plan (DynUNet, random batch)", ""]

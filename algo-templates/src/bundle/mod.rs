@@ -12,6 +12,7 @@ pub mod files;
 pub mod limits;
 pub mod metadata;
 pub mod progress;
+pub mod resident;
 pub mod runtime;
 pub mod stream;
 pub mod validation;

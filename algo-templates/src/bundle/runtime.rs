@@ -12,14 +12,15 @@ use serde::{Deserialize, Serialize};
 use super::limits::{Pass, check_stepping, check_window};
 use super::{BundleError, InferenceConfig, MergedConfig, inference_weights, read_config};
 use crate::ComputeDevice;
+use crate::inference::resident::{GridProbabilities, prepare_on_device, probabilities_on_device};
 use crate::inference::{
-    Accumulation, HeadSlices, SlidingWindow, activate, mirror_passes, mirrored,
+    Accumulation, HeadSlices, SlidingWindow, activate, mirror_passes, mirrored, on_device_or_host,
 };
 use crate::networks::{Network, NetworkConfig};
 use crate::weights;
 use autoseg_datasets::regions::{Decoding, RegionPlan, check_outputs};
 use autoseg_datasets::transforms::preprocess::{
-    PreparedImage, PreprocessPlan, prepare_image, restore_classes, restore_probabilities,
+    PreparedImage, PreprocessPlan, prepare_image, restore_probabilities,
 };
 
 /// What inference reads of a bundle's configuration.
@@ -153,22 +154,47 @@ impl BundlePredictor {
                  train the bundle first",
             )
         })?;
-        let burn_device = device.burn_device();
         let invalid = |e: String| BundleError::invalid(&weights_path, e);
         let network = settings
             .network
-            .init(&burn_device)
+            .init(&device.burn_device())
             .map_err(|e| invalid(e.to_string()))?;
         let network = weights::load(network, &weights_path).map_err(|e| invalid(e.to_string()))?;
-        Ok(BundlePredictor {
+        Ok(BundlePredictor::from_parts(
+            bundle,
+            settings,
+            weights_path,
+            network,
+            device,
+        ))
+    }
+
+    /// A predictor of `network` (on `device`) with `settings`, whose weights came from
+    /// `weights` of `bundle`.
+    pub(crate) fn from_parts(
+        bundle: &Path,
+        settings: InferenceSettings,
+        weights: PathBuf,
+        network: Network,
+        device: ComputeDevice,
+    ) -> BundlePredictor {
+        BundlePredictor {
             bundle: bundle.to_path_buf(),
             window: settings.sliding_window(device),
             label_ids: settings.written_labels(),
             settings,
-            weights: weights_path,
+            weights,
             network,
-            device: burn_device,
-        })
+            device: device.burn_device(),
+        }
+    }
+
+    /// The same predictor with the window's sums kept where `accumulation` says (tests run
+    /// the device-resident path on the CPU backends with it).
+    #[cfg(test)]
+    pub(crate) fn with_accumulation(mut self, accumulation: Accumulation) -> BundlePredictor {
+        self.window.accumulation = accumulation;
+        self
     }
 
     /// The image must have the channels the network was trained on.
@@ -187,15 +213,55 @@ impl BundlePredictor {
     }
 
     /// Class probabilities on the RAS grid of `ras` (`[classes, x, y, z]`, x fastest):
-    /// preprocessed, slid over, and brought back.
+    /// preprocessed, slid over, and brought back; on the device where it keeps the window's
+    /// sums ([`Self::streams`] is false), else (or should the device run out of memory) on
+    /// the host.
     pub fn bundle_probabilities(&self, ras: &Volume, path: &Path) -> Result<Vec<f32>, BundleError> {
-        let prepared = self.network_probabilities(ras, path)?;
-        Ok(restore_probabilities(
-            &prepared.data,
-            self.classes(),
-            self.decoding(),
-            &prepared.grid,
-        ))
+        let on_host = || {
+            let prepared = self.network_probabilities(ras, path)?;
+            Ok(restore_probabilities(
+                &prepared.data,
+                self.classes(),
+                self.decoding(),
+                &prepared.grid,
+            ))
+        };
+        if self.streams() {
+            return on_host();
+        }
+        on_device_or_host(
+            "prediction",
+            "predicting on the host",
+            || {
+                let grid = self.device_probabilities(ras, path)?;
+                Ok(probabilities_on_device(
+                    &[grid],
+                    self.classes(),
+                    self.decoding(),
+                ))
+            },
+            on_host,
+        )
+    }
+
+    /// Class probabilities of `ras` on the network's grid, prepared and slid over on the
+    /// network's device, and left there ([`crate::inference::resident`]).
+    pub fn device_probabilities(
+        &self,
+        ras: &Volume,
+        path: &Path,
+    ) -> Result<GridProbabilities, BundleError> {
+        self.check_channels(ras, path)?;
+        let (image, grid) = prepare_on_device(ras, &self.settings.preprocessing, &self.device)
+            .map_err(|e| BundleError::invalid(path, e.to_string()))?;
+        let values = self
+            .window
+            .blend_on_device(image, self.classes(), |x| self.mirrored_probabilities(x));
+        Ok(GridProbabilities {
+            values,
+            grid,
+            weight: 1.0,
+        })
     }
 
     /// Class probabilities of `ras` on the network's grid (`[classes, x, y, z]`, z fastest)
@@ -264,7 +330,8 @@ impl BundlePredictor {
     }
 
     /// Whether segmenting streams slabs through the volume ([`super::stream`]): where the
-    /// sliding window's sums live on the host (a CUDA device keeps its own, whole).
+    /// sliding window's sums live on the host. A CUDA device keeps its own, whole, and the
+    /// whole prediction stays there ([`crate::inference::resident`]).
     pub fn streams(&self) -> bool {
         self.window.accumulation == Accumulation::Host
     }
@@ -376,18 +443,10 @@ impl Segmenter for BundlePredictor {
     }
 
     /// Streamed slab by slab ([`super::stream`]) where the sums live on the host, else
-    /// restored one class at a time: the image's resolution never holds every class.
+    /// on the device ([`super::resident`]), restored one class at a time: the image's
+    /// resolution never holds every class.
     fn ras_classes(&self, ras: &Volume, path: &Path) -> Result<Vec<u8>, BundleError> {
-        if self.streams() {
-            return super::stream::streamed_classes(&[self], ras, path);
-        }
-        let prepared = self.network_probabilities(ras, path)?;
-        Ok(restore_classes(
-            &prepared.data,
-            self.classes(),
-            self.decoding(),
-            &prepared.grid,
-        ))
+        super::resident::mean_classes(&[self], ras, path)
     }
 
     fn label_ids(&self) -> &[u16] {

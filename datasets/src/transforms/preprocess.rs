@@ -145,8 +145,13 @@ impl PreparedGrid {
         if from == to {
             return data;
         }
-        let separate = separate_axis(self.ras_spacing, self.spacing);
-        resample(&data, from, to, image_orders(order, separate))
+        resample(&data, from, to, self.orders(order))
+    }
+
+    /// Per axis, the order resampling between the crop and the prepared grid takes, in
+    /// either direction: `order`, or nearest along nnU-Net's separate (anisotropic) axis.
+    pub fn orders(&self, order: Order) -> [Order; 3] {
+        image_orders(order, separate_axis(self.ras_spacing, self.spacing))
     }
 }
 
@@ -240,25 +245,8 @@ pub fn checked_target_shape(
 /// infinite voxels, and spacings that are not numbers or would resample past
 /// [`MAX_PREPARED_VOXELS`].
 pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> Result<PreparedImage, PrepareError> {
-    let count = image.data().iter().filter(|v| !v.is_finite()).count();
-    if count > 0 {
-        return Err(PrepareError::NonFinite { count });
-    }
-    let ras_dims = image.dims();
-    let crop = image.nonzero_box();
-    let cropped: [usize; 3] = std::array::from_fn(|a| crop[a][1] - crop[a][0]);
-    let ras_spacing = image.spacing();
-    let (spacing, dims) = match plan.target_spacing {
-        Some(target) => (target, checked_target_shape(cropped, ras_spacing, target)?),
-        None => (ras_spacing, cropped),
-    };
-    let grid = PreparedGrid {
-        dims,
-        spacing,
-        crop,
-        ras_dims,
-        ras_spacing,
-    };
+    let grid = prepared_grid(image, plan)?;
+    let (ras_dims, crop, dims) = (grid.ras_dims, grid.crop, grid.dims);
     let mut data = Vec::with_capacity(image.channels() * dims.iter().product::<usize>());
     for c in 0..image.channels() {
         let channel = crop_channel(image.channel(c), ras_dims, crop);
@@ -270,6 +258,30 @@ pub fn prepare_image(image: &Volume, plan: &PreprocessPlan) -> Result<PreparedIm
         data,
         channels: image.channels(),
         grid,
+    })
+}
+
+/// Where [`prepare_image`] puts a RAS image: its crop to the non-zero box and the grid the
+/// crop is resampled to, checked before anything is allocated for it (NaN or infinite
+/// voxels, spacings that are not numbers or would resample past [`MAX_PREPARED_VOXELS`]).
+pub fn prepared_grid(image: &Volume, plan: &PreprocessPlan) -> Result<PreparedGrid, PrepareError> {
+    let count = image.data().iter().filter(|v| !v.is_finite()).count();
+    if count > 0 {
+        return Err(PrepareError::NonFinite { count });
+    }
+    let crop = image.nonzero_box();
+    let cropped: [usize; 3] = std::array::from_fn(|a| crop[a][1] - crop[a][0]);
+    let ras_spacing = image.spacing();
+    let (spacing, dims) = match plan.target_spacing {
+        Some(target) => (target, checked_target_shape(cropped, ras_spacing, target)?),
+        None => (ras_spacing, cropped),
+    };
+    Ok(PreparedGrid {
+        dims,
+        spacing,
+        crop,
+        ras_dims: image.dims(),
+        ras_spacing,
     })
 }
 

@@ -96,11 +96,11 @@ pub fn resample(
     }
 }
 
-/// The separable path's order of work, shared by the CPU and CUDA paths: the in-plane axes
-/// first and the separate (nearest) axis last, as nnU-Net resizes slice by slice; each slice
-/// clipped to its input slice's range before the last axis; axes whose size stays skipped.
+/// The separable path's order of work, shared by the CPU, CUDA and tensor-device paths: the
+/// in-plane axes first and the separate (nearest) axis last, as nnU-Net resizes slice by
+/// slice; each slice clipped to its input slice's range before the last axis; axes whose size stays skipped.
 /// Returns the values and whether there was a separate axis.
-pub(crate) fn separable<V, E>(
+pub fn separable<V, E>(
     data: &[f32],
     dims: [usize; 3],
     new_dims: [usize; 3],
@@ -129,7 +129,7 @@ pub(crate) fn separable<V, E>(
 
 /// The separable path's result as f32, clipped to the input's range unless the slices were.
 pub(crate) fn finish_separable(values: Vec<f64>, data: &[f32], separate: bool) -> Vec<f32> {
-    let (lo, hi) = range(data);
+    let (lo, hi) = value_range(data);
     values
         .into_iter()
         .map(|v| {
@@ -143,8 +143,7 @@ pub(crate) fn finish_separable(values: Vec<f64>, data: &[f32], separate: bool) -
 }
 
 /// Per slice across `axis`, the (min, max) of the input.
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-pub(crate) fn slice_ranges(input: &[f32], dims: [usize; 3], axis: usize) -> Vec<(f64, f64)> {
+pub fn slice_ranges(input: &[f32], dims: [usize; 3], axis: usize) -> Vec<(f64, f64)> {
     let mut ranges = vec![(f64::INFINITY, f64::NEG_INFINITY); dims[axis]];
     for (i, &v) in input.iter().enumerate() {
         let r = &mut ranges[slice_of(i, dims, axis)];
@@ -155,6 +154,20 @@ pub(crate) fn slice_ranges(input: &[f32], dims: [usize; 3], axis: usize) -> Vec<
 
 fn slice_of(i: usize, d: [usize; 3], axis: usize) -> usize {
     [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])][axis]
+}
+
+/// The `[m, n]` matrix (row-major) that resamples a line of `n` samples to `m` at `order`:
+/// output `i` is the sum over `j` of `M[i][j]` times input `j`, before any clipping. Devices
+/// that resample by matrix products build theirs from it, so that they agree with
+/// [`resample`].
+pub fn axis_matrix(n: usize, m: usize, order: Order) -> Vec<f64> {
+    let identity: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect();
+    let rows: Vec<&[f64]> = identity.iter().map(Vec::as_slice).collect();
+    let mut matrix = vec![0.0; m * n];
+    LinePlan::new(n, m, order).apply(&rows, n, &mut matrix, &mut Vec::new());
+    matrix
 }
 
 /// The taps of a line of `n` samples resampled to `m` at `order` (see [`LinePlan`]).
@@ -291,7 +304,8 @@ pub fn resample_labels(
     out
 }
 
-fn range(data: &[f32]) -> (f64, f64) {
+/// The (min, max) of `data`, which the separable path clips to.
+pub fn value_range(data: &[f32]) -> (f64, f64) {
     data.iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v as f64), hi.max(v as f64))
@@ -392,6 +406,36 @@ mod tests {
             .iter()
             .map(|x| x.as_f64().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn the_axis_matrix_resamples_as_the_routine_does() {
+        let mut rng = Lcg(7);
+        for order in [Order::Nearest, Order::Linear, Order::Cubic] {
+            for (n, m) in [(9, 14), (14, 9), (5, 5), (1, 3)] {
+                let dims = [n, 3, 2];
+                let data: Vec<f32> = (0..n * 6)
+                    .map(|_| rng.next_unit() as f32 * 10.0 - 5.0)
+                    .collect();
+                let want = resample(&data, dims, [m, 3, 2], [order; 3]);
+                let matrix = axis_matrix(n, m, order);
+                let (lo, hi) = value_range(&data);
+                let got: Vec<f32> = data
+                    .chunks(n)
+                    .flat_map(|line| {
+                        let matrix = &matrix;
+                        (0..m).map(move |i| {
+                            let row = &matrix[i * n..(i + 1) * n];
+                            let v: f64 = row.iter().zip(line).map(|(w, &x)| w * x as f64).sum();
+                            v.clamp(lo, hi) as f32
+                        })
+                    })
+                    .collect();
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-5, "{order:?} {n}->{m}: {g} vs {w}");
+                }
+            }
+        }
     }
 
     fn triple(v: &serde_json::Value) -> [usize; 3] {

@@ -60,21 +60,9 @@ pub(crate) fn sums<'a>(
             outputs,
             importance,
         }),
-        Accumulation::Device(dtype) => {
-            let [rx, ry, rz] = roi;
-            let importance = representable(importance, dtype);
-            let importance =
-                Tensor::<1>::from_floats(importance.as_slice(), device).reshape([1, 1, rx, ry, rz]);
-            let [px, py, pz] = padded;
-            Box::new(DeviceSums {
-                scores: Some(Tensor::zeros([outputs, px, py, pz], (device, dtype))),
-                weights: Some(Tensor::zeros([1, px, py, pz], (device, dtype))),
-                outputs,
-                importance,
-                roi,
-                dtype,
-            })
-        }
+        Accumulation::Device(dtype) => Box::new(DeviceSums::new(
+            padded, outputs, roi, importance, device, dtype,
+        )),
     }
 }
 
@@ -152,7 +140,8 @@ fn add_into(total: Tensor<4>, region: [std::ops::Range<usize>; 4], value: Tensor
     total.slice_assign(region, sum)
 }
 
-struct DeviceSums {
+/// The running sums on the network's device, in `dtype`.
+pub(crate) struct DeviceSums {
     /// Held in an `Option` so each update owns the only handle and writes in place (a
     /// shared tensor would be copied whole for every window).
     scores: Option<Tensor<4>>,
@@ -162,6 +151,43 @@ struct DeviceSums {
     importance: Tensor<5>,
     roi: [usize; 3],
     dtype: DType,
+}
+
+impl DeviceSums {
+    /// Zeroed sums over a `padded` volume of `outputs` channels, windows of `roi` weighted
+    /// by `importance` (`roi`-shaped, z fastest).
+    pub(crate) fn new(
+        padded: [usize; 3],
+        outputs: usize,
+        roi: [usize; 3],
+        importance: &[f32],
+        device: &Device,
+        dtype: DType,
+    ) -> DeviceSums {
+        let [rx, ry, rz] = roi;
+        let importance = representable(importance, dtype);
+        let importance =
+            Tensor::<1>::from_floats(importance.as_slice(), device).reshape([1, 1, rx, ry, rz]);
+        let [px, py, pz] = padded;
+        DeviceSums {
+            scores: Some(Tensor::zeros([outputs, px, py, pz], (device, dtype))),
+            weights: Some(Tensor::zeros([1, px, py, pz], (device, dtype))),
+            outputs,
+            importance,
+            roi,
+            dtype,
+        }
+    }
+
+    /// The weighted average, `[outputs, x, y, z]` in f32, on the device.
+    pub(crate) fn mean(self) -> Tensor<4> {
+        let DeviceSums {
+            scores, weights, ..
+        } = self;
+        let (scores, weights) = (scores.expect("sums"), weights.expect("weights"));
+        // Divided in f32: half precision keeps the sums, not the quotient's rounding.
+        scores.cast(DType::F32) / weights.cast(DType::F32)
+    }
 }
 
 impl Sums for DeviceSums {
@@ -183,12 +209,7 @@ impl Sums for DeviceSums {
     }
 
     fn finish(self: Box<Self>) -> Vec<f32> {
-        let DeviceSums {
-            scores, weights, ..
-        } = *self;
-        let (scores, weights) = (scores.expect("sums"), weights.expect("weights"));
-        // Divided in f32: half precision keeps the sums, not the quotient's rounding.
-        (scores.cast(DType::F32) / weights.cast(DType::F32))
+        self.mean()
             .into_data()
             .convert::<f32>()
             .try_into_vec::<f32>()

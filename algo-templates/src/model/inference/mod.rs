@@ -8,15 +8,17 @@
 mod accumulate;
 mod activate;
 mod forward;
+pub mod resident;
 mod stream;
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use autoseg_kernels::blend::gaussian_importance_map;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use accumulate::Accumulation;
+use accumulate::Sums;
 pub use activate::{activate, activate_host};
 pub use forward::{HeadSlices, mirror_passes, mirrored};
 pub use stream::{SlabStream, WindowForward, streamed_classes};
@@ -89,20 +91,12 @@ impl SlidingWindow {
         if self.accumulation == Accumulation::Host {
             return once(Accumulation::Host);
         }
-        match catch_unwind(AssertUnwindSafe(|| once(self.accumulation))) {
-            Ok(blended) => blended,
-            Err(panic) => {
-                let message = panic_message(panic.as_ref());
-                if !message.contains("out of memory") {
-                    resume_unwind(panic);
-                }
-                eprintln!(
-                    "warning: sliding window ran out of device memory ({}); blending on the host",
-                    message.lines().next().unwrap_or_default()
-                );
-                once(Accumulation::Host)
-            }
-        }
+        on_device_or_host(
+            "sliding window",
+            "blending on the host",
+            || once(self.accumulation),
+            || once(Accumulation::Host),
+        )
     }
 
     fn blend_once(
@@ -118,12 +112,109 @@ impl SlidingWindow {
             channels,
             dims,
         } = *volume;
-        let padded: [usize; 3] = std::array::from_fn(|a| dims[a].max(self.roi[a]));
+        let padded = self.padded(dims);
         let source = if padded == dims {
             image.to_vec()
         } else {
             pad(image, channels, dims, padded)
         };
+        let importance = self.importance();
+        let mut sums =
+            accumulate::sums(accumulation, padded, classes, self.roi, &importance, device);
+        let windows = |origins: &[[usize; 3]]| {
+            let mut batch =
+                Vec::with_capacity(origins.len() * channels * self.roi.iter().product::<usize>());
+            for origin in origins {
+                batch.extend(crop(&source, channels, padded, *origin, self.roi));
+            }
+            let [rx, ry, rz] = self.roi;
+            Tensor::<1>::from_floats(batch.as_slice(), device).reshape([
+                origins.len(),
+                channels,
+                rx,
+                ry,
+                rz,
+            ])
+        };
+        self.slide(padded, windows, |origins, x| sums.add(origins, forward(x)));
+        let full = sums.finish();
+        if padded == dims {
+            full
+        } else {
+            crop(&full, classes, padded, [0; 3], dims)
+        }
+    }
+
+    /// [`Self::blend`] of an image already on the network's device (`[channels, x, y, z]`),
+    /// whose result stays there (`[outputs, x, y, z]`): windows are cut from it and summed
+    /// on the device, in the accumulation's float type (f32 where it says the host). A
+    /// device that runs out of memory panics; the caller decides what to fall back to.
+    pub fn blend_on_device(
+        &self,
+        image: Tensor<4>,
+        classes: usize,
+        forward: impl Fn(Tensor<5>) -> Tensor<5>,
+    ) -> Tensor<4> {
+        let [channels, x, y, z] = image.dims();
+        let dims = [x, y, z];
+        let padded = self.padded(dims);
+        let device = image.device();
+        let source = if padded == dims {
+            image
+        } else {
+            let [px, py, pz] = padded;
+            Tensor::zeros([channels, px, py, pz], &device)
+                .slice_assign([0..channels, 0..x, 0..y, 0..z], image)
+        };
+        let dtype = match self.accumulation {
+            Accumulation::Device(dtype) => dtype,
+            Accumulation::Host => DType::F32,
+        };
+        let importance = self.importance();
+        let mut sums =
+            accumulate::DeviceSums::new(padded, classes, self.roi, &importance, &device, dtype);
+        let [rx, ry, rz] = self.roi;
+        let windows = |origins: &[[usize; 3]]| {
+            let cut = origins
+                .iter()
+                .map(|&[a, b, c]| {
+                    source
+                        .clone()
+                        .slice([0..channels, a..a + rx, b..b + ry, c..c + rz])
+                        .unsqueeze_dim(0)
+                })
+                .collect();
+            Tensor::cat(cut, 0)
+        };
+        self.slide(padded, windows, |origins, x| sums.add(origins, forward(x)));
+        sums.mean().slice([0..classes, 0..x, 0..y, 0..z])
+    }
+
+    /// Each voxel count of the volume the windows cover: `dims`, or the window where the
+    /// image is smaller (zero-padded).
+    fn padded(&self, dims: [usize; 3]) -> [usize; 3] {
+        std::array::from_fn(|a| dims[a].max(self.roi[a]))
+    }
+
+    /// How much each voxel of a window counts (`roi`-shaped, z fastest).
+    fn importance(&self) -> Vec<f32> {
+        // The kernel counts its first axis as the fastest: z, y, x gives the roi's z-fastest
+        // layout.
+        let [rx, ry, rz] = self.roi;
+        match self.blend {
+            Blend::Gaussian => gaussian_importance_map([rz, ry, rx], 0.125),
+            Blend::Constant => vec![1.0; rx * ry * rz],
+        }
+    }
+
+    /// Places windows over a `padded` volume as nnU-Net does and hands each batch of
+    /// origins, with its windows (`windows` cuts them), to `add`.
+    fn slide(
+        &self,
+        padded: [usize; 3],
+        windows: impl Fn(&[[usize; 3]]) -> Tensor<5>,
+        mut add: impl FnMut(&[[usize; 3]], Tensor<5>),
+    ) {
         let starts: Vec<Vec<usize>> = (0..3)
             .map(|a| window_starts(padded[a], self.roi[a], self.overlap))
             .collect();
@@ -135,35 +226,33 @@ impl SlidingWindow {
                 }
             }
         }
-        // The kernel counts its first axis as the fastest: z, y, x gives the roi's z-fastest
-        // layout.
-        let [rx, ry, rz] = self.roi;
-        let importance = match self.blend {
-            Blend::Gaussian => gaussian_importance_map([rz, ry, rx], 0.125),
-            Blend::Constant => vec![1.0; rx * ry * rz],
-        };
-        let mut sums =
-            accumulate::sums(accumulation, padded, classes, self.roi, &importance, device);
-        let n_window: usize = self.roi.iter().product();
         for group in origins.chunks(self.batch.max(1)) {
-            let mut batch = Vec::with_capacity(group.len() * channels * n_window);
-            for origin in group {
-                batch.extend(crop(&source, channels, padded, *origin, self.roi));
-            }
-            let x = Tensor::<1>::from_floats(batch.as_slice(), device).reshape([
-                group.len(),
-                channels,
-                rx,
-                ry,
-                rz,
-            ]);
-            sums.add(group, forward(x));
+            add(group, windows(group));
         }
-        let full = sums.finish();
-        if padded == dims {
-            full
-        } else {
-            crop(&full, classes, padded, [0; 3], dims)
+    }
+}
+
+/// `on_device()`, or `on_host()` where the device runs out of memory (a panic that says
+/// so), with a warning that `what` ran out and the host does `instead`; any other failure
+/// is passed on.
+pub fn on_device_or_host<T>(
+    what: &str,
+    instead: &str,
+    on_device: impl FnOnce() -> T,
+    on_host: impl FnOnce() -> T,
+) -> T {
+    match catch_unwind(AssertUnwindSafe(on_device)) {
+        Ok(done) => done,
+        Err(panic) => {
+            let message = panic_message(panic.as_ref());
+            if !message.contains("out of memory") {
+                resume_unwind(panic);
+            }
+            eprintln!(
+                "warning: {what} ran out of device memory ({}); {instead}",
+                message.lines().next().unwrap_or_default()
+            );
+            on_host()
         }
     }
 }
@@ -216,6 +305,7 @@ fn pad(data: &[f32], channels: usize, dims: [usize; 3], padded: [usize; 3]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::test_support::max_difference;
     use autoseg_datasets::regions::Decoding;
     use burn::tensor::DType;
 
@@ -319,14 +409,6 @@ mod tests {
         let read: Blend = serde_yaml::from_str("constant").unwrap();
         assert_eq!(read, Blend::Constant);
         assert!(serde_yaml::from_str::<Blend>("gausian").is_err());
-    }
-
-    fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max)
     }
 
     #[test]

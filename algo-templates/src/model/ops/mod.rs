@@ -12,9 +12,9 @@ mod conv;
 mod flex_slices;
 mod norm_act;
 mod pool;
-mod resize;
+pub(crate) mod resize;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use autocast::{AutocastScope, MixedPrecision};
 pub use conv::{apply_conv_transpose3d, apply_conv3d};

@@ -40,7 +40,7 @@ pub fn resize_nearest_exact(x: Tensor<5>, size: [usize; 3]) -> Tensor<5> {
 }
 
 /// Applies an `[input, output]` matrix along `axis` (skipped when the size already fits).
-fn along_axis(
+pub(crate) fn along_axis(
     x: Tensor<5>,
     axis: usize,
     output: usize,
