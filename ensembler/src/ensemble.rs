@@ -160,6 +160,9 @@ pub fn write_ensemble(
 ) -> Result<EnsembleConfig, EnsembleError> {
     let path = WorkDir::new(work_dir).ensemble();
     let ranking = read_ranking(work_dir)?;
+    if ranking.algos.is_empty() {
+        return Err(nothing_ranked(work_dir, &ranking));
+    }
     let Choice {
         members,
         crf,
@@ -205,6 +208,23 @@ pub fn write_ensemble(
         }
     })?;
     Ok(config)
+}
+
+/// The error of a ranking with no algorithm: which trials were left out, and how they
+/// stand (a run whose every trial failed or was stopped before its first validation ends
+/// here, not in a selection over nothing).
+fn nothing_ranked(work_dir: &Path, ranking: &Ranking) -> EnsembleError {
+    let left_out = match ranking.left_out.is_empty() {
+        true => "no trial at all".to_string(),
+        false => format!("left out: {}", ranking.left_out.join(", ")),
+    };
+    EnsembleError::Config {
+        path: WorkDir::new(work_dir).ranking(),
+        reason: format!(
+            "no trial finished with a validation Dice, so there is nothing to ensemble \
+             ({left_out}; trials.yaml says why; run `autoseg train --work-dir` to finish them)"
+        ),
+    }
 }
 
 /// What a selection chose.
@@ -257,7 +277,7 @@ fn greedy(
             .collect(),
         cross_validation_dice: Some(mean),
         per_class: match cv.region_names.is_empty() {
-            // skip(1): the background; no ids at all where no case was cross-validated.
+            // skip(1): the background.
             true => (cv.label_ids.iter().skip(1))
                 .copied()
                 .zip(dice.clone())
@@ -517,5 +537,29 @@ mod tests {
         ranking.algos.retain(|a| a.algo != "b");
         std::fs::write(w.ranking(), serde_yaml::to_string(&ranking).unwrap()).unwrap();
         assert_eq!(best(dir.path()), "bundles/a_0");
+    }
+
+    #[test]
+    fn a_ranking_with_no_finished_trial_is_a_named_error_for_every_selection() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = WorkDir::new(dir.path());
+        std::fs::write(
+            w.trials(),
+            "- {bundle: dynunet_0, algo: dynunet, fold: 0, status: failed, note: out of memory}\n\
+             - {bundle: segresnet_0, algo: segresnet, fold: 0, status: partial, best_dice: 0.1}\n",
+        )
+        .unwrap();
+        for selection in [Selection::Greedy, Selection::BestN { n: 2 }] {
+            let error = write_ensemble(dir.path(), selection, Combine::Mean, ComputeDevice::Flex)
+                .err()
+                .expect("nothing to ensemble");
+            let message = error.to_string();
+            assert!(message.contains("ranking.yaml"), "{message}");
+            assert!(
+                message.contains("dynunet_0 (failed)") && message.contains("segresnet_0 (partial)"),
+                "{message}"
+            );
+            assert!(!w.ensemble().exists());
+        }
     }
 }
