@@ -94,7 +94,9 @@ fn print_summary(analysis: &Analysis, ignore: Option<u16>, seconds: f64) {
         _ => String::new(),
     };
     println!(
-        "  labels {classes:?}{unannotated}, channels {}",
+        "  {} labels ({}){unannotated}, channels {}",
+        classes.len(),
+        autoseg_datasets::id_ranges(classes.iter().copied()),
         s.intensity_exact.len()
     );
     for e in &f.foreground_intensity_properties_per_channel {
