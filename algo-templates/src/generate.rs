@@ -115,6 +115,7 @@ pub fn generate(
         }
         let mut filled = template.fill(input)?;
         crate::templates::apply_regions(&mut filled, input)?;
+        crate::templates::fit_cpu_memory(&mut filled, input.resources);
         for &fold in &folds {
             let name = format!("{}_{fold}", template.name());
             let name = match options.scratch {

@@ -112,3 +112,23 @@ mod tests {
         advise_huge_pages(&vec![0u8; 4096]);
     }
 }
+
+/// The memory this process may use, in bytes: the machine's (`/proc/meminfo`'s MemTotal),
+/// or its cgroup's limit (`/sys/fs/cgroup/memory.max`) where that is lower; `None` where
+/// neither can be read (not Linux).
+pub fn machine_memory_bytes() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        });
+    let limit = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    match (total, limit) {
+        (Some(t), Some(l)) => Some(t.min(l)),
+        (t, l) => t.or(l),
+    }
+}

@@ -72,7 +72,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub gpu_memory: Option<f64>,
     /// The bundles will train on CPU cores alone (cpu or tch): with a time budget under 12
-    /// hours, dynunet halves nnU-Net's widths so the budget makes more steps.
+    /// hours, dynunet halves nnU-Net's widths so the budget makes more steps; batch and patch
+    /// shrink until a step's estimated memory fits half of the machine's.
     #[arg(long)]
     pub cpu: bool,
     /// Seconds of training per bundle (written as time_budget_seconds); under 12 hours,

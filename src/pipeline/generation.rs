@@ -24,6 +24,11 @@ pub struct Target {
     pub cpu_only: bool,
 }
 
+/// The machine's memory in GB, which bounds a training step on CPU cores.
+fn host_memory_gb() -> Option<f64> {
+    autoseg_datasets::memory::machine_memory_bytes().map(|b| b as f64 / 1e9)
+}
+
 /// Generates the bundles for a task from the work dir's statistics, each bundle to train
 /// for `seconds` if given (which shapes its recipe).
 pub fn generate_bundles(
@@ -44,6 +49,7 @@ pub fn generate_bundles(
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         time_budget_seconds: seconds,
         cpu_only: target.cpu_only,
+        host_memory_gb: host_memory_gb(),
     };
     let input = TemplateInput {
         stats: &stats,

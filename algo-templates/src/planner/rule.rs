@@ -82,7 +82,43 @@ struct Costed {
 /// ones when `--algos` was given).
 pub fn decide(request: &Request, facts: &Facts, candidates: &[Calibration]) -> RunPlan {
     let slots = request.devices.len().max(1);
+    let choices = choices(request, facts, candidates.len());
+    let (budget, budget_rule) = budget(request, facts, candidates, &choices, slots);
     let mut reasons = Vec::new();
+    let plan = match budget {
+        None => {
+            reasons.push(
+                "each model trains its template's own schedule, as nnU-Net and Auto3DSeg do".into(),
+            );
+            Planned {
+                choice: *choices.last().expect("at least one choice"),
+                share: None,
+                mirroring: true,
+            }
+        }
+        Some(total) => {
+            let within = Within {
+                total,
+                facts,
+                candidates,
+                choices: &choices,
+                slots,
+            };
+            within.best(request.mirroring_forced, &mut reasons)
+        }
+    };
+    plan.into_plan(
+        request,
+        facts,
+        candidates,
+        (budget, budget_rule),
+        reasons,
+        forced(request),
+    )
+}
+
+/// What the user fixed by flags, in words.
+fn forced(request: &Request) -> Vec<String> {
     let mut forced = Vec::new();
     if !request.algos.is_empty() {
         forced.push(format!("templates {} (--algos)", request.algos.join(", ")));
@@ -93,54 +129,61 @@ pub fn decide(request: &Request, facts: &Facts, candidates: &[Calibration]) -> R
     if request.mirroring_forced {
         forced.push("test-time mirroring (--set inference.mirror_axes)".into());
     }
-    let choices = choices(request, facts, candidates.len());
-    let (budget, budget_rule) = budget(request, facts, candidates, &choices, slots);
-    let Some(total) = budget else {
-        let choice = *choices.last().expect("at least one choice");
-        let plan = Planned {
-            choice,
-            share: None,
-            mirroring: true,
-        };
-        reasons.push(
-            "each model trains its template's own schedule, as nnU-Net and Auto3DSeg do".into(),
-        );
-        return plan.into_plan(
-            request,
+    forced
+}
+
+/// A budget of `total` seconds and what it can be spent on.
+struct Within<'a> {
+    total: f64,
+    facts: &'a Facts,
+    candidates: &'a [Calibration],
+    choices: &'a [Choice],
+    slots: usize,
+}
+
+impl Within<'_> {
+    /// The choice that makes the most of the budget, test-time mirroring off (unless
+    /// forced) where its passes would cost over [`MIRROR_SHARE`] of it; why, into
+    /// `reasons`.
+    fn best(&self, mirroring_forced: bool, reasons: &mut Vec<String>) -> Planned {
+        let mut mirroring = true;
+        let mut best = self.pick(mirroring);
+        let mirror_cost = mirror_seconds(&best, self.facts, self.candidates);
+        if !mirroring_forced && mirror_cost > MIRROR_SHARE * self.total {
+            mirroring = false;
+            reasons.push(format!(
+                "test-time mirroring off: its passes would take {} of the {} budget (over {:.0} %)",
+                duration(mirror_cost),
+                duration(self.total),
+                MIRROR_SHARE * 100.0
+            ));
+            best = self.pick(mirroring);
+        }
+        reasons.push(why(&best, self.candidates, self.choices, self.total));
+        Planned {
+            choice: best.choice,
+            share: Some(best.share),
+            mirroring,
+        }
+    }
+
+    /// The choice with the most models that all converge within the budget, else the
+    /// smallest.
+    fn pick(&self, mirrored: bool) -> Costed {
+        let Within {
+            total,
             facts,
             candidates,
-            (budget, budget_rule),
-            reasons,
-            forced,
-        );
-    };
-    let mut mirroring = true;
-    let mut best = pick(total, facts, candidates, &choices, slots, mirroring);
-    let mirror_cost = mirror_seconds(&best, facts, candidates);
-    if !request.mirroring_forced && mirror_cost > MIRROR_SHARE * total {
-        mirroring = false;
-        reasons.push(format!(
-            "test-time mirroring off: its passes would take {} of the {} budget (over {:.0} %)",
-            duration(mirror_cost),
-            duration(total),
-            MIRROR_SHARE * 100.0
-        ));
-        best = pick(total, facts, candidates, &choices, slots, mirroring);
+            choices,
+            slots,
+        } = *self;
+        let costed: Vec<Costed> = (choices.iter())
+            .map(|&c| cost(c, total, facts, candidates, slots, mirrored))
+            .collect();
+        let mut costed = costed.into_iter();
+        let first = costed.next().expect("at least one choice");
+        costed.rfind(|c| c.converges).unwrap_or(first)
     }
-    reasons.push(why(&best, candidates, &choices, total));
-    let plan = Planned {
-        choice: best.choice,
-        share: Some(best.share),
-        mirroring,
-    };
-    plan.into_plan(
-        request,
-        facts,
-        candidates,
-        (budget, budget_rule),
-        reasons,
-        forced,
-    )
 }
 
 /// The choices open to the planner, fewest models first: folds of the first template one
@@ -221,23 +264,6 @@ fn budget(
         names(used)
     );
     (Some(total), rule)
-}
-
-/// The choice with the most models that all converge within `total`, else the smallest.
-fn pick(
-    total: f64,
-    facts: &Facts,
-    candidates: &[Calibration],
-    choices: &[Choice],
-    slots: usize,
-    mirrored: bool,
-) -> Costed {
-    let costed: Vec<Costed> = (choices.iter())
-        .map(|&c| cost(c, total, facts, candidates, slots, mirrored))
-        .collect();
-    let mut costed = costed.into_iter();
-    let first = costed.next().expect("at least one choice");
-    costed.rfind(|c| c.converges).unwrap_or(first)
 }
 
 fn cost(

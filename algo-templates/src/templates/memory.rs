@@ -98,6 +98,24 @@ pub fn feature_map(network: &NetworkConfig, patch: Triple) -> f64 {
     }
 }
 
+/// Bytes of the machine's memory a training step takes on CPU cores per value of the
+/// feature-map proxy (batch included): f32 activations, their gradients and the loss's
+/// per-class tensors. Measured by peak RSS on Mindboggle (67 classes, 2 cores, flex):
+/// DynUNet 16-160 at batch 2 of 112x144x112 (660M values) 10.9 GB in training, 16.5 bytes a
+/// value; SegResNetDS 16 at batch 1 of 160x224x144 (1.0G values) 18.1 GB in calibration,
+/// 18.0. The larger is taken.
+pub const CPU_BYTES_PER_VALUE: f64 = 18.0;
+
+/// The share of the machine's memory one training step may take on CPU cores: the loader's
+/// prefetched batches, the cached cases, validation and the system keep the rest.
+pub const CPU_STEP_MEMORY_SHARE: f64 = 0.5;
+
+/// The feature-map values (batch included) a training step may hold on CPU cores of a
+/// machine with `host_gb` of memory.
+pub fn cpu_step_values(host_gb: f64) -> f64 {
+    host_gb * 1e9 * CPU_STEP_MEMORY_SHARE / CPU_BYTES_PER_VALUE
+}
+
 /// GPU memory one training step needs, in GB, by nnU-Net's scale: the reference network
 /// at its batch fills the reference memory (with mixed precision, as nnU-Net trains).
 pub fn step_memory_gb(network: &NetworkConfig, patch: Triple, batch: usize) -> f64 {

@@ -5,6 +5,7 @@
 //! A template is a type implementing [`Template`]; [`registry`] lists them. Adding an
 //! algorithm is one new file and one line there; no other template changes.
 
+mod cpu_memory;
 pub mod derivation;
 mod dynunet;
 pub mod memory;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use autoseg_datasets::regions::RegionPlan;
 use serde_json::{Map, Value};
 
+pub use cpu_memory::fit_cpu_memory;
 pub use derivation::Derivation;
 pub use dynunet::DynUnetTemplate;
 pub use regions::apply as apply_regions;
@@ -103,6 +105,20 @@ pub struct Resources {
     /// The bundles train on CPU cores alone (flex or libtorch CPU, no GPU): a short budget
     /// then makes several times fewer steps than on a GPU, which templates weigh.
     pub cpu_only: bool,
+    /// The machine's memory, in GB: on CPU cores alone it holds a step's activations, so it
+    /// bounds batch and patch as a GPU's memory does ([`fit_cpu_memory`]); `None` where
+    /// unknown.
+    pub host_memory_gb: Option<f64>,
+}
+
+impl Resources {
+    /// The feature-map values a training step may hold where the bundles train on CPU
+    /// cores of a machine of known memory ([`memory::cpu_step_values`]).
+    pub fn cpu_step_values(&self) -> Option<f64> {
+        (self.host_memory_gb)
+            .filter(|_| self.cpu_only)
+            .map(memory::cpu_step_values)
+    }
 }
 
 /// What a template reads.
