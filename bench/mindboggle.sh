@@ -21,7 +21,8 @@ python3 - "$work/ensemble/ensemble.yaml" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 block = text.split("cross_validation_dice_per_class:", 1)[1]
-dice = {int(k): float(v) for k, v in re.findall(r"^\s+(\d+):\s*([-\d.eE+a-z]+)", block, re.M)}
+# YAML says NaN (a class in no validation case) as .nan.
+dice = {int(k): float(v.replace(".nan", "nan")) for k, v in re.findall(r"^\s+(\d+):\s*([-\d.eE+a-z]+)", block, re.M)}
 finite = {k: v for k, v in dice.items() if v == v}
 worst = min(finite, key=finite.get)
 print(f"  cross-validation Dice over {len(dice)} classes: mean {sum(finite.values()) / len(finite):.3f}, "

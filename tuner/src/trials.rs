@@ -266,10 +266,12 @@ fn conclude(trial: &mut Trial, bundle: &Path, result: Result<TrainSummary, Train
     match result {
         Ok(summary) => {
             trial.status = TrialStatus::Finished;
-            trial.note = Some(summary.stopped_because);
-            if let Some(Ok(state)) = checkpoint::latest(bundle).map(|c| checkpoint::read_state(&c))
-            {
-                record(trial, &state);
+            trial.note = Some(summary.stopped_because.clone());
+            match checkpoint::latest(bundle).map(|c| checkpoint::read_state(&c)) {
+                Some(Ok(state)) => record(trial, &state),
+                // Said in the ledger, not dropped: the ranking leaves the trial out for it.
+                Some(Err(e)) => trial.note = Some(format!("{}; {e}", summary.stopped_because)),
+                None => {}
             }
         }
         Err(e) => {

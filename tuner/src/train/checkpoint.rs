@@ -39,6 +39,7 @@ pub struct EpochRecord {
     /// Learning rate at the epoch's start.
     pub learning_rate: f64,
     /// Validation Dice per foreground class (NaN: the class is in no validation case).
+    #[serde(deserialize_with = "nan_from_null")]
     pub dice: Option<Vec<f64>>,
     /// Seconds the epoch took, validation included.
     pub seconds: f64,
@@ -47,6 +48,16 @@ pub struct EpochRecord {
     pub validation_seconds: f64,
     /// Seconds the model waited for batches.
     pub data_wait_seconds: f64,
+}
+
+/// Reads Dice values written by serde_json, which writes NaN as `null`: without this a
+/// checkpoint whose validation missed a class could not be read again (Mindboggle's run
+/// lost its ranking so: the trial was finished, but its state unreadable).
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<f64>>, D::Error> {
+    let values: Option<Vec<Option<f64>>> = Option::deserialize(deserializer)?;
+    Ok(values.map(|v| v.into_iter().map(|d| d.unwrap_or(f64::NAN)).collect()))
 }
 
 impl RunState {
@@ -202,4 +213,31 @@ pub fn load(
             reason: format!("{e:?}"),
         })?;
     Ok((net, optimizer, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_whose_validation_missed_a_class_reads_back() {
+        let mut state = RunState::default();
+        state.record(EpochRecord {
+            epoch: 1,
+            loss: 2.5,
+            learning_rate: 1e-3,
+            dice: Some(vec![0.25, f64::NAN, 0.5]),
+            seconds: 3.0,
+            validation_seconds: 1.0,
+            data_wait_seconds: 0.0,
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let text = serde_json::to_vec(&state).unwrap();
+        std::fs::write(dir.path().join("state.json"), &text).unwrap();
+        let read = read_state(dir.path()).unwrap();
+        let dice = read.history[0].dice.clone().unwrap();
+        assert_eq!((dice[0], dice[2]), (0.25, 0.5));
+        assert!(dice[1].is_nan());
+        assert_eq!(read.best_dice, Some(0.375));
+    }
 }
