@@ -1,7 +1,7 @@
 //! Image preprocessing shared by training, validation and inference: reorient to RAS (the
 //! caller's part), crop to the non-zero box, resample to the target spacing, normalise by
 //! modality; and its inverse for predictions: class probabilities back to the crop's grid,
-//! argmax, pasted into the RAS grid.
+//! pasted into the RAS grid (decoded into classes by `regions::Decoding`).
 //!
 //! Arrays are `[channel, x, y, z]` with z fastest: PyTorch's (and MONAI's) layout, in which
 //! network axes 2, 3, 4 are x, y, z and a 2D network's unit axis is z.
@@ -303,23 +303,6 @@ pub fn restore_probabilities(
     out
 }
 
-/// The class of each voxel of the RAS grid (x fastest), from probabilities on the prepared
-/// grid: [`restore_probabilities`] decoded, restored one channel at a time, so at the
-/// image's resolution no more than one channel's values are held (nnU-Net's export holds
-/// them all: its most-reported memory blow-up).
-pub fn restore_classes(
-    probabilities: &[f32],
-    channels: usize,
-    decoding: Decoding,
-    grid: &PreparedGrid,
-) -> Vec<u8> {
-    let mut decoder = decoding.start(grid.ras_dims.iter().product());
-    for k in 0..channels {
-        decoder.offer(k, &restore_class(probabilities, k, decoding, grid));
-    }
-    decoder.classes()
-}
-
 /// Channel `k` of probabilities on the prepared grid, on the RAS grid (x fastest):
 /// resampled back to the crop and pasted in; outside the crop, `decoding`'s certain
 /// background.
@@ -466,33 +449,6 @@ mod tests {
     }
 
     #[test]
-    fn the_argmax_restored_class_by_class_equals_the_argmax_of_every_class_restored() {
-        // Resampled back from 3x4x2 to a 5x7x3 crop of a 6x8x4 grid.
-        let grid = PreparedGrid {
-            dims: [3, 4, 2],
-            spacing: [2.0, 2.0, 1.5],
-            crop: [[1, 6], [0, 7], [1, 4]],
-            ras_dims: [6, 8, 4],
-            ras_spacing: [1.0; 3],
-        };
-        let classes = 4;
-        let mut rng = crate::rng::Rng::new(7);
-        let probabilities: Vec<f32> = (0..classes * 24).map(|_| rng.uniform() as f32).collect();
-        for decoding in [Decoding::Argmax, Decoding::Regions] {
-            let all = decoding.classes(
-                &restore_probabilities(&probabilities, classes, decoding, &grid),
-                classes,
-            );
-            assert_eq!(
-                restore_classes(&probabilities, classes, decoding, &grid),
-                all
-            );
-        }
-        let all = restore_classes(&probabilities, classes, Decoding::Argmax, &grid);
-        assert!(all.iter().any(|&k| k == 3) && all.iter().any(|&k| k == 0));
-    }
-
-    #[test]
     fn restored_one_hot_probabilities_put_the_classes_into_the_crop() {
         // A 2x2x2 crop at (1..3, 0..2, 2..4) of a 4x3x5 grid, not resampled.
         let grid = PreparedGrid {
@@ -510,7 +466,6 @@ mod tests {
         }
         let argmax = Decoding::Argmax;
         let out = argmax.classes(&restore_probabilities(&probabilities, 3, argmax, &grid), 3);
-        assert_eq!(restore_classes(&probabilities, 3, argmax, &grid), out);
         assert_eq!(out.iter().filter(|&&c| c != 0).count(), 6);
         let at = |x: usize, y: usize, z: usize| out[(z * 3 + y) * 4 + x];
         assert_eq!(at(2, 0, 2), 1);

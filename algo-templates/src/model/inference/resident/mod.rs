@@ -15,7 +15,7 @@ mod resample;
 mod restore;
 
 pub use prepare::prepare_on_device;
-pub use resample::{resample_convex, resample_host_channel};
+pub use resample::{ConvexResampler, resample_host_channel};
 pub use restore::{GridProbabilities, classes_on_device, probabilities_on_device};
 
 #[cfg(test)]

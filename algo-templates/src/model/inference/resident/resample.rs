@@ -43,30 +43,60 @@ pub fn resample_host_channel(
     }
 }
 
-/// Channels on the device (`[c, x, y, z]`) resampled to `new_dims` by nearest or linear
-/// interpolation: convex combinations, which need no clipping.
-pub fn resample_convex(values: Tensor<4>, new_dims: [usize; 3], orders: [Order; 3]) -> Tensor<4> {
-    assert!(
-        !orders.contains(&Order::Cubic),
-        "cubic needs the host values' ranges"
-    );
-    let mut values: Tensor<5> = values.unsqueeze_dim(0);
-    for (axis, &m) in new_dims.iter().enumerate() {
-        values = resample_axis(values, axis, m, orders[axis]);
+/// Nearest or linear resampling of channels on the device (`[c, x, y, z]`) from one grid to
+/// another: convex combinations, which need no clipping. The axes' matrices are built and
+/// uploaded once, for every channel of every call (restoring takes one class at a time).
+pub struct ConvexResampler {
+    /// Per axis, the `[n, m]` matrix, or `None` where the size stays.
+    matrices: [Option<Tensor<2>>; 3],
+}
+
+impl ConvexResampler {
+    /// From `dims` to `new_dims` at `orders` (no cubic: its clipping needs the host values).
+    pub fn new(
+        dims: [usize; 3],
+        new_dims: [usize; 3],
+        orders: [Order; 3],
+        device: &Device,
+    ) -> ConvexResampler {
+        assert!(
+            !orders.contains(&Order::Cubic),
+            "cubic needs the host values' ranges"
+        );
+        let matrices = std::array::from_fn(|a| {
+            (dims[a] != new_dims[a])
+                .then(|| transposed_matrix(dims[a], new_dims[a], orders[a], device))
+        });
+        ConvexResampler { matrices }
     }
-    values.squeeze_dim(0)
+
+    /// `values` (`[c, x, y, z]` of the `dims` given) on the new grid.
+    pub fn apply(&self, values: Tensor<4>) -> Tensor<4> {
+        let mut values: Tensor<5> = values.unsqueeze_dim(0);
+        for (axis, matrix) in self.matrices.iter().enumerate() {
+            if let Some(matrix) = matrix {
+                let m = matrix.dims()[1];
+                values = along_axis(values, 2 + axis, m, |_, _, _| matrix.clone());
+            }
+        }
+        values.squeeze_dim(0)
+    }
 }
 
 /// Every line along image `axis` (tensor axis `2 + axis`) resampled to `m` samples.
 fn resample_axis(values: Tensor<5>, axis: usize, m: usize, order: Order) -> Tensor<5> {
     along_axis(values, 2 + axis, m, |n, m, device| {
-        // along_axis multiplies by `[n, m]`: the kernels' `[m, n]` matrix transposed.
-        let matrix = axis_matrix(n, m, order);
-        let transposed: Vec<f32> = (0..n * m)
-            .map(|k| matrix[(k % m) * n + k / m] as f32)
-            .collect();
-        Tensor::<1>::from_floats(transposed.as_slice(), device).reshape([n, m])
+        transposed_matrix(n, m, order, device)
     })
+}
+
+/// The kernels' `[m, n]` line matrix transposed, as `along_axis` multiplies by `[n, m]`.
+fn transposed_matrix(n: usize, m: usize, order: Order, device: &Device) -> Tensor<2> {
+    let matrix = axis_matrix(n, m, order);
+    let transposed: Vec<f32> = (0..n * m)
+        .map(|k| matrix[(k % m) * n + k / m] as f32)
+        .collect();
+    Tensor::<1>::from_floats(transposed.as_slice(), device).reshape([n, m])
 }
 
 /// Clips each slice across `axis` of `values` (`current`-shaped) to its `ranges`.

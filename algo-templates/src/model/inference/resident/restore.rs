@@ -8,7 +8,7 @@ use autoseg_datasets::transforms::preprocess::PreparedGrid;
 use autoseg_kernels::resample::Order;
 use burn::tensor::{Device, IntDType, Tensor};
 
-use super::resample::resample_convex;
+use super::resample::ConvexResampler;
 
 /// Probabilities on one prepared grid, `[channels, x, y, z]` on the device, and the share
 /// of an ensemble's members they stand for (1 for a lone bundle).
@@ -23,7 +23,7 @@ pub struct GridProbabilities {
 
 /// The class index of each voxel of the RAS grid (x fastest) decoded from the weighted mean
 /// of `grids` (the argmax, the first class on ties; or the regions' rule), as the host's
-/// `restore_classes` decodes it.
+/// `restore_probabilities` decoded by `Decoding::classes`.
 pub fn classes_on_device(
     grids: &[GridProbabilities],
     channels: usize,
@@ -31,8 +31,9 @@ pub fn classes_on_device(
 ) -> Vec<u8> {
     let mut decoder =
         DeviceDecoder::start(decoding, grids[0].grid.ras_dims, &grids[0].values.device());
+    let back = resamplers(grids);
     for k in 0..channels {
-        decoder.offer(k, restored_channel(grids, k, decoding));
+        decoder.offer(k, restored_channel(grids, &back, k, decoding));
     }
     decoder.classes()
 }
@@ -46,29 +47,45 @@ pub fn probabilities_on_device(
 ) -> Vec<f32> {
     let voxels: usize = grids[0].grid.ras_dims.iter().product();
     let mut out = Vec::with_capacity(channels * voxels);
+    let back = resamplers(grids);
     for k in 0..channels {
-        out.extend(x_fastest_f32(restored_channel(grids, k, decoding)));
+        out.extend(x_fastest_f32(restored_channel(grids, &back, k, decoding)));
     }
     out
 }
 
-/// Channel `k` of the weighted mean of `grids` on the RAS grid (`[1, x, y, z]`, z fastest):
-/// each grid's channel resampled back to its crop (linear, nearest along a separate axis)
-/// and pasted in, `decoding`'s certain background outside the crop.
-fn restored_channel(grids: &[GridProbabilities], k: usize, decoding: Decoding) -> Tensor<4> {
+/// Per grid, what brings its channels back to its crop: linear, nearest along nnU-Net's
+/// separate axis (built once for every class).
+fn resamplers(grids: &[GridProbabilities]) -> Vec<ConvexResampler> {
     grids
         .iter()
         .map(|g| {
-            let channel = g.values.clone().narrow(0, k, 1);
-            let restored =
-                resample_convex(channel, g.grid.cropped_dims(), g.grid.orders(Order::Linear));
+            let orders = g.grid.orders(Order::Linear);
+            let device = g.values.device();
+            ConvexResampler::new(g.grid.dims, g.grid.cropped_dims(), orders, &device)
+        })
+        .collect()
+}
+
+/// Channel `k` of the weighted mean of `grids` on the RAS grid (`[1, x, y, z]`, z fastest):
+/// each grid's channel resampled back to its crop (`back`, one per grid) and pasted in,
+/// `decoding`'s certain background outside the crop.
+fn restored_channel(
+    grids: &[GridProbabilities],
+    back: &[ConvexResampler],
+    k: usize,
+    decoding: Decoding,
+) -> Tensor<4> {
+    grids
+        .iter()
+        .zip(back)
+        .map(|(g, back)| {
+            let restored = back.apply(g.values.clone().narrow(0, k, 1));
             let [rx, ry, rz] = g.grid.ras_dims;
             let c = g.grid.crop;
             let full = Tensor::full([1, rx, ry, rz], decoding.outside(k), &restored.device());
-            let pasted = full.slice_assign(
-                [0..1, c[0][0]..c[0][1], c[1][0]..c[1][1], c[2][0]..c[2][1]],
-                restored,
-            );
+            let crop = [0..1, c[0][0]..c[0][1], c[1][0]..c[1][1], c[2][0]..c[2][1]];
+            let pasted = full.slice_assign(crop, restored);
             if g.weight == 1.0 {
                 pasted
             } else {

@@ -3,8 +3,7 @@
 
 use autoseg_datasets::regions::Decoding;
 use autoseg_datasets::transforms::preprocess::{
-    Normalization, PreparedGrid, PreprocessPlan, prepare_image, restore_classes,
-    restore_probabilities,
+    Normalization, PreparedGrid, PreprocessPlan, prepare_image, restore_probabilities,
 };
 use autoseg_datasets::{Affine, Geometry, Volume};
 use autoseg_kernels::resample::{Order, resample};
@@ -56,8 +55,10 @@ fn resampling_on_the_device_is_the_host_routine() {
             let want = to_z_fastest(&resample(&data, dims, new_dims, orders), new_dims);
             let upload = Tensor::<1>::from_floats(to_z_fastest(&data, dims).as_slice(), &device)
                 .reshape([1, 11, 9, 7]);
-            let worst =
-                max_difference(&values_of(resample_convex(upload, new_dims, orders)), &want);
+            let worst = max_difference(
+                &values_of(ConvexResampler::new(dims, new_dims, orders, &device).apply(upload)),
+                &want,
+            );
             assert!(worst < 1e-3, "{orders:?}: {worst}");
         }
     }
@@ -174,7 +175,8 @@ fn restoring_and_decoding_on_the_device_is_the_host_routine() {
             let want = restore_probabilities(&data, channels, decoding, &grid);
             let got = probabilities_on_device(&[on_device()], channels, decoding);
             assert!(max_difference(&got, &want) < 1e-5, "{decoding:?}");
-            let want = restore_classes(&data, channels, decoding, &grid);
+            let restored = restore_probabilities(&data, channels, decoding, &grid);
+            let want = decoding.classes(&restored, channels);
             let got = classes_on_device(&[on_device()], channels, decoding);
             let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
             assert!(differ * 500 <= voxels, "{decoding:?}: {differ} of {voxels}");
