@@ -354,6 +354,7 @@ impl DynUNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::networks::{materialized, seeded};
 
     fn config() -> DynUNetConfig {
         DynUNetConfig {
@@ -368,7 +369,7 @@ mod tests {
     #[test]
     fn outputs_come_finest_first_at_each_level_resolution() {
         let device = Device::flex();
-        let net = config().init(&device).unwrap();
+        let net = seeded(&device, 1, || materialized(config().init(&device).unwrap()));
         assert_eq!(net.shape_factor(), [8, 8, 4]);
         let x = Tensor::<5>::zeros([2, 1, 16, 8, 4], &device);
         let dims: Vec<_> = net

@@ -3,11 +3,13 @@
 
 pub(crate) mod dynunet;
 pub(crate) mod layers;
+mod seeded;
 pub(crate) mod segresnet_ds;
 mod small_unet;
 
 pub use dynunet::{DynUNet, DynUNetConfig, nnunet_filters};
 pub use layers::Triple;
+pub(crate) use seeded::{materialized, seeded};
 pub use segresnet_ds::{SegResNetDs, SegResNetDsConfig, scales_for_resolution};
 pub use small_unet::SmallUNet;
 
@@ -57,25 +59,11 @@ impl NetworkConfig {
         })
     }
 
-    /// Builds the network with the weights of `seed`. The backend's random generator is one
-    /// per process: seeding it and drawing the weights happen under one lock (burn draws a
-    /// parameter lazily, at its first use: all are drawn here), so networks built side by
-    /// side in a process (trials, tests) each get the weights of their own seed.
+    /// Builds the network with the weights of `seed`, every parameter drawn under
+    /// [`seeded`]'s lock, so networks built side by side in a process (trials, tests) each
+    /// get the weights of their own seed.
     pub fn init_seeded(&self, device: &Device, seed: u64) -> Result<Network, NetworkError> {
-        static DRAWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = DRAWS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        device.seed(seed);
-        let net = self.init(device)?;
-        struct Materialize;
-        impl burn::module::ModuleVisitor for Materialize {
-            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-                let _ = param.val();
-            }
-        }
-        net.visit(&mut Materialize);
-        Ok(net)
+        seeded(device, seed, || self.init(device).map(materialized))
     }
 
     /// Checks the configuration without building the network, sizes included: a kernel,

@@ -392,6 +392,7 @@ impl SegResNetDs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::networks::{materialized, seeded};
 
     #[test]
     fn scales_follow_monai_for_anisotropic_and_isotropic_spacing() {
@@ -417,7 +418,7 @@ mod tests {
             dsdepth: 2,
             ..SegResNetDsConfig::new(2, 3)
         };
-        let net = config.init(&device).unwrap();
+        let net = seeded(&device, 1, || materialized(config.init(&device).unwrap()));
         assert_eq!(net.shape_factor(), [4, 4, 4]);
         let x = Tensor::<5>::zeros([1, 2, 8, 8, 4], &device);
         let outputs = net.forward_deep(x.clone());

@@ -1,11 +1,13 @@
 //! The handwritten gradients against burn's own, on burn-flex under autodiff.
 
-use burn::tensor::{Distribution, Tensor};
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
 
 use super::*;
 use crate::ComputeDevice;
 use crate::networks::Triple;
 use crate::networks::layers::{conv_transpose3d, conv3d};
+use crate::networks::{materialized, seeded};
 use crate::ops::test_support::{assert_close_within, values};
 
 /// One convolution: channels, kernel, stride, padding, bias.
@@ -30,6 +32,11 @@ const TRANSPOSED: [Case; 4] = [
     ([2, 3], [2, 2, 1], [2, 2, 1], [0; 3], true),
     ([3, 2], [3; 3], [2; 3], [1; 3], true),
 ];
+
+/// A layer with the weights of seed `i`.
+fn drawn<M: Module>(i: usize, dev: &Device, build: impl FnOnce() -> M) -> M {
+    seeded(dev, i as u64, || materialized(build()))
+}
 
 /// The output and the gradients of x, the kernel and the bias of `(y * r).sum()`.
 fn gradients(
@@ -62,15 +69,19 @@ fn assert_paths_agree(
 ) {
     let dev = ComputeDevice::Flex.training_device();
     // Odd sizes, so tiles and borders do not line up.
-    let x = Tensor::<5>::random(
-        [2, channels_in, 9, 7, 6],
-        Distribution::Normal(0.0, 1.0),
-        &dev,
-    );
+    let x = seeded(&dev, 1, || {
+        Tensor::<5>::random(
+            [2, channels_in, 9, 7, 6],
+            Distribution::Normal(0.0, 1.0),
+            &dev,
+        )
+    });
     let x1 = x.clone().detach().require_grad();
     let y =
         handwritten(&x1).unwrap_or_else(|| panic!("{what}: the handwritten path was not taken"));
-    let r = Tensor::<5>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
+    let r = seeded(&dev, 2, || {
+        Tensor::<5>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev)
+    });
     let got = gradients(y, &r, &x1, &weight, bias.as_ref());
     let x2 = x.detach().require_grad();
     let want = gradients(burns(&x2), &r, &x2, &weight, bias.as_ref());
@@ -86,7 +97,9 @@ fn assert_paths_agree(
 fn convolutions_equal_burns_forward_and_backward() {
     let dev = ComputeDevice::Flex.training_device();
     for (i, &(channels, kernel, stride, padding, bias)) in CONVS.iter().enumerate() {
-        let conv = conv3d(channels, kernel, stride, padding, bias, &dev);
+        let conv = drawn(i, &dev, || {
+            conv3d(channels, kernel, stride, padding, bias, &dev)
+        });
         let b = conv.bias.as_ref().map(|b| b.val());
         assert_paths_agree(
             &format!("conv {i}"),
@@ -103,7 +116,9 @@ fn convolutions_equal_burns_forward_and_backward() {
 fn transposed_convolutions_equal_burns_forward_and_backward() {
     let dev = ComputeDevice::Flex.training_device();
     for (i, &(channels, kernel, stride, padding, bias)) in TRANSPOSED.iter().enumerate() {
-        let conv = conv_transpose3d(channels, kernel, stride, padding, [0; 3], bias, &dev);
+        let conv = drawn(i, &dev, || {
+            conv_transpose3d(channels, kernel, stride, padding, [0; 3], bias, &dev)
+        });
         let b = conv.bias.as_ref().map(|b| b.val());
         assert_paths_agree(
             &format!("transposed {i}"),
@@ -120,12 +135,16 @@ fn transposed_convolutions_equal_burns_forward_and_backward() {
 fn plain_convolutions_equal_burn_flexs_and_the_rest_take_burns_path() {
     let dev = ComputeDevice::Flex.burn_device();
     for (i, &(channels, kernel, stride, padding, bias)) in CONVS.iter().enumerate() {
-        let conv = conv3d(channels, kernel, stride, padding, bias, &dev);
-        let x = Tensor::<5>::random(
-            [2, channels[0], 9, 7, 6],
-            Distribution::Normal(0.0, 1.0),
-            &dev,
-        );
+        let conv = drawn(i, &dev, || {
+            conv3d(channels, kernel, stride, padding, bias, &dev)
+        });
+        let x = seeded(&dev, 100, || {
+            Tensor::<5>::random(
+                [2, channels[0], 9, 7, 6],
+                Distribution::Normal(0.0, 1.0),
+                &dev,
+            )
+        });
         let b = conv.bias.as_ref().map(|b| b.val());
         let y = apply(Kind::of_conv(&conv), &x, conv.weight.val(), b)
             .unwrap_or_else(|| panic!("conv {i}: the forward kernel was not taken"));
@@ -136,15 +155,23 @@ fn plain_convolutions_equal_burn_flexs_and_the_rest_take_burns_path() {
             &format!("conv {i}"),
         );
     }
-    let conv = conv3d([2, 3], [3; 3], [1; 3], [1; 3], true, &dev);
+    let conv = drawn(0, &dev, || {
+        conv3d([2, 3], [3; 3], [1; 3], [1; 3], true, &dev)
+    });
     let dilated = Conv3d {
         dilation: [2; 3],
         ..conv
     };
     assert!(!Kind::of_conv(&dilated).unwrap().covered());
-    let x = Tensor::<5>::random([1, 2, 5, 5, 5], Distribution::Normal(0.0, 1.0), &dev);
-    let up = conv_transpose3d([2, 3], [2; 3], [2; 3], [0; 3], [0; 3], true, &dev);
+    let x = seeded(&dev, 1, || {
+        Tensor::<5>::random([1, 2, 5, 5, 5], Distribution::Normal(0.0, 1.0), &dev)
+    });
+    let up = drawn(1, &dev, || {
+        conv_transpose3d([2, 3], [2; 3], [2; 3], [0; 3], [0; 3], true, &dev)
+    });
     assert!(apply(Kind::of_transposed(&up), &x, up.weight.val(), None).is_none());
-    let padded_out = conv_transpose3d([2, 3], [3; 3], [2; 3], [1; 3], [1; 3], true, &dev);
+    let padded_out = drawn(2, &dev, || {
+        conv_transpose3d([2, 3], [3; 3], [2; 3], [1; 3], [1; 3], true, &dev)
+    });
     assert!(Kind::of_transposed(&padded_out).is_none());
 }

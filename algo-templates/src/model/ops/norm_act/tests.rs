@@ -7,6 +7,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use super::*;
 use crate::ComputeDevice;
+use crate::networks::seeded;
 use crate::ops::test_support::{assert_close_within, values};
 
 const ACTIVATIONS: [Activation; 4] = [
@@ -21,11 +22,14 @@ const ACTIVATIONS: [Activation; 4] = [
 fn case(device: &Device, tracked: bool) -> (InstanceNorm, Tensor<5>) {
     let track = |t: Tensor<1>| if tracked { t.require_grad() } else { t };
     let channels = 3;
-    let x = Tensor::<5>::random(
-        [2, channels, 5, 4, 3],
-        Distribution::Normal(0.0, 2.0),
-        device,
-    ) + Tensor::<1>::from_floats([40.0, -3.0, 0.5], device).reshape([1, channels, 1, 1, 1]);
+    let x = seeded(device, 1, || {
+        Tensor::<5>::random(
+            [2, channels, 5, 4, 3],
+            Distribution::Normal(0.0, 2.0),
+            device,
+        )
+    }) + Tensor::<1>::from_floats([40.0, -3.0, 0.5], device)
+        .reshape([1, channels, 1, 1, 1]);
     let gamma = Tensor::<1>::from_floats([1.5, -0.7, 0.2], device);
     let beta = Tensor::<1>::from_floats([0.3, 0.0, -1.1], device);
     let norm = InstanceNorm {
@@ -73,7 +77,9 @@ fn gradients_equal_burns_composition_on_every_device() {
     for device in ComputeDevice::available() {
         let dev = device.training_device();
         let (norm, x) = case(&dev, true);
-        let weights = Tensor::<5>::random(x.dims(), Distribution::Normal(0.0, 1.0), &dev);
+        let weights = seeded(&dev, 2, || {
+            Tensor::<5>::random(x.dims(), Distribution::Normal(0.0, 1.0), &dev)
+        });
         for activation in ACTIVATIONS {
             let grads_of = |y: Tensor<5>, x: &Tensor<5>| {
                 let grads = (y * weights.clone()).sum().backward();
