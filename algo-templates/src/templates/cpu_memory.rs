@@ -16,8 +16,7 @@ use crate::networks::{NetworkConfig, Triple};
 /// the derivation when anything changed. Nothing changes on a GPU or where the machine's
 /// memory is unknown.
 pub fn fit_cpu_memory(filled: &mut Filled, resources: &Resources) {
-    let (Some(allowed), Some(host_gb)) = (resources.cpu_step_values(), resources.host_memory_gb)
-    else {
+    let Some(host_gb) = resources.host_memory_gb else {
         return;
     };
     let config = &filled.config;
@@ -27,7 +26,7 @@ pub fn fit_cpu_memory(filled: &mut Filled, resources: &Resources) {
         serde_json::from_value(config["patch_size"].clone()).expect("templates write a patch size");
     let batch: usize =
         serde_json::from_value(config["batch_size"].clone()).expect("templates write a batch size");
-    let (fitted, fitted_batch) = fit(&network, patch, batch, allowed);
+    let (fitted, fitted_batch) = fitted_step(&network, patch, batch, resources);
     if (fitted, fitted_batch) == (patch, batch) {
         return;
     }
@@ -58,6 +57,21 @@ pub fn fit_cpu_memory(filled: &mut Filled, resources: &Resources) {
     }
     if fitted != patch {
         filled.config["patch_size"] = json!(d.record("patch_size", fitted, &rule, &inputs));
+    }
+}
+
+/// The patch and batch a step of `network` will take on `resources`: [`fit_cpu_memory`]'s
+/// rule, for a template whose other choices follow from the patch training will take (it
+/// runs after the template's fill, which keeps its own patch).
+pub(crate) fn fitted_step(
+    network: &NetworkConfig,
+    patch: Triple,
+    batch: usize,
+    resources: &Resources,
+) -> (Triple, usize) {
+    match resources.cpu_step_values() {
+        Some(allowed) => fit(network, patch, batch, allowed),
+        None => (patch, batch),
     }
 }
 

@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use super::cpu_memory::fitted_step;
 use super::recipe::{
     Plan, add_recipe, base_config, classes_and_channels, foreground, short_budget, steps,
 };
@@ -187,7 +188,11 @@ impl Template for SegResNetTemplate {
             "one image per step, every training case once per epoch (Auto3DSeg)",
             &[("stats_summary.n_cases", json!(n_cases))],
         );
-        let small_roi = (0..3).any(|a| (roi[a] as f64) < 0.8 * image[a]);
+        // On CPU cores the patch may yet shrink to fit the machine's memory: the sampling
+        // follows the patch training will take.
+        let network = NetworkConfig::SegresnetDs(network);
+        let (trained_roi, _) = fitted_step(&network, roi, crops, input.resources);
+        let small_roi = (0..3).any(|a| (trained_roi[a] as f64) < 0.8 * image[a]);
         let sampling = if small_roi {
             json!({"name": "class_balanced", "ratios": vec![1.0; labels.len()]})
         } else {
@@ -196,9 +201,13 @@ impl Template for SegResNetTemplate {
         d.record(
             "sampling",
             &sampling,
-            "patches centred on each class alike when the ROI is under 0.8x the image on some \
-             axis, else uniformly random (Auto3DSeg)",
-            &[("patch_size", json!(roi)), ("image size", json!(image))],
+            "patches centred on each class alike when the ROI training takes (after the CPU \
+             memory rule, where it applies) is under 0.8x the image on some axis, else \
+             uniformly random (Auto3DSeg)",
+            &[
+                ("patch_size", json!(trained_roi)),
+                ("image size", json!(image)),
+            ],
         );
         let validations = (0.16 * epochs as f64).max(10.0);
         let every = d.record(
@@ -212,7 +221,7 @@ impl Template for SegResNetTemplate {
         let plan = Plan {
             preprocessing: json!({"target_spacing": target, "normalization": normalization,
                                   "labels": labels}),
-            network: NetworkConfig::SegresnetDs(network),
+            network,
             patch: roi,
             batch: crops,
         };
@@ -300,6 +309,73 @@ pub fn normalization(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::templates::{DataStats, Resources, TaskInfo, fit_cpu_memory};
+
+    /// An MRI set whose images (1 mm, 160x160x128) the default ROI covers whole.
+    fn stats() -> DataStats {
+        let summary = serde_json::json!({"stats_summary": {
+            "n_cases": 20,
+            "image_stats": {
+                "channels": {"max": 1},
+                "spacing": {"median": [1.0, 1.0, 1.0], "percentile_10_0": [1.0, 1.0, 1.0],
+                            "percentile_00_5": [1.0, 1.0, 1.0], "percentile_99_5": [1.0, 1.0, 1.0]},
+                "shape": {"percentile_99_5": [160.0, 160.0, 128.0]},
+                "sizemm": {"percentile_99_5": [160.0, 160.0, 128.0]},
+            },
+            "label_stats": {"labels": [0, 1, 2]},
+        }});
+        DataStats::from_value(std::path::Path::new("datastats.yaml"), summary)
+    }
+
+    fn task() -> TaskInfo {
+        TaskInfo {
+            name: "phantom".into(),
+            modality: "MRI".into(),
+            channel_names: vec!["T1".into()],
+            label_names: vec![],
+            ignore_label: None,
+            regions: None,
+            datalist: "dataset.json".into(),
+            dataroot: ".".into(),
+            num_folds: 5,
+            folds: None,
+            data_source: String::new(),
+            data_license: String::new(),
+        }
+    }
+
+    #[test]
+    fn sampling_follows_the_patch_the_cpu_memory_rule_leaves() {
+        let (stats, task) = (stats(), task());
+        let filled = |host_memory_gb| {
+            let resources = Resources {
+                gpu_memory_gb: None,
+                cores: 2,
+                time_budget_seconds: None,
+                cpu_only: true,
+                host_memory_gb,
+            };
+            let input = TemplateInput {
+                stats: &stats,
+                task: &task,
+                resources: &resources,
+            };
+            let mut filled = SegResNetTemplate.fill(&input).unwrap();
+            fit_cpu_memory(&mut filled, &resources);
+            filled
+        };
+        // The whole image fits a step: uniform patches, as Auto3DSeg samples them.
+        let roomy = filled(Some(1000.0));
+        assert_eq!(roomy.config["patch_size"], json!([160, 160, 128]));
+        assert_eq!(roomy.config["sampling"]["name"], "foreground");
+        // On 4 GB the patch shrinks under 0.8x the image: patches centred on the classes.
+        let tight = filled(Some(4.0));
+        let patch: [usize; 3] = serde_json::from_value(tight.config["patch_size"].clone()).unwrap();
+        assert!(patch[0] < 128, "{patch:?}");
+        assert_eq!(tight.config["sampling"]["name"], "class_balanced");
+        let sampling = tight.derivation.get("sampling").unwrap();
+        assert_eq!(sampling.inputs["patch_size"], json!(patch));
+    }
 
     #[test]
     fn spacing_and_roi_follow_auto3dseg() {
@@ -311,8 +387,16 @@ mod tests {
             auto_spacing([1.0, 1.0, 0.5], [1.0, 1.0, 0.5]),
             [1.0, 1.0, 1.0]
         );
-        assert!(!needs_resampling([1.0; 3], [1.0; 3], [1.0; 3]));
-        assert!(needs_resampling([0.4, 1.0, 1.0], [1.0; 3], [1.0; 3]));
+        assert!(!needs_resampling(
+            [1.0, 1.0, 1.0],
+            [1.0, 1.0, 1.0],
+            [1.0, 1.0, 1.0]
+        ));
+        assert!(needs_resampling(
+            [0.4, 1.0, 1.0],
+            [1.0, 1.0, 1.0],
+            [1.0, 1.0, 1.0]
+        ));
         // Task04-sized images: 43x59x47 -> 5 levels, multiples of 16.
         assert_eq!(
             roi_and_levels([43.0, 59.0, 47.0], DEFAULT_ROI, 5),
