@@ -16,7 +16,7 @@ use crate::networks::{NetworkConfig, Triple};
 /// the derivation when anything changed. Nothing changes on a GPU or where the machine's
 /// memory is unknown.
 pub fn fit_cpu_memory(filled: &mut Filled, resources: &Resources) {
-    let Some(host_gb) = resources.host_memory_gb else {
+    let (Some(_), Some(host_gb)) = (resources.cpu_step_values(), resources.host_memory_gb) else {
         return;
     };
     let config = &filled.config;
