@@ -41,37 +41,37 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The activation as the one piecewise-linear form every variant here shares (the
+    /// identity below 0 has slope 1, ReLU slope 0), for the kernels' inner loops: one
+    /// multiply by a hoisted constant where a `match` per value kept them from vectorising.
+    pub(crate) fn piecewise(self) -> Piecewise {
+        let negative = match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => 0.0,
+            Activation::LeakyRelu(slope) => slope as f32,
+        };
+        Piecewise { negative }
+    }
+}
+
+/// `z` for `z > 0`, else `negative * z`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Piecewise {
+    negative: f32,
+}
+
+impl Piecewise {
     /// The activation's value at `z`.
-    #[inline]
-    pub fn apply(self, z: f32) -> f32 {
-        match self {
-            Activation::Identity => z,
-            Activation::Relu => z.max(0.0),
-            Activation::LeakyRelu(slope) => {
-                if z > 0.0 {
-                    z
-                } else {
-                    z * slope as f32
-                }
-            }
-        }
+    #[inline(always)]
+    pub(crate) fn apply(self, z: f32) -> f32 {
+        z * self.slope_at_output(z)
     }
 
     /// The derivative at the point whose output is `out` (positive outputs come from
     /// positive inputs for every activation here, so the output is enough).
-    #[inline]
-    pub fn slope_at_output(self, out: f32) -> f32 {
-        match self {
-            Activation::Identity => 1.0,
-            Activation::Relu => (out > 0.0) as u8 as f32,
-            Activation::LeakyRelu(slope) => {
-                if out > 0.0 {
-                    1.0
-                } else {
-                    slope as f32
-                }
-            }
-        }
+    #[inline(always)]
+    pub(crate) fn slope_at_output(self, out: f32) -> f32 {
+        if out > 0.0 { 1.0 } else { self.negative }
     }
 }
 
