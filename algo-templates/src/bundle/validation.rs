@@ -3,9 +3,13 @@
 //! `B/validation/`, so cross-validation selection reads them instead of predicting again.
 //!
 //! A file holds one case on its RAS grid: a header (magic, classes, x, y, z as u32) and the
-//! `[classes, x, y, z]` probabilities as little-endian f16, gzip-compressed (nnU-Net keeps
-//! float16 in its `.npz` too). A file is checked against the case before use: a missing,
-//! stale or damaged one is predicted again.
+//! `[classes, x, y, z]` probabilities as one byte each (`round(p * 255)`, within 1/510 of
+//! the probability), gzip-compressed. nnU-Net keeps float16 in its `.npz`; so did this
+//! file's first version, 477 MB a case on the 40-class phantoms (192x192x160), whose
+//! half-precision noise gzip could not shrink: 19 GB for two templates' cross-validation.
+//! One byte a value halves that before compression, and a trained model's channels, zero
+//! almost everywhere, then compress to little. A file is checked against the case before
+//! use: a missing, stale (the f16 version included) or damaged one is predicted again.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -15,12 +19,11 @@ use autoseg_datasets::{Bundle, Volume};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use half::f16;
 
 use super::BundleError;
 use super::runtime::BundlePredictor;
 
-const MAGIC: &[u8; 8] = b"ASVPROB1";
+const MAGIC: &[u8; 8] = b"ASVPROB2";
 const HEADER: usize = MAGIC.len() + 4 * 4;
 
 /// The file of a case: its id when that is a plain file name, else a hash of it.
@@ -39,27 +42,43 @@ pub fn file(bundle: &Path, case_id: &str) -> PathBuf {
         .join(format!("{name}.prob.gz"))
 }
 
-/// Writes one case's probabilities (`[classes, x, y, z]`), atomically.
+/// Writes one case's probabilities (`[classes, x, y, z]`), atomically, encoding as it
+/// compresses (no second copy of the case is held).
 pub fn write(
     path: &Path,
     classes: usize,
     dims: [usize; 3],
     probabilities: &[f32],
 ) -> Result<(), BundleError> {
-    let mut bytes = Vec::with_capacity(HEADER + probabilities.len() * 2);
-    bytes.extend_from_slice(MAGIC);
+    let mut header = MAGIC.to_vec();
     for n in [classes, dims[0], dims[1], dims[2]] {
-        bytes.extend_from_slice(&(n as u32).to_le_bytes());
-    }
-    for &p in probabilities {
-        bytes.extend_from_slice(&f16::from_f32(p).to_le_bytes());
+        header.extend_from_slice(&(n as u32).to_le_bytes());
     }
     autoseg_datasets::fsutil::write_atomic(path, |w| {
         let mut gz = GzEncoder::new(w, Compression::fast());
-        gz.write_all(&bytes)?;
+        gz.write_all(&header)?;
+        let mut bytes = Vec::with_capacity(CHUNK);
+        for chunk in probabilities.chunks(CHUNK) {
+            bytes.clear();
+            bytes.extend(chunk.iter().map(|&p| encode(p)));
+            gz.write_all(&bytes)?;
+        }
         gz.finish().map(|_| ())
     })
     .map_err(|e| BundleError::io(path, e))
+}
+
+/// Values encoded, or decoded, at a time.
+const CHUNK: usize = 1 << 16;
+
+/// A probability as its byte: the nearest of 0, 1/255, ..., 1 (NaN as 0).
+fn encode(p: f32) -> u8 {
+    (p.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+/// The probability a byte stands for.
+fn decode(b: u8) -> f32 {
+    b as f32 / 255.0
 }
 
 /// Reads one case's probabilities if the file is there and holds `classes` x `dims`; a
@@ -103,7 +122,7 @@ impl KeptChannels {
         Some(KeptChannels {
             reader: open_checked(path, classes, dims)?,
             voxels: dims.iter().product(),
-            chunk: vec![0u8; 1 << 16],
+            chunk: vec![0u8; CHUNK],
         })
     }
 
@@ -116,15 +135,14 @@ impl KeptChannels {
         }
         let mut at = 0;
         while at < self.voxels {
-            let want = self.chunk.len().min(2 * (self.voxels - at));
+            let want = self.chunk.len().min(self.voxels - at);
             if self.reader.read_exact(&mut self.chunk[..want]).is_err() {
                 return false;
             }
-            let values = self.chunk[..want].chunks_exact(2);
-            for (s, b) in sum[at..at + want / 2].iter_mut().zip(values) {
-                *s += weight * f16::from_le_bytes([b[0], b[1]]).to_f32();
+            for (s, &b) in sum[at..at + want].iter_mut().zip(&self.chunk[..want]) {
+                *s += weight * decode(b);
             }
-            at += want / 2;
+            at += want;
         }
         true
     }
@@ -138,7 +156,7 @@ impl KeptChannels {
 /// Whether the file is there, whole, with `classes` x `dims` values: a kept case is not
 /// predicted again. Read through without holding it.
 pub fn is_kept(path: &Path, classes: usize, dims: [usize; 3]) -> bool {
-    let expected = 2 * classes * dims.iter().product::<usize>();
+    let expected = classes * dims.iter().product::<usize>();
     open_checked(path, classes, dims).is_some_and(|reader| {
         // One byte past the values tells a longer file from a whole one.
         std::io::copy(&mut reader.take(expected as u64 + 1), &mut std::io::sink())
@@ -196,21 +214,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probabilities_read_back_at_half_precision_and_a_wrong_file_reads_as_absent() {
+    fn probabilities_read_back_within_a_byte_step_and_a_wrong_file_reads_as_absent() {
         let dir = tempfile::tempdir().unwrap();
         let path = file(dir.path(), "case_1");
         assert!(path.ends_with("validation/case_1.prob.gz"));
         let p: Vec<f32> = (0..2 * 24).map(|i| (i % 7) as f32 / 7.0).collect();
         write(&path, 2, [2, 3, 4], &p).unwrap();
         let back = read(&path, 2, [2, 3, 4]).unwrap();
-        assert!(p.iter().zip(&back).all(|(a, b)| (a - b).abs() < 1e-3));
+        let step = 0.5 / 255.0 + 1e-6;
+        assert!(p.iter().zip(&back).all(|(a, b)| (a - b).abs() <= step));
         assert!(read(&path, 3, [2, 3, 4]).is_none(), "other classes");
         let mut sum = vec![1f32; 2 * 24];
         assert!(add_into(&path, 2, [2, 3, 4], 0.5, &mut sum));
         assert!(
             sum.iter()
                 .zip(&p)
-                .all(|(s, p)| (s - (1.0 + 0.5 * p)).abs() < 1e-3)
+                .all(|(s, p)| (s - (1.0 + 0.5 * p)).abs() <= 0.5 * step)
         );
         assert!(is_kept(&path, 2, [2, 3, 4]) && !is_kept(&path, 2, [2, 3, 5]));
         let bytes = std::fs::read(&path).unwrap();
@@ -219,6 +238,15 @@ mod tests {
         assert!(read(&path, 2, [2, 3, 4]).is_none(), "truncated");
         write(&path, 2, [2, 3, 4], &p).unwrap();
         assert!(read(&path, 2, [4, 3, 2]).is_none(), "another grid");
+        let mut old = GzEncoder::new(Vec::new(), Compression::fast());
+        old.write_all(b"ASVPROB1").unwrap();
+        [2u32, 2, 3, 4].map(|n| old.write_all(&n.to_le_bytes()).unwrap());
+        old.write_all(&[0u8; 2 * 2 * 24]).unwrap();
+        std::fs::write(&path, old.finish().unwrap()).unwrap();
+        assert!(
+            !is_kept(&path, 2, [2, 3, 4]),
+            "the f16 version is predicted again"
+        );
         std::fs::write(&path, b"not gzip").unwrap();
         assert!(read(&path, 2, [2, 3, 4]).is_none());
         // A path for an id: never a folder outside validation/.
