@@ -4,7 +4,8 @@
 //! pairs only); then the clean-ups ([`Cleanups`]) are kept only where they raise the Dice:
 //! a dense CRF (on the mean Dice), and per class "keep the largest component"
 //! (nnU-Net's `determine_postprocessing`) or else removing components smaller than a
-//! fraction of the smallest true one.
+//! fraction of the smallest true one. Those trials are counted from each case's components
+//! labelled once ([`crate::cleanup_scores`]).
 //!
 //! The predictions are the ones training kept (`B/validation/`, predicted again only where
 //! missing): read from their files case by case and channel by channel each time they are
@@ -25,6 +26,7 @@ use autoseg_templates::bundle::validation;
 use rayon::prelude::*;
 
 use crate::cleanup::{Channels, Cleanups, crf_fits, size_thresholds};
+use crate::cleanup_scores::ScoredCase;
 use crate::error::EnsembleError;
 use crate::rank::Ranking;
 
@@ -253,12 +255,24 @@ impl CrossValidation {
 
     /// [`Self::dice`] from the cases' `winners`, after the component clean-ups.
     fn dice_of(&self, winners: &[Vec<u16>], cleanups: &Cleanups) -> Vec<f64> {
-        let mut sums = vec![(0.0, 0usize); self.targets.count()];
-        for (case, winners) in self.cases.iter().zip(winners) {
+        let per_case = self.cases.iter().zip(winners).map(|(case, winners)| {
             let mut predicted = winners.clone();
             cleanups.apply(&mut predicted, case.dims);
-            let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
-            let outcomes = self.targets.outcomes(&predicted, &reference, self.ignore);
+            self.outcomes(case, &predicted)
+        });
+        self.mean_dice(per_case)
+    }
+
+    /// The outcomes (TP, FP, FN) per target of `predicted` on `case`.
+    fn outcomes(&self, case: &CaseOutputs, predicted: &[u16]) -> Vec<(u64, u64, u64)> {
+        let reference: Vec<u16> = case.reference.iter().map(|&c| c as u16).collect();
+        self.targets.outcomes(predicted, &reference, self.ignore)
+    }
+
+    /// Per target, the mean Dice over the cases whose outcomes define it.
+    fn mean_dice(&self, per_case: impl Iterator<Item = Vec<(u64, u64, u64)>>) -> Vec<f64> {
+        let mut sums = vec![(0.0, 0usize); self.targets.count()];
+        for outcomes in per_case {
             for (sum, outcome) in sums.iter_mut().zip(outcomes) {
                 let d = dice(outcome);
                 if !d.is_nan() {
@@ -270,6 +284,24 @@ impl CrossValidation {
         sums.into_iter()
             .map(|(s, n)| if n == 0 { f64::NAN } else { s / n as f64 })
             .collect()
+    }
+
+    /// How clean-ups of the component kind score on `winners`: counted from each case's
+    /// components labelled once ([`ScoredCase`]) where the channels are classes, applied to
+    /// the volumes where they are regions (decoded regions are written as other classes).
+    fn scorer<'a>(&'a self, winners: &'a [Vec<u16>]) -> impl Fn(&Cleanups) -> Vec<f64> + 'a {
+        let scored: Option<Vec<ScoredCase>> = (self.channels.1 == Decoding::Argmax).then(|| {
+            (self.cases.par_iter().zip(winners))
+                .map(|(case, w)| {
+                    let outcomes = self.outcomes(case, w);
+                    ScoredCase::new(w, &case.reference, case.dims, outcomes, self.ignore)
+                })
+                .collect()
+        });
+        move |cleanups| match &scored {
+            Some(cases) => self.mean_dice(cases.iter().map(|c| c.outcomes(cleanups))),
+            None => self.dice_of(winners, cleanups),
+        }
     }
 
     /// Greedy forward selection: the best algorithm alone, then whichever addition raises
@@ -320,10 +352,11 @@ impl CrossValidation {
             }
         }
         let classes = self.channels.1.class_count(self.channels.0);
+        let dice_of = self.scorer(&winners);
         for class in 1..classes as u8 {
             let mut trial = chosen.clone();
             trial.keep_largest.push(class);
-            let with = self.dice_of(&winners, &trial);
+            let with = dice_of(&trial);
             let k = class as usize - 1;
             if with[k] > current[k] {
                 (chosen, current) = (trial, with);
@@ -348,7 +381,7 @@ impl CrossValidation {
             for min_size in size_thresholds(size) {
                 let mut trial = base.clone();
                 trial.remove_small.push((class, min_size));
-                let with = self.dice_of(&winners, &trial);
+                let with = dice_of(&trial);
                 if with[k] > current[k] {
                     (chosen, current) = (trial, with);
                 }

@@ -8,6 +8,7 @@
 //! Single-bundle prediction is the bundle runtime's (`autoseg_templates::bundle::runtime`).
 
 pub mod cleanup;
+mod cleanup_scores;
 pub mod combine;
 pub mod crossval;
 pub mod ensemble;
