@@ -145,13 +145,19 @@ fn short_schedules_are_not_limited_by_a_default_budget() {
     assert_eq!(p.steps_per_model, [("dynunet".to_string(), 24)]);
 }
 
-#[test]
-fn a_schedule_shorter_than_the_plateau_is_said_as_such() {
+/// The plan of 8 hours for both templates (forced) whose schedules end after `steps`,
+/// and their calibration.
+fn both_templates_scheduled_for(steps: usize) -> (RunPlan, Vec<Calibration>) {
     let mut few_steps = task04();
-    few_steps.iter_mut().for_each(|c| c.schedule_steps = 2);
+    few_steps.iter_mut().for_each(|c| c.schedule_steps = steps);
     let mut r = request(Some(8.0 * 3600.0));
     r.algos = vec!["dynunet".into(), "segresnet".into()];
-    let p = decide(&r, &facts(), &few_steps);
+    (decide(&r, &facts(), &few_steps), few_steps)
+}
+
+#[test]
+fn a_schedule_shorter_than_the_plateau_is_said_as_such() {
+    let (p, _) = both_templates_scheduled_for(2);
     let why = p.reasons.last().expect("a reason");
     assert!(
         why.contains("the end of their schedule (2 / 2 steps") && why.contains("about 2 / 2 steps"),
@@ -165,11 +171,7 @@ fn a_schedule_shorter_than_the_plateau_is_said_as_such() {
 
 #[test]
 fn expected_seconds_add_each_template_models_at_its_own_price() {
-    let mut few_steps = task04();
-    few_steps.iter_mut().for_each(|c| c.schedule_steps = 1);
-    let mut r = request(Some(8.0 * 3600.0));
-    r.algos = vec!["dynunet".into(), "segresnet".into()];
-    let p = decide(&r, &facts(), &few_steps);
+    let (p, few_steps) = both_templates_scheduled_for(1);
     let folds = 5.0;
     let models: f64 = few_steps
         .iter()
