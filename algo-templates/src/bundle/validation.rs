@@ -240,7 +240,9 @@ mod tests {
         assert!(read(&path, 2, [4, 3, 2]).is_none(), "another grid");
         let mut old = GzEncoder::new(Vec::new(), Compression::fast());
         old.write_all(b"ASVPROB1").unwrap();
-        [2u32, 2, 3, 4].map(|n| old.write_all(&n.to_le_bytes()).unwrap());
+        for n in [2u32, 2, 3, 4] {
+            old.write_all(&n.to_le_bytes()).unwrap();
+        }
         old.write_all(&[0u8; 2 * 2 * 24]).unwrap();
         std::fs::write(&path, old.finish().unwrap()).unwrap();
         assert!(
