@@ -14,13 +14,11 @@ use autoseg_templates::ComputeDevice;
 use autoseg_tuner::train::{TrainConfig, time_synthetic_steps};
 use serde_json::json;
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
     let (mut bundle, mut device, mut steps) = (None, ComputeDevice::Flex, 8usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
+    for (flag, value) in common::flag_pairs()? {
         match flag.as_str() {
             "--bundle" => bundle = Some(std::path::PathBuf::from(value)),
             "--device" => device = value.parse()?,

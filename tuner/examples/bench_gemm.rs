@@ -7,17 +7,15 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use autoseg_templates::ComputeDevice;
 use burn::tensor::{Distribution, Tensor};
 
+mod common;
+
 fn main() -> anyhow::Result<()> {
     let (mut device, mut n) = (ComputeDevice::Flex, 4096usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
+    for (flag, value) in common::flag_pairs()? {
         match flag.as_str() {
             "--device" => device = value.parse()?,
             "--size" => n = value.parse()?,
