@@ -16,13 +16,13 @@ use crate::cleanup::Cleanups;
 /// One case's predicted components, each with how it scores against the reference, and the
 /// outcomes (TP, FP, FN) per foreground class before any component clean-up.
 pub(crate) struct ScoredCase {
-    components: Vec<ScoredComponent>,
+    /// Per class index, its components in raster order of their first voxel.
+    by_class: Vec<Vec<ScoredComponent>>,
     outcomes: Vec<(u64, u64, u64)>,
 }
 
 /// A component of a predicted class.
 struct ScoredComponent {
-    class: u16,
     size: u64,
     /// Its voxels whose reference is its class.
     hits: u64,
@@ -41,58 +41,64 @@ impl ScoredCase {
         ignore: Option<u16>,
     ) -> ScoredCase {
         let labelled = label_components(winners, dims, Connectivity::TwentySix);
-        let mut components: Vec<ScoredComponent> = (labelled.components.iter())
-            .map(|c| ScoredComponent {
-                class: c.class,
-                size: c.size,
-                hits: 0,
-                ignored: 0,
-            })
-            .collect();
+        let mut scores = vec![(0u64, 0u64); labelled.components.len()];
         for ((&w, &r), id) in winners.iter().zip(reference).zip(labelled.voxel_index()) {
-            let c = &mut components[id as usize];
+            let (hits, ignored) = &mut scores[id as usize];
             let r = r as u16;
-            c.hits += (w != 0 && r == w) as u64;
-            c.ignored += (Some(r) == ignore) as u64;
+            *hits += (w != 0 && r == w) as u64;
+            *ignored += (Some(r) == ignore) as u64;
         }
-        ScoredCase {
-            components,
-            outcomes,
+        let slots = (labelled.components.iter().map(|c| c.class as usize + 1)).max();
+        let mut by_class: Vec<Vec<ScoredComponent>> = std::iter::repeat_with(Vec::new)
+            .take(slots.unwrap_or(0))
+            .collect();
+        for (c, (hits, ignored)) in labelled.components.iter().zip(scores) {
+            by_class[c.class as usize].push(ScoredComponent {
+                size: c.size,
+                hits,
+                ignored,
+            });
         }
+        ScoredCase { by_class, outcomes }
     }
 
     /// The per-class outcomes after `cleanups`' component clean-ups (its CRF, if any, is in
     /// the winners already), as applying them with [`Cleanups::apply`] would give.
     pub(crate) fn outcomes(&self, cleanups: &Cleanups) -> Vec<(u64, u64, u64)> {
-        let mut removed = vec![false; self.components.len()];
-        for &class in &cleanups.keep_largest {
-            let of_class =
-                || (self.components.iter().enumerate()).filter(|(_, c)| c.class == class as u16);
-            // The kept one as `keep_largest` picks it: the largest, the first of equals.
-            let largest = of_class().max_by_key(|(i, c)| (c.size, std::cmp::Reverse(*i)));
-            let Some((largest, _)) = largest else {
-                continue;
-            };
-            of_class()
-                .filter(|&(i, _)| i != largest)
-                .for_each(|(i, _)| removed[i] = true);
-        }
-        for &(class, min_size) in &cleanups.remove_small {
-            for (i, c) in self.components.iter().enumerate() {
-                removed[i] |= c.class == class as u16 && c.size < min_size;
-            }
-        }
         let mut outcomes = self.outcomes.clone();
-        for (c, _) in self.components.iter().zip(&removed).filter(|(_, r)| **r) {
-            let Some(o) = (c.class as usize)
-                .checked_sub(1)
-                .and_then(|k| outcomes.get_mut(k))
-            else {
+        let mut classes: Vec<u8> = (cleanups.keep_largest.iter().copied())
+            .chain(cleanups.remove_small.iter().map(|&(c, _)| c))
+            .collect();
+        classes.sort_unstable();
+        classes.dedup();
+        for class in classes {
+            let k = class as usize;
+            let (Some(components), Some(o)) = (
+                self.by_class.get(k),
+                k.checked_sub(1).and_then(|k| outcomes.get_mut(k)),
+            ) else {
                 continue;
             };
-            o.0 -= c.hits;
-            o.1 -= c.size - c.hits - c.ignored;
-            o.2 += c.hits;
+            // The kept one as `keep_largest` picks it: the largest, the first of equals.
+            let largest = (cleanups.keep_largest.contains(&class))
+                .then(|| {
+                    (components.iter().enumerate())
+                        .max_by_key(|(i, c)| (c.size, std::cmp::Reverse(*i)))
+                })
+                .flatten()
+                .map(|(i, _)| i);
+            // Removing under one size, then under another, removes under the larger.
+            let min_size = (cleanups.remove_small.iter())
+                .filter(|&&(c, _)| c == class)
+                .map(|&(_, size)| size)
+                .max();
+            for (i, c) in components.iter().enumerate() {
+                if largest.is_some_and(|l| l != i) || min_size.is_some_and(|m| c.size < m) {
+                    o.0 -= c.hits;
+                    o.1 -= c.size - c.hits - c.ignored;
+                    o.2 += c.hits;
+                }
+            }
         }
         outcomes
     }
@@ -152,6 +158,10 @@ mod tests {
                 keep_largest: vec![2],
                 remove_small: vec![(2, 500), (1, 3)],
                 crf: false,
+            },
+            Cleanups {
+                remove_small: vec![(1, 2), (1, 40)],
+                ..Cleanups::default()
             },
         ];
         for cleanups in trials {
