@@ -35,8 +35,9 @@ use crate::ops::flex_slices::{contiguous, tensor, values};
 /// forward convolution, on the U-Nets' 16-64-channel layers.
 const TILE_VALUES: usize = 1 << 18;
 
-/// The convolution itself: per tile of output rows, the kernel `[co, ci * taps]` times
-/// the tile's im2col matrix (one GEMM), written straight into the output, then the bias.
+/// The convolution itself, then the bias: by the direct kernel where it applies (unit
+/// strides on AVX-512), else per tile of output rows as the kernel `[co, ci * taps]` times
+/// the tile's im2col matrix (one GEMM), written straight into the output.
 pub fn forward(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -56,6 +57,30 @@ pub fn forward(
     let (x, weight) = (contiguous(x.clone()), contiguous(weight.clone()));
     let (xs, ws) = (values(&x), values(&weight));
     let spatial: usize = g.out.iter().product();
+    let mut y = direct_forward(&g, xs, ws).unwrap_or_else(|| im2col_forward(&g, xs, ws));
+    if let Some(bias) = bias {
+        let bias = contiguous(bias.clone());
+        let bias = values(&bias);
+        y.par_chunks_mut(spatial.max(1))
+            .enumerate()
+            .for_each(|(s, slice)| slice.iter_mut().for_each(|v| *v += bias[s % g.co]));
+    }
+    tensor(y, out_shape)
+}
+
+/// The direct kernel's output, where it covers the convolution (x86-64 only).
+fn direct_forward(g: &Geometry, xs: &[f32], ws: &[f32]) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::covers(g) {
+        return Some(super::direct::forward(g, xs, ws));
+    }
+    let _ = (g, xs, ws);
+    None
+}
+
+/// Per tile of output rows, the kernel `[co, ci * taps]` times the tile's im2col matrix.
+pub(super) fn im2col_forward(g: &Geometry, xs: &[f32], ws: &[f32]) -> Vec<f32> {
+    let spatial: usize = g.out.iter().product();
     let mut y = vec![0f32; g.batch * g.co * spatial];
     let out = SharedOut(y.as_mut_ptr());
     (0..g.tiles())
@@ -67,19 +92,12 @@ pub fn forward(
             // output channel: disjoint from every other item's.
             unsafe { g.product(out, ws, b, rows, col) };
         });
-    if let Some(bias) = bias {
-        let bias = contiguous(bias.clone());
-        let bias = values(&bias);
-        y.par_chunks_mut(spatial.max(1))
-            .enumerate()
-            .for_each(|(s, slice)| slice.iter_mut().for_each(|v| *v += bias[s % g.co]));
-    }
-    tensor(y, out_shape)
+    y
 }
 
 /// The output buffer that the forward pass's tiles share, each writing voxels of its own.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(super) struct SharedOut(pub(super) *mut f32);
 // SAFETY: the tiles write disjoint voxels (see `forward`), and the buffer outlives them.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
@@ -148,7 +166,8 @@ pub fn bias_grad(dy: &FlexTensor) -> FlexTensor {
     tensor(per_channel, [channels].into())
 }
 
-/// The gradient of the kernel.
+/// The gradient of the kernel: by the direct kernel where it applies (unit strides on
+/// AVX-512), else per tile of output rows as `dy`'s tile times the tile's im2col matrix.
 pub fn weight_grad(
     x: &FlexTensor,
     dy: &FlexTensor,
@@ -156,12 +175,29 @@ pub fn weight_grad(
     options: &ConvOptions<3>,
 ) -> FlexTensor {
     let w_shape = weight.shape();
-    let geometry = Geometry::new(&x.shape(), &dy.shape(), &w_shape, options);
+    let g = Geometry::new(&x.shape(), &dy.shape(), &w_shape, options);
     let (x, dy) = (contiguous(x.clone()), contiguous(dy.clone()));
     let (xs, dys) = (values(&x), values(&dy));
-    let g = &geometry;
+    let sum = direct_weight_grad(&g, xs, dys).unwrap_or_else(|| im2col_weight_grad(&g, xs, dys));
+    tensor(sum, w_shape)
+}
+
+/// The direct kernel's gradient of the kernel, where it covers the convolution (x86-64
+/// only).
+fn direct_weight_grad(g: &Geometry, xs: &[f32], dys: &[f32]) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::covers(g) {
+        return Some(super::direct::weight_grad(g, xs, dys));
+    }
+    let _ = (g, xs, dys);
+    None
+}
+
+/// Per tile of output rows, `dy`'s tile `[co, tile]` times the tile's im2col matrix,
+/// summed per thread.
+pub(super) fn im2col_weight_grad(g: &Geometry, xs: &[f32], dys: &[f32]) -> Vec<f32> {
     let columns = g.columns();
-    let sum = (0..g.tiles())
+    (0..g.tiles())
         .into_par_iter()
         .fold(
             || (vec![0f32; g.co * columns], Vec::new()),
@@ -177,24 +213,23 @@ pub fn weight_grad(
             a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
             a
         })
-        .unwrap_or_else(|| vec![0f32; g.co * columns]);
-    tensor(sum, w_shape)
+        .unwrap_or_else(|| vec![0f32; g.co * columns])
 }
 
 /// Sizes and offsets of one convolution.
-struct Geometry {
-    batch: usize,
-    ci: usize,
-    co: usize,
-    input: [usize; 3],
-    out: [usize; 3],
-    kernel: [usize; 3],
-    stride: [usize; 3],
-    padding: [usize; 3],
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) ci: usize,
+    pub(super) co: usize,
+    pub(super) input: [usize; 3],
+    pub(super) out: [usize; 3],
+    pub(super) kernel: [usize; 3],
+    pub(super) stride: [usize; 3],
+    pub(super) padding: [usize; 3],
 }
 
 impl Geometry {
-    fn new(x: &Shape, dy: &Shape, weight: &Shape, options: &ConvOptions<3>) -> Geometry {
+    pub(super) fn new(x: &Shape, dy: &Shape, weight: &Shape, options: &ConvOptions<3>) -> Geometry {
         Geometry {
             batch: x[0],
             ci: x[1],

@@ -7,16 +7,19 @@
 //! volume), which burn-flex runs through an im2col matrix the size of the whole volume for
 //! each of its 27 output positions. Here (see [`flex`]):
 //!
-//! - the forward pass is one GEMM per tile of output rows, over an im2col matrix read
-//!   straight from the input, each tile small enough for a core's L2 cache (burn-flex
-//!   transposes the input to channels-last first and uses tiles up to 16x larger);
+//! - the forward pass, for unit strides on CPUs with AVX-512, is a direct convolution on a
+//!   zero-padded copy of the input ([`direct`]: no im2col matrix); otherwise one GEMM per
+//!   tile of output rows, over an im2col matrix read straight from the input, each tile
+//!   small enough for a core's L2 cache (burn-flex transposes the input to channels-last
+//!   first and uses tiles up to 16x larger);
 //!
 //! and under autodiff one handwritten backward step computes:
 //!
 //! - the input's gradient, for unit strides, as a convolution of the output's gradient by
 //!   the flipped, transposed kernel (the forward pass above);
-//! - the weight's gradient as one GEMM per tile of output rows: the output's gradient times
-//!   the tile's im2col matrix, accumulated per thread;
+//! - the weight's gradient by the direct kernel where the forward pass takes it, else as
+//!   one GEMM per tile of output rows: the output's gradient times the tile's im2col
+//!   matrix, accumulated per thread;
 //! - the bias's gradient as a sum per channel.
 //!
 //! A transposed convolution's weight gradient is the same sum with the input and the
@@ -29,6 +32,8 @@
 //! paths against each other.
 
 mod autodiff;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod flex;
 
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};

@@ -1,0 +1,109 @@
+//! The unit-stride convolution and its kernel's gradient without an im2col matrix, on CPUs
+//! with AVX-512.
+//!
+//! The im2col path copies each input value once per kernel tap (27 times for a 3^3 kernel),
+//! and the GEMM then packs that copy again: on the Task04 plan's first-level layers (16
+//! channels) the copies took about twice the multiply-adds' time. Here the input is copied
+//! once, into a zero-padded volume ([`Padded`]) where every tap of every output voxel is one
+//! fixed offset from the voxel: output voxel `q` (a flat index into the padded volume) reads
+//! `padded[q + offset[tap]]`. Two microkernels run on that layout, each holding 24 vectors
+//! of sums in registers, at the FMA units' rate out of the L1 and L2 caches:
+//!
+//! - [`forward`]: 8 output channels x 48 consecutive voxels; for each input channel and tap,
+//!   3 vectors of the input times 8 broadcast weights (24 FMAs for 11 loads);
+//! - [`weight_grad`]: 8 output channels x 3 (input channel, tap) columns, summed over the
+//!   voxels 16 at a time (24 FMAs for 11 loads).
+//!
+//! Flat voxels whose x or y lies in the padding are computed and dropped (5 % more work at
+//! 40 voxels a row, 17 % at 10), and channels and columns are taken in whole groups (zero
+//! weights, or sums dropped, fill the last group).
+
+mod forward;
+mod weight_grad;
+
+pub(super) use forward::forward;
+pub(super) use weight_grad::weight_grad;
+
+use rayon::prelude::*;
+
+use super::flex::Geometry;
+
+/// Values of slack after each padded channel, for the last chunk's overrun (see
+/// [`Padded::slice_len`]).
+const SLACK: usize = 64;
+
+/// Whether the direct kernels compute this convolution: unit strides, more than one tap, on
+/// a CPU with AVX-512 (elsewhere the im2col path with the `gemm` crate's kernels stays).
+pub(super) fn covers(g: &Geometry) -> bool {
+    g.stride == [1; 3]
+        && g.kernel.iter().product::<usize>() > 1
+        && std::is_x86_feature_detected!("avx512f")
+}
+
+/// The zero-padded input's layout: each channel a `[depth, height, width]` volume, padded so
+/// that every tap of every output voxel reads inside it, then a row and [`SLACK`] zeros.
+struct Padded {
+    dims: [usize; 3],
+    channel_len: usize,
+    /// Each tap's flat offset, in the kernel's order (z, then y, then x).
+    offsets: Vec<usize>,
+}
+
+impl Padded {
+    fn new(g: &Geometry) -> Padded {
+        let dims: [usize; 3] = std::array::from_fn(|a| g.out[a] + g.kernel[a] - 1);
+        let [kd, kh, kw] = g.kernel;
+        let mut offsets = Vec::with_capacity(kd * kh * kw);
+        for tz in 0..kd {
+            for ty in 0..kh {
+                for tx in 0..kw {
+                    offsets.push((tz * dims[1] + ty) * dims[2] + tx);
+                }
+            }
+        }
+        Padded {
+            dims,
+            channel_len: dims.iter().product::<usize>() + dims[2] + SLACK,
+            offsets,
+        }
+    }
+
+    /// Flat voxels from one output slice's first voxel to the end of its last row (rows
+    /// `dims[2]` apart), rounded up to `multiple` (at most [`SLACK`]). Taps read up to a
+    /// kernel's extent further: for the last slice, into the row and the slack of zeros that
+    /// follow each padded channel.
+    fn slice_len(&self, g: &Geometry, multiple: usize) -> usize {
+        debug_assert!(multiple <= SLACK);
+        (g.out[1] * self.dims[2]).next_multiple_of(multiple)
+    }
+
+    /// Where output slice `z` begins in a padded channel.
+    fn slice_start(&self, z: usize) -> usize {
+        z * self.dims[1] * self.dims[2]
+    }
+
+    /// The input copied into the padded layout, case by case and channel by channel.
+    fn fill(&self, g: &Geometry, xs: &[f32]) -> Vec<f32> {
+        let [depth, height, width] = g.input;
+        let [pd, ph, pw] = g.padding;
+        let mut volume = vec![0f32; g.batch * g.ci * self.channel_len];
+        volume
+            .par_chunks_mut(self.channel_len)
+            .zip(xs.par_chunks(depth * height * width))
+            .for_each(|(dst, src)| {
+                // Input voxels past the padded volume (a smaller end padding) are never read.
+                let len = width.min(self.dims[2] - pw);
+                for z in 0..depth.min(self.dims[0] - pd) {
+                    for y in 0..height.min(self.dims[1] - ph) {
+                        let row = ((z + pd) * self.dims[1] + y + ph) * self.dims[2] + pw;
+                        let from = (z * height + y) * width;
+                        dst[row..][..len].copy_from_slice(&src[from..][..len]);
+                    }
+                }
+            });
+        volume
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+//! The direct kernels against the im2col path.
+
+use burn::tensor::Shape;
+use burn::tensor::ops::ConvOptions;
+
+use super::*;
+use crate::ops::conv::flex::{im2col_forward, im2col_weight_grad};
+use crate::ops::test_support::assert_close_within;
+
+/// Deterministic values in -1..1.
+fn drawn(len: usize, seed: u32) -> Vec<f32> {
+    (0..len as u32)
+        .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+/// Channels in and out, input, kernel, padding.
+type Case = ([usize; 2], [usize; 3], [usize; 3], [usize; 3]);
+
+/// Output channels not always a multiple of 8, columns not always of 3; odd sizes,
+/// DynUNet's flat 3x3x1, a padding wider than the kernel's reach, a one-voxel input, rows
+/// wider than a chunk, slices longer than a stretch.
+const CASES: [Case; 7] = [
+    ([3, 11], [9, 7, 6], [3; 3], [1; 3]),
+    ([2, 8], [5, 6, 20], [3, 3, 1], [1, 1, 0]),
+    ([1, 16], [4, 5, 53], [3; 3], [0; 3]),
+    ([5, 3], [3, 3, 3], [3; 3], [2; 3]),
+    ([4, 9], [1, 1, 1], [3; 3], [1; 3]),
+    ([1, 2], [6, 4, 5], [2, 1, 2], [0; 3]),
+    ([2, 5], [3, 12, 50], [3; 3], [1; 3]),
+];
+
+#[test]
+fn equal_the_im2col_path() {
+    if !std::is_x86_feature_detected!("avx512f") {
+        return;
+    }
+    for (i, ([ci, co], input, kernel, padding)) in CASES.into_iter().enumerate() {
+        let out: [usize; 3] = std::array::from_fn(|a| input[a] + 2 * padding[a] + 1 - kernel[a]);
+        let x = Shape::from([2, ci, input[0], input[1], input[2]]);
+        let y = Shape::from([2, co, out[0], out[1], out[2]]);
+        let w = Shape::from([co, ci, kernel[0], kernel[1], kernel[2]]);
+        let g = Geometry::new(&x, &y, &w, &ConvOptions::new([1; 3], padding, [1; 3], 1));
+        assert!(covers(&g), "case {i}");
+        let xs = drawn(x.num_elements(), i as u32);
+        let ws = drawn(w.num_elements(), 77 + i as u32);
+        let dys = drawn(y.num_elements(), 99 + i as u32);
+        let what = format!("case {i}");
+        assert_close_within(
+            &forward(&g, &xs, &ws),
+            &im2col_forward(&g, &xs, &ws),
+            1e-5,
+            &what,
+        );
+        assert_close_within(
+            &weight_grad(&g, &xs, &dys),
+            &im2col_weight_grad(&g, &xs, &dys),
+            1e-5,
+            &what,
+        );
+    }
+}
