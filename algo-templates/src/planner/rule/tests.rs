@@ -2,7 +2,8 @@
 
 use super::*;
 
-/// Task04 as calibration measured it on 2 cores (flex): dynunet 16-128 and segresnet.
+/// Task04 as calibration measured it on 2 cores (AMD EPYC Zen 4, flex with the AVX-512
+/// direct convolutions): dynunet 16-128 and segresnet.
 fn task04() -> Vec<Calibration> {
     let template = |algo: &str, step_seconds, validation_seconds| Calibration {
         algo: algo.into(),
@@ -16,8 +17,8 @@ fn task04() -> Vec<Calibration> {
         schedule_steps: 250_000,
     };
     vec![
-        template("dynunet", 0.74, 5.5),
-        template("segresnet", 1.6, 10.0),
+        template("dynunet", 0.51, 4.3),
+        template("segresnet", 1.26, 11.9),
     ]
 }
 
@@ -46,13 +47,16 @@ fn plan(request: &Request) -> RunPlan {
 }
 
 #[test]
-fn ninety_minutes_train_one_model_past_its_plateau_within_the_budget() {
+fn ninety_minutes_train_one_model_to_near_its_plateau_within_the_budget() {
     let p = plan(&request(Some(5400.0)));
     assert_eq!(
         (p.algos.as_slice(), p.folds.as_slice()),
         (&["dynunet".into()][..], &[0][..])
     );
-    assert!(p.steps_per_model[0].1 >= STEPS_TO_CONVERGE, "{p:?}");
+    assert!(
+        p.steps_per_model[0].1 >= STEPS_TO_CONVERGE * 9 / 10,
+        "{p:?}"
+    );
     assert!(
         p.expected_seconds <= 5400.0 * (1.0 - SAFETY_SHARE) + 1e-6,
         "{p:?}"
@@ -61,7 +65,7 @@ fn ninety_minutes_train_one_model_past_its_plateau_within_the_budget() {
     assert!(
         p.reasons
             .iter()
-            .any(|r| r.contains("2 model(s) would leave each short")),
+            .any(|r| r.contains("even one model short of")),
         "{p:?}"
     );
 }
@@ -115,7 +119,7 @@ fn without_a_budget_a_gpu_trains_every_schedule_and_a_cpu_gets_the_plateau_rule(
     assert_eq!(p.seconds_per_model, None);
     assert_eq!((p.algos.len(), p.folds.len()), (2, 5));
     assert_eq!(p.steps_per_model[0].1, 250_000);
-    assert!(p.expected_seconds > 250_000.0 * 0.74 * 5.0, "{p:?}");
+    assert!(p.expected_seconds > 250_000.0 * 0.51 * 5.0, "{p:?}");
 
     let cpu = plan(&request(None));
     let budget = cpu.budget_seconds.expect("a default budget on CPU cores");
@@ -129,7 +133,7 @@ fn without_a_budget_a_gpu_trains_every_schedule_and_a_cpu_gets_the_plateau_rule(
         (&["dynunet".into()][..], 5)
     );
     assert!(cpu.steps_per_model[0].1 >= STEPS_TO_CONVERGE);
-    assert!(budget < 6.0 * 3600.0, "{budget}");
+    assert!(budget < 8.0 * 3600.0, "{budget}");
 }
 
 #[test]
