@@ -11,6 +11,13 @@
 #
 #   PEER_PY=$(../shared/peer/setup.sh | tail -1) bench/dynunet_step.sh [RUNS=5]
 #   WITH_TCH=0 PEER_PY=... bench/dynunet_step.sh      # flex and PyTorch only
+#   MAX_ISA=avx2 PEER_PY=... bench/dynunet_step.sh    # as on a CPU without AVX-512
+#
+# MAX_ISA=avx2 caps every side's vector ISA, as on a CPU without AVX-512: autoseg's direct
+# convolution kernels (AUTOSEG_MAX_CPU_ISA), PyTorch's and libtorch's ATen, oneDNN and MKL
+# (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, MKL_ENABLE_INSTRUCTIONS). The `gemm` crate that
+# flex's strided convolutions use has no such cap: it keeps AVX-512, so its GEMM is left out
+# of the peak then, which is PyTorch's GEMM at AVX2.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 peer_py=${PEER_PY:?set PEER_PY to the peer venv python (../shared/peer/setup.sh prints it)}
@@ -29,6 +36,11 @@ if [ "${WITH_TCH:-1}" = 1 ]; then
   build_for_device "${examples[@]}"
   backends+=("tch:$target/release/examples:tch")
 fi
+if [ -n "${MAX_ISA:-}" ]; then
+  [ "$MAX_ISA" = avx2 ] || { echo "MAX_ISA: only avx2 is known" >&2; exit 2; }
+  export AUTOSEG_MAX_CPU_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 \
+    MKL_ENABLE_INSTRUCTIONS=AVX2
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -43,12 +55,14 @@ for width in 16-128 32-256; do
   "$flex/examples/bench_bundle_step" --bundle "$work/$width" --steps 2 > "$work/$width.spec.json"
 done
 
+echo "ISA cap: ${MAX_ISA:-none}"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores;" \
   "flags: $(grep -o -w -E 'avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 : > "$work/gemm.jsonl"
 "$peer_py" "$here/bench/peer_dynunet_step.py" --gemm | sed 's/^/{"who": "PyTorch", "r": /; s/$/}/' >> "$work/gemm.jsonl"
 for b in "${backends[@]}"; do
   IFS=: read -r name dir dev <<< "$b"
+  [ -n "${MAX_ISA:-}" ] && [ "$name" = flex ] && continue
   "$dir/bench_gemm" --device "$dev" | sed "s/^/{\"who\": \"$name\", \"r\": /; s/\$/}/" >> "$work/gemm.jsonl"
 done
 : > "$work/steps.jsonl"

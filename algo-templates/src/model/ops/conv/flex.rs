@@ -36,8 +36,8 @@ use crate::ops::flex_slices::{contiguous, tensor, values};
 const TILE_VALUES: usize = 1 << 18;
 
 /// The convolution itself, then the bias: by the direct kernel where it applies (unit
-/// strides on AVX-512), else per tile of output rows as the kernel `[co, ci * taps]` times
-/// the tile's im2col matrix (one GEMM), written straight into the output.
+/// strides on AVX-512 or AVX2), else per tile of output rows as the kernel `[co, ci *
+/// taps]` times the tile's im2col matrix (one GEMM), written straight into the output.
 pub fn forward(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -71,8 +71,8 @@ pub fn forward(
 /// The direct kernel's output, where it covers the convolution (x86-64 only).
 fn direct_forward(g: &Geometry, xs: &[f32], ws: &[f32]) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if super::direct::covers(g) {
-        return Some(super::direct::forward(g, xs, ws));
+    if let Some(kernels) = super::direct::kernels_for(g) {
+        return Some(super::direct::forward(g, xs, ws, kernels));
     }
     let _ = (g, xs, ws);
     None
@@ -81,26 +81,42 @@ fn direct_forward(g: &Geometry, xs: &[f32], ws: &[f32]) -> Option<Vec<f32>> {
 /// Per tile of output rows, the kernel `[co, ci * taps]` times the tile's im2col matrix.
 pub(super) fn im2col_forward(g: &Geometry, xs: &[f32], ws: &[f32]) -> Vec<f32> {
     let spatial: usize = g.out.iter().product();
-    let mut y = vec![0f32; g.batch * g.co * spatial];
-    let out = SharedOut(y.as_mut_ptr());
-    (0..g.tiles())
-        .into_par_iter()
-        .for_each_init(Vec::new, |col, item| {
-            let (b, rows) = g.tile(item);
-            g.im2col(xs, b, rows.clone(), col);
-            // SAFETY: each item writes only its own rows' voxels of case b, for every
-            // output channel: disjoint from every other item's.
-            unsafe { g.product(out, ws, b, rows, col) };
-        });
-    y
+    let fill = |out: SharedOut| {
+        (0..g.tiles())
+            .into_par_iter()
+            .for_each_init(Vec::new, |col, item| {
+                let (b, rows) = g.tile(item);
+                g.im2col(xs, b, rows.clone(), col);
+                // SAFETY: each item writes only its own rows' voxels of case b, for every
+                // output channel: disjoint from every other item's.
+                unsafe { g.product(out, ws, b, rows, col) };
+            })
+    };
+    // SAFETY: the tiles cover every output row of every case, and `product` writes each of
+    // their voxels for every output channel.
+    unsafe { written_in_full(g.batch * g.co * spatial, fill) }
 }
 
-/// The output buffer that the forward pass's tiles share, each writing voxels of its own.
+/// The output buffer that the forward pass's workers share, each writing voxels of its own.
 #[derive(Clone, Copy)]
 pub(super) struct SharedOut(pub(super) *mut f32);
-// SAFETY: the tiles write disjoint voxels (see `forward`), and the buffer outlives them.
+// SAFETY: the workers write disjoint voxels (see `forward`), and the buffer outlives them.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
+
+/// A buffer of `len` values that `fill` writes through [`SharedOut`], not zeroed first:
+/// every value is written (zeroing the outputs was part of the 11 % of the Task04 plan's
+/// step spent in memset and memmove).
+///
+/// # Safety
+/// `fill` must write each of the `len` values, and only those.
+pub(super) unsafe fn written_in_full(len: usize, fill: impl FnOnce(SharedOut)) -> Vec<f32> {
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    fill(SharedOut(y.as_mut_ptr()));
+    // SAFETY: the capacity is `len`, and `fill` initialised every value (the contract).
+    unsafe { y.set_len(len) };
+    y
+}
 
 /// The gradient of the input.
 pub fn input_grad(
@@ -167,7 +183,8 @@ pub fn bias_grad(dy: &FlexTensor) -> FlexTensor {
 }
 
 /// The gradient of the kernel: by the direct kernel where it applies (unit strides on
-/// AVX-512), else per tile of output rows as `dy`'s tile times the tile's im2col matrix.
+/// AVX-512 or AVX2), else per tile of output rows as `dy`'s tile times the tile's im2col
+/// matrix.
 pub fn weight_grad(
     x: &FlexTensor,
     dy: &FlexTensor,
@@ -186,8 +203,8 @@ pub fn weight_grad(
 /// only).
 fn direct_weight_grad(g: &Geometry, xs: &[f32], dys: &[f32]) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if super::direct::covers(g) {
-        return Some(super::direct::weight_grad(g, xs, dys));
+    if let Some(kernels) = super::direct::kernels_for(g) {
+        return Some(super::direct::weight_grad(g, xs, dys, kernels));
     }
     let _ = (g, xs, dys);
     None
@@ -196,24 +213,39 @@ fn direct_weight_grad(g: &Geometry, xs: &[f32], dys: &[f32]) -> Option<Vec<f32>>
 /// Per tile of output rows, `dy`'s tile `[co, tile]` times the tile's im2col matrix,
 /// summed per thread.
 pub(super) fn im2col_weight_grad(g: &Geometry, xs: &[f32], dys: &[f32]) -> Vec<f32> {
-    let columns = g.columns();
-    (0..g.tiles())
+    sum_in_parallel(
+        g.tiles(),
+        g.co * g.columns(),
+        |item, col: &mut Vec<f32>, acc| {
+            let (b, rows) = g.tile(item);
+            g.im2col(xs, b, rows.clone(), col);
+            g.accumulate(acc, dys, b, rows, col);
+        },
+    )
+}
+
+/// The sum over `0..items` of what `add(item, scratch, sums)` adds into `len` zeroed sums:
+/// one set of sums and one scratch buffer per rayon job, added up at the end.
+pub(super) fn sum_in_parallel<Scratch: Default + Send>(
+    items: usize,
+    len: usize,
+    add: impl Fn(usize, &mut Scratch, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    (0..items)
         .into_par_iter()
         .fold(
-            || (vec![0f32; g.co * columns], Vec::new()),
-            |(mut acc, mut col), item| {
-                let (b, rows) = g.tile(item);
-                g.im2col(xs, b, rows.clone(), &mut col);
-                g.accumulate(&mut acc, dys, b, rows, &col);
-                (acc, col)
+            || (vec![0f32; len], Scratch::default()),
+            |(mut sums, mut scratch), item| {
+                add(item, &mut scratch, &mut sums);
+                (sums, scratch)
             },
         )
-        .map(|(acc, _)| acc)
+        .map(|(sums, _)| sums)
         .reduce_with(|mut a, b| {
             a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
             a
         })
-        .unwrap_or_else(|| vec![0f32; g.co * columns])
+        .unwrap_or_else(|| vec![0f32; len])
 }
 
 /// Sizes and offsets of one convolution.

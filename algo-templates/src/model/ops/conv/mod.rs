@@ -7,7 +7,7 @@
 //! volume), which burn-flex runs through an im2col matrix the size of the whole volume for
 //! each of its 27 output positions. Here (see [`flex`]):
 //!
-//! - the forward pass, for unit strides on CPUs with AVX-512, is a direct convolution on a
+//! - the forward pass, for unit strides on CPUs with AVX-512 or AVX2, is a direct convolution on a
 //!   zero-padded copy of the input ([`direct`]: no im2col matrix); otherwise one GEMM per
 //!   tile of output rows, over an im2col matrix read straight from the input, each tile
 //!   small enough for a core's L2 cache (burn-flex transposes the input to channels-last

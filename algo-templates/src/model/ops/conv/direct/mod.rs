@@ -1,27 +1,30 @@
 //! The unit-stride convolution and its kernel's gradient without an im2col matrix, on CPUs
-//! with AVX-512.
+//! with AVX-512 or AVX2.
 //!
 //! The im2col path copies each input value once per kernel tap (27 times for a 3^3 kernel),
 //! and the GEMM then packs that copy again: on the Task04 plan's first-level layers (16
 //! channels) the copies took about twice the multiply-adds' time. Here the input is copied
 //! once, into a zero-padded volume ([`Padded`]) where every tap of every output voxel is one
 //! fixed offset from the voxel: output voxel `q` (a flat index into the padded volume) reads
-//! `padded[q + offset[tap]]`. Two microkernels run on that layout, each holding 24 vectors
-//! of sums in registers, at the FMA units' rate out of the L1 and L2 caches:
+//! `padded[q + offset[tap]]`. Two microkernels ([`kernels`], one set per ISA) run on that
+//! layout, each holding its sums in registers (24 vectors on AVX-512, 12 on AVX2), at the
+//! FMA units' rate out of the L1 and L2 caches:
 //!
-//! - [`forward`]: 8 output channels x 48 consecutive voxels; for each input channel and tap,
-//!   3 vectors of the input times 8 broadcast weights (24 FMAs for 11 loads);
-//! - [`weight_grad`]: 8 output channels x 3 (input channel, tap) columns, summed over the
-//!   voxels 16 at a time (24 FMAs for 11 loads).
+//! - [`forward`]: 8 output channels (4 on AVX2) x 3 vectors of consecutive voxels; for each
+//!   input channel and tap, 3 vectors of the input times 8 (4) broadcast weights;
+//! - [`weight_grad`]: 8 (4) output channels x 3 (input channel, tap) columns, summed over
+//!   the voxels a vector at a time.
 //!
 //! Flat voxels whose x or y lies in the padding are computed and dropped (5 % more work at
 //! 40 voxels a row, 17 % at 10), and channels and columns are taken in whole groups (zero
 //! weights, or sums dropped, fill the last group).
 
 mod forward;
+mod kernels;
 mod weight_grad;
 
 pub(super) use forward::forward;
+pub(super) use kernels::Kernels;
 pub(super) use weight_grad::weight_grad;
 
 use rayon::prelude::*;
@@ -32,12 +35,12 @@ use super::flex::Geometry;
 /// [`Padded::slice_len`]).
 const SLACK: usize = 64;
 
-/// Whether the direct kernels compute this convolution: unit strides, more than one tap, on
-/// a CPU with AVX-512 (elsewhere the im2col path with the `gemm` crate's kernels stays).
-pub(super) fn covers(g: &Geometry) -> bool {
-    g.stride == [1; 3]
-        && g.kernel.iter().product::<usize>() > 1
-        && std::is_x86_feature_detected!("avx512f")
+/// The kernels that compute this convolution, if any: unit strides and more than one tap,
+/// on a CPU with AVX-512 or AVX2 (elsewhere the im2col path with the `gemm` crate's kernels
+/// stays); [`kernels::detected`] says which.
+pub(super) fn kernels_for(g: &Geometry) -> Option<&'static Kernels> {
+    let suits = g.stride == [1; 3] && g.kernel.iter().product::<usize>() > 1;
+    suits.then(kernels::detected).flatten()
 }
 
 /// The zero-padded input's layout: each channel a `[depth, height, width]` volume, padded so

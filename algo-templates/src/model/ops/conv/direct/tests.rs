@@ -31,32 +31,63 @@ const CASES: [Case; 7] = [
 ];
 
 #[test]
-fn equal_the_im2col_path() {
-    if !std::is_x86_feature_detected!("avx512f") {
-        return;
+fn equal_the_im2col_path_on_every_isa_the_cpu_has() {
+    for kernels in kernels::ALL.into_iter().filter(|k| (k.supported)()) {
+        for (i, ([ci, co], input, kernel, padding)) in CASES.into_iter().enumerate() {
+            let out: [usize; 3] =
+                std::array::from_fn(|a| input[a] + 2 * padding[a] + 1 - kernel[a]);
+            let x = Shape::from([2, ci, input[0], input[1], input[2]]);
+            let y = Shape::from([2, co, out[0], out[1], out[2]]);
+            let w = Shape::from([co, ci, kernel[0], kernel[1], kernel[2]]);
+            let g = Geometry::new(&x, &y, &w, &ConvOptions::new([1; 3], padding, [1; 3], 1));
+            let xs = drawn(x.num_elements(), i as u32);
+            let ws = drawn(w.num_elements(), 77 + i as u32);
+            let dys = drawn(y.num_elements(), 99 + i as u32);
+            let what = format!("{}, case {i}", kernels.isa);
+            assert_close_within(
+                &forward(&g, &xs, &ws, kernels),
+                &im2col_forward(&g, &xs, &ws),
+                1e-5,
+                &what,
+            );
+            assert_close_within(
+                &weight_grad(&g, &xs, &dys, kernels),
+                &im2col_weight_grad(&g, &xs, &dys),
+                1e-5,
+                &what,
+            );
+        }
     }
-    for (i, ([ci, co], input, kernel, padding)) in CASES.into_iter().enumerate() {
-        let out: [usize; 3] = std::array::from_fn(|a| input[a] + 2 * padding[a] + 1 - kernel[a]);
-        let x = Shape::from([2, ci, input[0], input[1], input[2]]);
-        let y = Shape::from([2, co, out[0], out[1], out[2]]);
-        let w = Shape::from([co, ci, kernel[0], kernel[1], kernel[2]]);
-        let g = Geometry::new(&x, &y, &w, &ConvOptions::new([1; 3], padding, [1; 3], 1));
-        assert!(covers(&g), "case {i}");
-        let xs = drawn(x.num_elements(), i as u32);
-        let ws = drawn(w.num_elements(), 77 + i as u32);
-        let dys = drawn(y.num_elements(), 99 + i as u32);
-        let what = format!("case {i}");
-        assert_close_within(
-            &forward(&g, &xs, &ws),
-            &im2col_forward(&g, &xs, &ws),
-            1e-5,
-            &what,
-        );
-        assert_close_within(
-            &weight_grad(&g, &xs, &dys),
-            &im2col_weight_grad(&g, &xs, &dys),
-            1e-5,
-            &what,
-        );
+}
+
+#[test]
+fn unit_strides_with_taps_take_the_widest_isa_and_others_the_im2col_path() {
+    let shape = |c: usize, s: [usize; 3]| Shape::from([1, c, s[0], s[1], s[2]]);
+    let geometry = |kernel: [usize; 3], stride: [usize; 3]| {
+        let out = std::array::from_fn(|a| (8 + 2 - kernel[a]) / stride[a] + 1);
+        let options = ConvOptions::new(stride, [1; 3], [1; 3], 1);
+        Geometry::new(
+            &shape(4, [8; 3]),
+            &shape(8, out),
+            &shape(8, kernel),
+            &options,
+        )
+    };
+    let widest = kernels::ALL.into_iter().find(|k| (k.supported)());
+    let taken = kernels_for(&geometry([3; 3], [1; 3])).map(|k| k.isa);
+    if std::env::var_os("AUTOSEG_MAX_CPU_ISA").is_none() {
+        assert_eq!(taken, widest.map(|k| k.isa));
     }
+    assert!(kernels_for(&geometry([3; 3], [2; 3])).is_none());
+    assert!(kernels_for(&geometry([1; 3], [1; 3])).is_none());
+}
+
+#[test]
+fn the_isa_cap_allows_its_isa_and_narrower_ones() {
+    let isas = |cap| kernels::allowed(cap).map(|ks| ks.iter().map(|k| k.isa).collect::<Vec<_>>());
+    assert_eq!(isas(""), Some(vec!["avx512", "avx2"]));
+    assert_eq!(isas("AVX512"), Some(vec!["avx512", "avx2"]));
+    assert_eq!(isas("avx2"), Some(vec!["avx2"]));
+    assert_eq!(isas("none"), Some(vec![]));
+    assert_eq!(isas("sse"), None);
 }

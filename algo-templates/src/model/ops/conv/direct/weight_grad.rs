@@ -1,64 +1,48 @@
-//! The kernel's gradient: per output slice, 8 output channels x 3 columns (an input channel
-//! and a tap) at a time, summed over the slice's flat voxels 16 at a time.
-
-use std::arch::x86_64::{
-    __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps,
-};
+//! The kernel's gradient: per output slice, a group of output channels x 3 columns (an
+//! input channel and a tap) at a time (8 x 3 on AVX-512, 4 x 3 on AVX2), summed over the
+//! slice's flat voxels a vector at a time.
 
 use rayon::prelude::*;
 
-use super::{Padded, covers};
-use crate::ops::conv::flex::Geometry;
-
-/// Output channels a microkernel call sums for.
-const CHANNELS: usize = 8;
-/// Columns (an input channel and a tap) a microkernel call sums for.
-const COLUMNS: usize = 3;
-/// Voxels in a vector.
-const LANES: usize = 16;
+use super::Padded;
+use super::kernels::{COLUMNS, Kernels};
+use crate::ops::conv::flex::{Geometry, sum_in_parallel};
 
 /// `dweight[co, ci, tap] = sum over cases and output voxels o of dy[b, co, o] *
-/// x[b, ci, o + tap - padding]` (zero outside the input), for a geometry that [`covers`]
-/// accepts; `[co, ci, taps]` in order.
-pub fn weight_grad(g: &Geometry, xs: &[f32], dys: &[f32]) -> Vec<f32> {
+/// x[b, ci, o + tap - padding]` (zero outside the input), by `kernels` (those
+/// [`super::kernels_for`] gives `g`); `[co, ci, taps]` in order.
+pub fn weight_grad(g: &Geometry, xs: &[f32], dys: &[f32], kernels: &Kernels) -> Vec<f32> {
     assert!(
-        covers(g),
-        "the direct convolution needs unit strides and AVX-512"
+        g.stride == [1; 3] && (kernels.supported)(),
+        "the direct convolution needs unit strides and a CPU with {}",
+        kernels.isa
     );
     let padded = Padded::new(g);
     let columns = g.ci * padded.offsets.len();
     let sums = Sums {
-        rows: g.co.div_ceil(CHANNELS) * CHANNELS,
+        rows: g.co.div_ceil(kernels.channels) * kernels.channels,
         columns: columns.div_ceil(COLUMNS) * COLUMNS,
     };
     if g.out.contains(&0) {
         return vec![0.0; g.co * columns];
     }
     let volume = padded.fill(g, xs);
-    let dy = DyRows::new(g, &padded, sums.rows, dys);
+    let dy = DyRows::new(g, &padded, (sums.rows, kernels.lanes), dys);
     let slice = Slice {
         padded: &padded,
         g,
         volume: &volume,
         dy: &dy,
         sums: &sums,
+        kernels,
     };
-    let total = (0..g.batch * g.out[0])
-        .into_par_iter()
-        .fold(
-            || (vec![0f32; sums.rows * sums.columns], Vec::new()),
-            |(mut acc, mut partial), item| {
-                let (b, z) = (item / g.out[0], item % g.out[0]);
-                slice.add_sums((b, z), &mut partial, &mut acc);
-                (acc, partial)
-            },
-        )
-        .map(|(acc, _)| acc)
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0f32; sums.rows * sums.columns]);
+    let total = sum_in_parallel(
+        g.batch * g.out[0],
+        sums.rows * sums.columns,
+        |item, partial, acc| {
+            slice.add_sums((item / g.out[0], item % g.out[0]), partial, acc);
+        },
+    );
     (0..g.co)
         .flat_map(|co| &total[co * sums.columns..][..columns])
         .copied()
@@ -81,9 +65,11 @@ struct DyRows {
 }
 
 impl DyRows {
-    fn new(g: &Geometry, padded: &Padded, rows: usize, dys: &[f32]) -> DyRows {
+    /// `rows` channels (`g.co` rounded up to whole groups), each slice's row whole vectors
+    /// of `lanes`.
+    fn new(g: &Geometry, padded: &Padded, (rows, lanes): (usize, usize), dys: &[f32]) -> DyRows {
         let [od, oh, ow] = g.out;
-        let len = padded.slice_len(g, LANES);
+        let len = padded.slice_len(g, lanes);
         let channel_len = od * len;
         let mut values = vec![0f32; g.batch * rows * channel_len];
         values
@@ -107,9 +93,6 @@ impl DyRows {
     }
 }
 
-/// One group of rows x one block of columns' sums, as vectors of 16 partial sums.
-type BlockSums = [[__m512; COLUMNS]; CHANNELS];
-
 /// What every slice's sums read.
 struct Slice<'a> {
     padded: &'a Padded,
@@ -117,17 +100,19 @@ struct Slice<'a> {
     volume: &'a [f32],
     dy: &'a DyRows,
     sums: &'a Sums,
+    kernels: &'a Kernels,
 }
 
 impl Slice<'_> {
     /// Adds output slice `z` of case `b`'s share of every sum into `acc` (`[rows,
-    /// columns]`), a group of rows at a time; `partial` is scratch.
+    /// columns]`), a group of rows at a time; `partial` is scratch, the vectors of partial
+    /// sums of each block of columns.
     ///
     /// The slice is taken [`STRETCH`] voxels at a time, every block of columns over one
     /// stretch before the next, so that the group's rows of `dy` stay in the L1 cache (a
     /// slice at once read them from L2 for every block: 1.8x the forward kernel's time).
-    fn add_sums(&self, (b, z): (usize, usize), partial: &mut Vec<BlockSums>, acc: &mut [f32]) {
-        let (padded, dy, sums) = (self.padded, self.dy, self.sums);
+    fn add_sums(&self, (b, z): (usize, usize), partial: &mut Vec<f32>, acc: &mut [f32]) {
+        let (padded, dy, sums, kernels) = (self.padded, self.dy, self.sums, self.kernels);
         let taps = padded.offsets.len();
         let case = &self.volume[b * self.g.ci * padded.channel_len..];
         let first = padded.slice_start(z);
@@ -140,84 +125,46 @@ impl Slice<'_> {
                 case[c * padded.channel_len + first + padded.offsets[tap]..].as_ptr()
             })
             .collect();
-        for group in (0..sums.rows).step_by(CHANNELS) {
+        let block_len = kernels.block_len();
+        for group in (0..sums.rows).step_by(kernels.channels) {
             let rows = &dy.values[(b * sums.rows + group) * dy.channel_len + z * dy.len..];
-            // SAFETY: all-zero bits are zero vectors.
             partial.clear();
-            partial.resize(sums.columns / COLUMNS, unsafe { std::mem::zeroed() });
+            partial.resize(sums.columns / COLUMNS * block_len, 0.0);
             for from in (0..dy.len).step_by(STRETCH) {
                 let len = STRETCH.min(dy.len - from);
-                for (x, sums) in starts.chunks(COLUMNS).zip(partial.iter_mut()) {
-                    // SAFETY: avx512f was detected (`covers`); each column reads up to
-                    // `dy.len` values inside its padded channel, row and slack
-                    // (`Padded::slice_len`), each of the group's rows up to `dy.len` values
-                    // of its slice.
+                for (x, block) in starts.chunks(COLUMNS).zip(partial.chunks_mut(block_len)) {
+                    // SAFETY: the CPU has the kernels' ISA (`weight_grad`'s assert); each
+                    // column reads up to `dy.len` values inside its padded channel, row and
+                    // slack (`Padded::slice_len`), each of the group's rows up to `dy.len`
+                    // values of its slice; `block` holds `block_len` sums.
                     unsafe {
-                        block_sums(
+                        (kernels.block_sums)(
                             rows.as_ptr(),
                             dy.channel_len,
                             x.try_into().expect("COLUMNS columns a block"),
                             from..from + len,
-                            sums,
+                            block.as_mut_ptr(),
                         )
                     };
                 }
             }
-            for (block, sums_of) in partial.iter().enumerate() {
-                let out = &mut acc[group * sums.columns + block * COLUMNS..];
-                // SAFETY: avx512f was detected; `out` holds `CHANNELS` rows of
-                // `sums.columns`, the block's `COLUMNS` from its start.
-                unsafe { add_reduced(sums_of, out.as_mut_ptr(), sums.columns) };
+            for (index, block) in partial.chunks(block_len).enumerate() {
+                let out = &mut acc[group * sums.columns + index * COLUMNS..];
+                add_reduced(block, kernels.lanes, out, sums.columns);
             }
         }
     }
 }
 
 /// Voxels of a slice every block of columns takes before the next: 8 rows of `dy` fill
-/// 16 KB, a third of the L1 cache.
+/// 16 KB, a third of the L1 cache. A multiple of every ISA's lanes.
 const STRETCH: usize = 512;
 
-/// Adds `dy[c][i] * x[k][i]` for `i` in `range` to lane `i % 16` of `sums[c][k]`, for the
-/// `CHANNELS` rows of `dy` (`dy_stride` apart) and the `COLUMNS` columns of `x`.
-///
-/// # Safety
-/// The CPU has avx512f; `range`'s bounds are multiples of 16; `dy` is readable for
-/// `(CHANNELS - 1) * dy_stride + range.end` values and each `x[k]` for `range.end`.
-#[target_feature(enable = "avx512f")]
-unsafe fn block_sums(
-    dy: *const f32,
-    dy_stride: usize,
-    x: [*const f32; COLUMNS],
-    range: std::ops::Range<usize>,
-    sums: &mut BlockSums,
-) {
-    let mut acc = *sums;
-    for i in range.step_by(LANES) {
-        let mut v = [_mm512_setzero_ps(); COLUMNS];
-        for (v, x) in v.iter_mut().zip(x) {
-            // SAFETY (this block and the reads below): within the contract's reads.
-            *v = unsafe { _mm512_loadu_ps(x.add(i)) };
-        }
-        for (c, row) in acc.iter_mut().enumerate() {
-            let d = unsafe { _mm512_loadu_ps(dy.add(c * dy_stride + i)) };
-            for (a, &v) in row.iter_mut().zip(&v) {
-                *a = _mm512_fmadd_ps(d, v, *a);
-            }
-        }
-    }
-    *sums = acc;
-}
-
-/// Adds each vector of `sums[c][k]`, summed, to `out[c * out_stride + k]`.
-///
-/// # Safety
-/// The CPU has avx512f; `out` is writable for `(CHANNELS - 1) * out_stride + COLUMNS`.
-#[target_feature(enable = "avx512f")]
-unsafe fn add_reduced(sums: &BlockSums, out: *mut f32, out_stride: usize) {
-    for (c, row) in sums.iter().enumerate() {
-        for (k, &a) in row.iter().enumerate() {
-            // SAFETY: inside `out` by the contract.
-            unsafe { *out.add(c * out_stride + k) += _mm512_reduce_add_ps(a) };
-        }
+/// Adds each vector of partial sums in `block` (`[channels][COLUMNS][lanes]`), summed, to
+/// `out[c * out_stride + k]`.
+fn add_reduced(block: &[f32], lanes: usize, out: &mut [f32], out_stride: usize) {
+    for (i, vector) in block.chunks(lanes).enumerate() {
+        let (c, k) = (i / COLUMNS, i % COLUMNS);
+        out[c * out_stride + k] += vector.iter().sum::<f32>();
     }
 }
