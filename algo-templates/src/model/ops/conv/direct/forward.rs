@@ -1,5 +1,5 @@
 //! The convolution: per output slice, a group of output channels x a chunk of flat voxels
-//! at a time (8 x 48 on AVX-512, 4 x 24 on AVX2).
+//! at a time (8 x 48 on AVX-512, 4 x 16 on AVX2).
 
 use rayon::prelude::*;
 

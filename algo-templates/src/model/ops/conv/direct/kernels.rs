@@ -1,6 +1,8 @@
 //! The two microkernels, once per vector ISA (AVX-512, and AVX2 with FMA for the CPUs
 //! without it), with the blocking each ISA's registers allow: 32 vector registers hold 24
-//! sums of 8 output channels, 16 hold 12 sums of 4. One macro writes both sets, so that
+//! sums of 8 output channels; of 16, 8 sums of 4 (at 12 sums, 3 vectors of 4 channels or 3
+//! columns, LLVM shuffled and spilled registers in the loop, and the AVX2 step took 1.21x
+//! the im2col path's time on a Zen 4). One macro writes both sets, so that
 //! each is compiled with its own target feature and its intrinsics inline (a generic body
 //! called from a `#[target_feature]` wrapper was not inlined into it, in an earlier try
 //! with pulp).
@@ -8,15 +10,10 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
-/// Columns (an input channel and a tap) a kernel-gradient call sums for.
-pub(super) const COLUMNS: usize = 3;
-/// Vectors of voxels a forward call computes per output channel.
-const VECTORS: usize = 3;
-
 /// `forward_chunk(x, channel_len, ci, offsets, weights, out, out_stride)`: `channels`
 /// output channels x [`Kernels::chunk`] flat voxels from `x` (channel 0 of the case at the
 /// chunk's first voxel, channels `channel_len` apart): for each of the `ci` input channels
-/// and each tap (its flat offset), [`VECTORS`] vectors at the tap's offset times `channels`
+/// and each tap (its flat offset), `vectors` vectors at the tap's offset times `channels`
 /// broadcast weights, written to `out` (rows `out_stride` apart).
 ///
 /// # Safety
@@ -27,15 +24,15 @@ pub(super) type ForwardChunk =
     unsafe fn(*const f32, usize, usize, &[usize], *const f32, *mut f32, usize);
 
 /// `block_sums(dy, dy_stride, x, range, sums)`: adds `dy[c][i] * x[k][i]` for `i` in
-/// `range` to lane `i % lanes` of the partial sum `sums[(c * COLUMNS + k) * lanes..]`, for
-/// the `channels` rows of `dy` (`dy_stride` apart) and the [`COLUMNS`] columns of `x`.
+/// `range` to lane `i % lanes` of the partial sum `sums[(c * columns + k) * lanes..]`, for
+/// the `channels` rows of `dy` (`dy_stride` apart) and the `columns` columns of `x` (as
+/// many pointers from `x`).
 ///
 /// # Safety
 /// The CPU has the ISA; `range`'s bounds are multiples of `lanes`; `dy` is readable for
 /// `(channels - 1) * dy_stride + range.end` values, each `x[k]` for `range.end`, and
 /// `sums` for [`Kernels::block_len`].
-pub(super) type BlockSums =
-    unsafe fn(*const f32, usize, &[*const f32; COLUMNS], Range<usize>, *mut f32);
+pub(super) type BlockSums = unsafe fn(*const f32, usize, *const *const f32, Range<usize>, *mut f32);
 
 /// One ISA's microkernels and their blocking.
 pub(crate) struct Kernels {
@@ -47,6 +44,10 @@ pub(crate) struct Kernels {
     pub(super) lanes: usize,
     /// Output channels one call of either kernel covers.
     pub(super) channels: usize,
+    /// Vectors of voxels a forward call computes per output channel.
+    pub(super) vectors: usize,
+    /// Columns (an input channel and a tap) a kernel-gradient call sums for.
+    pub(super) columns: usize,
     pub(super) forward_chunk: ForwardChunk,
     pub(super) block_sums: BlockSums,
 }
@@ -54,12 +55,12 @@ pub(crate) struct Kernels {
 impl Kernels {
     /// Flat voxels a forward call computes.
     pub(super) fn chunk(&self) -> usize {
-        VECTORS * self.lanes
+        self.vectors * self.lanes
     }
 
     /// Partial sums one block of a kernel-gradient call keeps.
     pub(super) fn block_len(&self) -> usize {
-        self.channels * COLUMNS * self.lanes
+        self.channels * self.columns * self.lanes
     }
 }
 
@@ -93,23 +94,27 @@ pub(super) fn allowed(cap: &str) -> Option<&'static [&'static Kernels]> {
 }
 
 macro_rules! microkernels {
-    ($module:ident, $isa:literal, $feature:tt, [$($detect:tt),+], $channels:literal,
-     $lanes:literal, $vector:ident, $zero:ident, $load:ident, $splat:ident, $fma:ident,
+    ($module:ident, $isa:literal, $feature:tt, [$($detect:tt),+], $lanes:literal,
+     [$channels:literal x $vectors:literal, $columns:literal], $vector:ident, $zero:ident, $load:ident, $splat:ident, $fma:ident,
      $store:ident) => {
         mod $module {
             use std::arch::x86_64::{$fma, $load, $splat, $store, $vector, $zero};
             use std::ops::Range;
 
-            use super::{COLUMNS, Kernels, VECTORS};
+            use super::Kernels;
 
             const CHANNELS: usize = $channels;
             const LANES: usize = $lanes;
+            const VECTORS: usize = $vectors;
+            const COLUMNS: usize = $columns;
 
             pub(in super::super) static KERNELS: Kernels = Kernels {
                 isa: $isa,
                 supported,
                 lanes: LANES,
                 channels: CHANNELS,
+                vectors: VECTORS,
+                columns: COLUMNS,
                 forward_chunk,
                 block_sums,
             };
@@ -162,7 +167,7 @@ macro_rules! microkernels {
             unsafe fn block_sums(
                 dy: *const f32,
                 dy_stride: usize,
-                x: &[*const f32; COLUMNS],
+                x: *const *const f32,
                 range: Range<usize>,
                 sums: *mut f32,
             ) {
@@ -174,6 +179,7 @@ macro_rules! microkernels {
                         *a = unsafe { $load(sums.add((c * COLUMNS + k) * LANES)) };
                     }
                 }
+                let x: [*const f32; COLUMNS] = std::array::from_fn(|k| unsafe { *x.add(k) });
                 for i in range.step_by(LANES) {
                     let mut v = [$zero(); COLUMNS];
                     for (v, x) in v.iter_mut().zip(x) {
@@ -201,8 +207,8 @@ microkernels!(
     "avx512",
     "avx512f",
     ["avx512f"],
-    8,
     16,
+    [8 x 3, 3],
     __m512,
     _mm512_setzero_ps,
     _mm512_loadu_ps,
@@ -215,8 +221,8 @@ microkernels!(
     "avx2",
     "avx2,fma",
     ["avx2", "fma"],
-    4,
     8,
+    [4 x 2, 2],
     __m256,
     _mm256_setzero_ps,
     _mm256_loadu_ps,

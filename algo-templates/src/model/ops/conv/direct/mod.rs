@@ -7,13 +7,13 @@
 //! once, into a zero-padded volume ([`Padded`]) where every tap of every output voxel is one
 //! fixed offset from the voxel: output voxel `q` (a flat index into the padded volume) reads
 //! `padded[q + offset[tap]]`. Two microkernels ([`kernels`], one set per ISA) run on that
-//! layout, each holding its sums in registers (24 vectors on AVX-512, 12 on AVX2), at the
+//! layout, each holding its sums in registers (24 vectors on AVX-512, 8 on AVX2), at the
 //! FMA units' rate out of the L1 and L2 caches:
 //!
-//! - [`forward`]: 8 output channels (4 on AVX2) x 3 vectors of consecutive voxels; for each
-//!   input channel and tap, 3 vectors of the input times 8 (4) broadcast weights;
-//! - [`weight_grad`]: 8 (4) output channels x 3 (input channel, tap) columns, summed over
-//!   the voxels a vector at a time.
+//! - [`forward`]: 8 output channels x 3 vectors of consecutive voxels (4 x 2 on AVX2); for
+//!   each input channel and tap, 3 (2) vectors of the input times 8 (4) broadcast weights;
+//! - [`weight_grad`]: 8 output channels x 3 (input channel, tap) columns (4 x 2 on AVX2),
+//!   summed over the voxels a vector at a time.
 //!
 //! Flat voxels whose x or y lies in the padding are computed and dropped (5 % more work at
 //! 40 voxels a row, 17 % at 10), and channels and columns are taken in whole groups (zero

@@ -1,11 +1,11 @@
-//! The kernel's gradient: per output slice, a group of output channels x 3 columns (an
-//! input channel and a tap) at a time (8 x 3 on AVX-512, 4 x 3 on AVX2), summed over the
+//! The kernel's gradient: per output slice, a group of output channels x a block of columns
+//! (an input channel and a tap) at a time (8 x 3 on AVX-512, 4 x 2 on AVX2), summed over the
 //! slice's flat voxels a vector at a time.
 
 use rayon::prelude::*;
 
+use super::Kernels;
 use super::Padded;
-use super::kernels::{COLUMNS, Kernels};
 use crate::ops::conv::flex::{Geometry, sum_in_parallel};
 
 /// `dweight[co, ci, tap] = sum over cases and output voxels o of dy[b, co, o] *
@@ -21,7 +21,7 @@ pub fn weight_grad(g: &Geometry, xs: &[f32], dys: &[f32], kernels: &Kernels) -> 
     let columns = g.ci * padded.offsets.len();
     let sums = Sums {
         rows: g.co.div_ceil(kernels.channels) * kernels.channels,
-        columns: columns.div_ceil(COLUMNS) * COLUMNS,
+        columns: columns.div_ceil(kernels.columns) * kernels.columns,
     };
     if g.out.contains(&0) {
         return vec![0.0; g.co * columns];
@@ -129,10 +129,13 @@ impl Slice<'_> {
         for group in (0..sums.rows).step_by(kernels.channels) {
             let rows = &dy.values[(b * sums.rows + group) * dy.channel_len + z * dy.len..];
             partial.clear();
-            partial.resize(sums.columns / COLUMNS * block_len, 0.0);
+            partial.resize(sums.columns / kernels.columns * block_len, 0.0);
             for from in (0..dy.len).step_by(STRETCH) {
                 let len = STRETCH.min(dy.len - from);
-                for (x, block) in starts.chunks(COLUMNS).zip(partial.chunks_mut(block_len)) {
+                for (x, block) in starts
+                    .chunks(kernels.columns)
+                    .zip(partial.chunks_mut(block_len))
+                {
                     // SAFETY: the CPU has the kernels' ISA (`weight_grad`'s assert); each
                     // column reads up to `dy.len` values inside its padded channel, row and
                     // slack (`Padded::slice_len`), each of the group's rows up to `dy.len`
@@ -141,7 +144,7 @@ impl Slice<'_> {
                         (kernels.block_sums)(
                             rows.as_ptr(),
                             dy.channel_len,
-                            x.try_into().expect("COLUMNS columns a block"),
+                            x.as_ptr(),
                             from..from + len,
                             block.as_mut_ptr(),
                         )
@@ -149,8 +152,8 @@ impl Slice<'_> {
                 }
             }
             for (index, block) in partial.chunks(block_len).enumerate() {
-                let out = &mut acc[group * sums.columns + index * COLUMNS..];
-                add_reduced(block, kernels.lanes, out, sums.columns);
+                let out = &mut acc[group * sums.columns + index * kernels.columns..];
+                add_reduced(block, kernels, out, sums.columns);
             }
         }
     }
@@ -160,11 +163,11 @@ impl Slice<'_> {
 /// 16 KB, a third of the L1 cache. A multiple of every ISA's lanes.
 const STRETCH: usize = 512;
 
-/// Adds each vector of partial sums in `block` (`[channels][COLUMNS][lanes]`), summed, to
+/// Adds each vector of partial sums in `block` (`[channels][columns][lanes]`), summed, to
 /// `out[c * out_stride + k]`.
-fn add_reduced(block: &[f32], lanes: usize, out: &mut [f32], out_stride: usize) {
-    for (i, vector) in block.chunks(lanes).enumerate() {
-        let (c, k) = (i / COLUMNS, i % COLUMNS);
+fn add_reduced(block: &[f32], kernels: &Kernels, out: &mut [f32], out_stride: usize) {
+    for (i, vector) in block.chunks(kernels.lanes).enumerate() {
+        let (c, k) = (i / kernels.columns, i % kernels.columns);
         out[c * out_stride + k] += vector.iter().sum::<f32>();
     }
 }
