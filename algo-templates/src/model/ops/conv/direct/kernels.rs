@@ -95,8 +95,8 @@ pub(super) fn allowed(cap: &str) -> Option<&'static [&'static Kernels]> {
 
 macro_rules! microkernels {
     ($module:ident, $isa:literal, $feature:tt, [$($detect:tt),+], $lanes:literal,
-     [$channels:literal x $vectors:literal, $columns:literal], $vector:ident, $zero:ident, $load:ident, $splat:ident, $fma:ident,
-     $store:ident) => {
+     [$channels:literal x $vectors:literal, $columns:literal], $vector:ident, $zero:ident,
+     $load:ident, $splat:ident, $fma:ident, $store:ident) => {
         mod $module {
             use std::arch::x86_64::{$fma, $load, $splat, $store, $vector, $zero};
             use std::ops::Range;

@@ -159,8 +159,9 @@ impl Slice<'_> {
     }
 }
 
-/// Voxels of a slice every block of columns takes before the next: 8 rows of `dy` fill
-/// 16 KB, a third of the L1 cache. A multiple of every ISA's lanes.
+/// Voxels of a slice every block of columns takes before the next: a group's rows of `dy`
+/// fill 16 KB (8 rows, AVX-512) or 8 KB (4, AVX2), at most a third of the L1 cache. A
+/// multiple of every ISA's lanes.
 const STRETCH: usize = 512;
 
 /// Adds each vector of partial sums in `block` (`[channels][columns][lanes]`), summed, to
