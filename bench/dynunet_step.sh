@@ -3,7 +3,9 @@
 # CPU cores (16-128 channels, patch 40x56x40, batch 2, Dice + CE over deep supervision, AdamW),
 # and the same network at nnU-Net's 32-256, in autoseg on flex, autoseg on burn-tch (libtorch,
 # scripts/setup-torch.sh) and MONAI's DynUNet on PyTorch (bench/peer_dynunet_step.py): RUNS
-# runs of each, interleaved, in one run on one machine. Prints the medians over the runs (each
+# runs of each, interleaved, in one run on one machine. Each row names its precision: autoseg's
+# default (`mixed_precision: auto`: bf16 on flex where the CPU has AVX-512 BF16), and beside it
+# flex in f32 and PyTorch under CPU autocast to bf16 (PyTorch's and MONAI's default is f32). Prints the medians over the runs (each
 # run's figure is itself the median of its steps), the ratios to PyTorch, and each step's
 # achieved FLOP/s (the peer's count of one step's FLOPs, the same network for all three)
 # against the machine's fp32 peak measured by a 4096^2 GEMM (PyTorch's oneDNN/MKL, and each
@@ -52,8 +54,14 @@ for width in 16-128 32-256; do
   "$flex/autoseg" generate -w "$work/w" --algos dynunet --folds 0 --cpu --time-budget 5400 \
     --force "${set_filters[@]}" >/dev/null
   cp -r "$work/w/bundles/dynunet_0" "$work/$width"
+  "$flex/autoseg" generate -w "$work/w" --algos dynunet --folds 0 --cpu --time-budget 5400 \
+    --force "${set_filters[@]}" --set mixed_precision=off >/dev/null
+  cp -r "$work/w/bundles/dynunet_0" "$work/$width-f32"
   "$flex/examples/bench_bundle_step" --bundle "$work/$width" --steps 2 > "$work/$width.spec.json"
 done
+# Under an ISA cap, flex's default is f32 and PyTorch's bf16 has no bf16 instructions.
+bf16_rows=1
+[ -n "${MAX_ISA:-}" ] && bf16_rows=0
 
 echo "ISA cap: ${MAX_ISA:-none}"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores;" \
@@ -70,11 +78,19 @@ for ((r = 1; r <= runs; r++)); do
   for width in 16-128 32-256; do
     for b in "${backends[@]}"; do
       IFS=: read -r name dir dev <<< "$b"
-      echo "{\"width\": \"$width\", \"who\": \"$name\", \"r\": $("$dir/bench_bundle_step" \
-        --bundle "$work/$width" --device "$dev" --steps "$steps")}" >> "$work/steps.jsonl"
+      bundles=("$work/$width")
+      [ "$name" = flex ] && [ $bf16_rows = 1 ] && bundles+=("$work/$width-f32")
+      for bundle in "${bundles[@]}"; do
+        echo "{\"width\": \"$width\", \"who\": \"$name\", \"r\": $("$dir/bench_bundle_step" \
+          --bundle "$bundle" --device "$dev" --steps "$steps")}" >> "$work/steps.jsonl"
+      done
     done
-    echo "{\"width\": \"$width\", \"who\": \"PyTorch\", \"r\": $("$peer_py" "$here/bench/peer_dynunet_step.py" \
-      --spec "$work/$width.spec.json" --steps "$steps")}" >> "$work/steps.jsonl"
+    peer_flags=("")
+    [ $bf16_rows = 1 ] && peer_flags+=(--bf16)
+    for flag in "${peer_flags[@]}"; do
+      echo "{\"width\": \"$width\", \"who\": \"PyTorch\", \"r\": $("$peer_py" "$here/bench/peer_dynunet_step.py" \
+        --spec "$work/$width.spec.json" --steps "$steps" $flag)}" >> "$work/steps.jsonl"
+    done
   done
 done
 
@@ -83,20 +99,22 @@ import json, statistics, sys
 steps = [json.loads(l) for l in open(sys.argv[1])]
 gemm = {g["who"]: g["r"]["gemm_gflops"] for g in map(json.loads, open(sys.argv[2]))}
 peak = max(gemm.values())
+bf16 = [g["r"]["gemm_bf16_gflops"] for g in map(json.loads, open(sys.argv[2])) if "gemm_bf16_gflops" in g["r"]]
 print("fp32 GEMM 4096^2: " + ", ".join(f"{w} {v:.0f} GFLOP/s" for w, v in gemm.items())
-      + f"; the peak below is {peak:.0f}")
+      + f"; the peak below is {peak:.0f}" + (f" (PyTorch's bf16 GEMM: {bf16[0]:.0f})" if bf16 else ""))
 for width in ("16-128", "32-256"):
     rows = [s for s in steps if s["width"] == width]
     flops = statistics.median(s["r"]["step_flops"] for s in rows if s["who"] == "PyTorch")
     times = {}
     for s in rows:
-        times.setdefault(s["who"], []).append(s["r"]["step_seconds"])
-    torch = statistics.median(times["PyTorch"])
+        who = f'{s["who"]} {s["r"].get("mixed_precision", "f32")}'
+        times.setdefault(who, []).append(s["r"]["step_seconds"])
+    torch = statistics.median(times["PyTorch f32"])
     print(f"\nDynUNet {width}: {flops / 1e9:.1f} GFLOP a step (forward and backward), "
-          f"{len(times['PyTorch'])} runs")
+          f"{len(times['PyTorch f32'])} runs")
     for who, ts in times.items():
         t = statistics.median(ts)
         gflops = flops / t / 1e9
-        print(f"  {who:8} step {t:.3f} s (runs {min(ts):.3f}-{max(ts):.3f}); PyTorch's time / this "
-              f"{torch / t:.2f}x; {gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f} % of the peak")
+        print(f"  {who:12} step {t:.3f} s (runs {min(ts):.3f}-{max(ts):.3f}); PyTorch f32's time / "
+              f"this {torch / t:.2f}x; {gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f} % of the peak")
 PY

@@ -2,16 +2,19 @@
 PyTorch (CPU), built from the JSON that autoseg's bench_bundle_step example prints for a
 bundle (network, patch, batch, loss, optimiser), and the machine's fp32 GEMM rate.
 
-Usage: PEER_PY bench/peer_dynunet_step.py --spec STEP.json [--steps 6] [--threads 2]
+Usage: PEER_PY bench/peer_dynunet_step.py --spec STEP.json [--steps 6] [--threads 2] [--bf16]
        PEER_PY bench/peer_dynunet_step.py --gemm [--threads 2]
 
 The step is what a MONAI user writes: DynUNet(deep_supervision=True; its heads come back
 upsampled to the patch), DeepSupervisionLoss(DiceCELoss(softmax)) with its halving weights,
-AdamW (or SGD as the bundle says), on a random batch. Prints one JSON object: the median step
+AdamW (or SGD as the bundle says), on a random batch; `--bf16` runs the network under
+torch.autocast("cpu", bfloat16) (oneDNN's bf16 convolutions where the CPU has AVX-512 BF16),
+the loss in fp32 as autoseg's mixed precision has it. Prints one JSON object: the median step
 (the first left out), the losses, and the FLOPs of one step (forward and backward, counted by
 torch.utils.flop_counter: convolutions and matrix products, the work a CPU's FMA units do).
 `--gemm` prints the best of 5 products of two 4096 x 4096 fp32 matrices in GFLOP/s (oneDNN /
-MKL, tuned to the CPU's widest vector units): the measured fp32 peak the steps are put against.
+MKL, tuned to the CPU's widest vector units): the measured fp32 peak the steps are put against;
+and the same product in bf16 (f32 sums), what bf16 instructions reach.
 """
 import argparse, json, statistics, time
 
@@ -22,8 +25,8 @@ from monai.networks.nets import DynUNet
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def gemm_gflops(n=4096, repeats=5):
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def gemm_gflops(n=4096, repeats=5, dtype=torch.float32):
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     best = float("inf")
     for _ in range(repeats + 1):
         t = time.perf_counter()
@@ -70,8 +73,9 @@ def step(a):
 
     def one_step():
         opt.zero_grad(set_to_none=True)
-        out = net(image)
-        outputs = list(torch.unbind(out, 1)) if out.dim() == 6 else [out]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            out = net(image)
+        outputs = list(torch.unbind(out.float(), 1)) if out.dim() == 6 else [out.float()]
         loss = loss_fn(outputs, target)
         loss.backward()
         opt.step()
@@ -84,7 +88,8 @@ def step(a):
         t = time.perf_counter()
         losses.append(one_step())
         times.append(time.perf_counter() - t)
-    print(json.dumps({"torch": torch.__version__, "step_seconds": statistics.median(times[1:]),
+    print(json.dumps({"torch": torch.__version__, "mixed_precision": "bf16" if a.bf16 else "f32",
+                      "step_seconds": statistics.median(times[1:]),
                       "first_loss": losses[0], "last_loss": losses[-1],
                       "parameters": sum(p.numel() for p in net.parameters()),
                       "step_flops": counter.get_total_flops()}))
@@ -94,9 +99,11 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--spec"); p.add_argument("--steps", type=int, default=6)
     p.add_argument("--threads", type=int, default=2); p.add_argument("--gemm", action="store_true")
+    p.add_argument("--bf16", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.gemm:
-        print(json.dumps({"torch": torch.__version__, "gemm_gflops": gemm_gflops()}))
+        print(json.dumps({"torch": torch.__version__, "gemm_gflops": gemm_gflops(),
+                          "gemm_bf16_gflops": gemm_gflops(dtype=torch.bfloat16)}))
     else:
         step(a)

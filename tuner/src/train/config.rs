@@ -79,8 +79,9 @@ pub struct TrainConfig {
     /// Gradient norm clipping (nnU-Net: 12); none when absent.
     #[serde(default)]
     pub grad_clip_norm: Option<f32>,
-    /// Convolutions in bf16 with f32 master weights (`auto`: on a CUDA GPU only, as
-    /// nnU-Net's and Auto3DSeg's AMP; `off`; `bf16`: on any device).
+    /// Convolutions in bf16 with f32 master weights (`auto`: on a CUDA GPU, as nnU-Net's
+    /// and Auto3DSeg's AMP, and on burn-flex where the CPU has AVX-512 BF16; `off`;
+    /// `bf16`: on any device).
     #[serde(default)]
     pub mixed_precision: MixedPrecision,
     /// Stop after this many validations without a better mean Dice.

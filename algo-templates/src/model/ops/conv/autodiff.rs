@@ -11,7 +11,7 @@ use burn::backend::{Autodiff, DispatchKindConversion, DispatchTensor, Flex};
 use burn::tensor::Tensor;
 
 use super::flex;
-use super::{Inputs, Kind};
+use super::{Inputs, Kind, Precision};
 
 /// What the backward step reads.
 #[derive(Debug, Clone)]
@@ -19,21 +19,20 @@ struct Saved {
     x: FlexTensor,
     weight: FlexTensor,
     kind: Kind,
+    precision: Precision,
 }
 
-/// The convolution by the forward kernel on plain burn-flex tensors (inference), when all
-/// its tensors live there; transposed convolutions keep burn-flex's own.
+/// The convolution on plain burn-flex tensors (inference), when all its tensors live there:
+/// by the forward kernel, or burn-flex's own transposed convolution (in f32 inside a bf16
+/// autocast scope too, as under autodiff).
 pub(super) fn plain(inputs: &Inputs) -> Option<Tensor<5>> {
-    let Kind::Conv(options) = &inputs.kind else {
-        return None;
-    };
     let x = inputs.x.clone().try_into_primitive::<Flex>().ok()?;
     let weight = inputs.weight.clone().try_into_primitive::<Flex>().ok()?;
     let bias = match &inputs.bias {
         Some(b) => Some(b.clone().try_into_primitive::<Flex>().ok()?),
         None => None,
     };
-    let y = flex::forward(&x, &weight, bias.as_ref(), options);
+    let (y, _) = forward([x, weight], bias, inputs.kind.clone(), inputs.precision);
     Some(Tensor::from_primitive::<Flex>(y))
 }
 
@@ -53,7 +52,7 @@ where
         .clone()
         .try_into_primitive::<Autodiff<Flex, C>>()
         .ok()?;
-    let kind = inputs.kind.clone();
+    let (kind, precision) = (inputs.kind.clone(), inputs.precision);
     let output = match &inputs.bias {
         Some(bias) => {
             let bias = bias
@@ -65,7 +64,7 @@ where
                 .compute_bound()
                 .stateful();
             let operands = [x.into_primitive(), weight.into_primitive()];
-            record(prep, operands, Some(bias.into_primitive()), kind)
+            record(prep, operands, Some(bias.into_primitive()), kind, precision)
         }
         None => {
             let prep = ConvBackward::<2>
@@ -77,6 +76,7 @@ where
                 [x.into_primitive(), weight.into_primitive()],
                 None,
                 kind,
+                precision,
             )
         }
     };
@@ -89,13 +89,14 @@ fn record<C: CheckpointStrategy, const N: usize>(
     operands: [FlexTensor; 2],
     bias: Option<FlexTensor>,
     kind: Kind,
+    precision: Precision,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     match prep {
         OpsKind::Tracked(prep) => {
-            let (y, saved) = forward(operands, bias, kind);
+            let (y, saved) = forward(operands, bias, kind, precision);
             prep.finish(saved, y)
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(operands, bias, kind).0),
+        OpsKind::UnTracked(prep) => prep.finish(forward(operands, bias, kind, precision).0),
     }
 }
 
@@ -104,12 +105,19 @@ fn forward(
     [x, weight]: [FlexTensor; 2],
     bias: Option<FlexTensor>,
     kind: Kind,
+    precision: Precision,
 ) -> (FlexTensor, Saved) {
     let y = match &kind {
-        Kind::Conv(o) => flex::forward(&x, &weight, bias.as_ref(), o),
+        Kind::Conv(o) => flex::forward(&x, &weight, bias.as_ref(), o, precision),
         Kind::Transposed(o) => Flex::conv_transpose3d(x.clone(), weight.clone(), bias, o.clone()),
     };
-    (y, Saved { x, weight, kind })
+    let saved = Saved {
+        x,
+        weight,
+        kind,
+        precision,
+    };
+    (y, saved)
 }
 
 /// The backward step of either convolution: parents x, weight and, when `N` is 3, bias.
@@ -121,22 +129,27 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = grads.consume::<Flex>(&ops.node);
-        let Saved { x, weight, kind } = ops.state;
+        let Saved {
+            x,
+            weight,
+            kind,
+            precision: p,
+        } = ops.state;
         let parents = ops.parents;
         if let Some(Some(node)) = parents.get(2) {
             grads.register::<Flex>(node.id, flex::bias_grad(&dy));
         }
         if let Some(node) = &parents[1] {
             let grad = match &kind {
-                Kind::Conv(o) => flex::weight_grad(&x, &dy, &weight, o),
-                Kind::Transposed(o) => flex::transposed_weight_grad(&x, &dy, &weight, o),
+                Kind::Conv(o) => flex::weight_grad(&x, &dy, &weight, o, p),
+                Kind::Transposed(o) => flex::transposed_weight_grad(&x, &dy, &weight, o, p),
             };
             grads.register::<Flex>(node.id, grad);
         }
         if let Some(node) = &parents[0] {
             let grad = match kind {
-                Kind::Conv(o) => flex::input_grad(x, weight, dy, o),
-                Kind::Transposed(o) => flex::transposed_input_grad(weight, dy, &o),
+                Kind::Conv(o) => flex::input_grad(x, weight, dy, o, p),
+                Kind::Transposed(o) => flex::transposed_input_grad(weight, dy, &o, p),
             };
             grads.register::<Flex>(node.id, grad);
         }

@@ -28,6 +28,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use rayon::prelude::*;
 use std::ops::Range;
 
+use super::Precision;
 use crate::ops::flex_slices::{contiguous, tensor, values};
 
 /// Values in one tile's im2col matrix at most (1 MB of f32): a tile that stays in a core's
@@ -36,13 +37,15 @@ use crate::ops::flex_slices::{contiguous, tensor, values};
 const TILE_VALUES: usize = 1 << 18;
 
 /// The convolution itself, then the bias: by the direct kernel where it applies (unit
-/// strides on AVX-512 or AVX2), else per tile of output rows as the kernel `[co, ci *
-/// taps]` times the tile's im2col matrix (one GEMM), written straight into the output.
+/// strides on AVX-512 or AVX2; in bf16 where asked and the CPU has AVX-512 BF16), else per
+/// tile of output rows as the kernel `[co, ci * taps]` times the tile's im2col matrix (one
+/// GEMM), written straight into the output.
 pub fn forward(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     options: &ConvOptions<3>,
+    precision: Precision,
 ) -> FlexTensor {
     let (x_shape, w_shape) = (x.shape(), weight.shape());
     let out_sizes = calculate_conv_output_sizes(
@@ -57,7 +60,7 @@ pub fn forward(
     let (x, weight) = (contiguous(x.clone()), contiguous(weight.clone()));
     let (xs, ws) = (values(&x), values(&weight));
     let spatial: usize = g.out.iter().product();
-    let mut y = direct_forward(&g, xs, ws).unwrap_or_else(|| im2col_forward(&g, xs, ws));
+    let mut y = direct_forward(&g, xs, ws, precision).unwrap_or_else(|| im2col_forward(&g, xs, ws));
     if let Some(bias) = bias {
         let bias = contiguous(bias.clone());
         let bias = values(&bias);
@@ -69,13 +72,14 @@ pub fn forward(
 }
 
 /// The direct kernel's output, where it covers the convolution (x86-64 only).
-fn direct_forward(g: &Geometry, xs: &[f32], ws: &[f32]) -> Option<Vec<f32>> {
+fn direct_forward(g: &Geometry, xs: &[f32], ws: &[f32], precision: Precision) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(kernels) = super::direct::kernels_for(g) {
-        return Some(super::direct::forward(g, xs, ws, kernels));
+    return super::direct::chosen(g, precision).map(|k| k.forward(g, xs, ws));
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (g, xs, ws, precision);
+        None
     }
-    let _ = (g, xs, ws);
-    None
 }
 
 /// Per tile of output rows, the kernel `[co, ci * taps]` times the tile's im2col matrix.
@@ -124,6 +128,7 @@ pub fn input_grad(
     weight: FlexTensor,
     dy: FlexTensor,
     options: ConvOptions<3>,
+    precision: Precision,
 ) -> FlexTensor {
     let kernel: [usize; 3] = std::array::from_fn(|a| weight.shape()[2 + a]);
     let padding = options.padding_begin();
@@ -138,6 +143,7 @@ pub fn input_grad(
             &flipped,
             None,
             &ConvOptions::new([1; 3], padding, [1; 3], 1),
+            precision,
         );
     }
     Flex::conv3d_x_backward(x, weight, dy, options)
@@ -149,9 +155,10 @@ pub fn transposed_input_grad(
     weight: FlexTensor,
     dy: FlexTensor,
     options: &ConvTransposeOptions<3>,
+    precision: Precision,
 ) -> FlexTensor {
     let options = ConvOptions::new(options.stride, options.padding, options.dilation, 1);
-    forward(&dy, &weight, None, &options)
+    forward(&dy, &weight, None, &options, precision)
 }
 
 /// The gradient of a transposed convolution's kernel: [`weight_grad`] with the output's
@@ -161,9 +168,10 @@ pub fn transposed_weight_grad(
     dy: &FlexTensor,
     weight: &FlexTensor,
     options: &ConvTransposeOptions<3>,
+    precision: Precision,
 ) -> FlexTensor {
     let options = ConvOptions::new(options.stride, options.padding, options.dilation, 1);
-    weight_grad(dy, x, weight, &options)
+    weight_grad(dy, x, weight, &options, precision)
 }
 
 /// The gradient of the bias: `dy` summed per channel.
@@ -182,32 +190,39 @@ pub fn bias_grad(dy: &FlexTensor) -> FlexTensor {
     tensor(per_channel, [channels].into())
 }
 
-/// The gradient of the kernel: by the direct kernel where it applies (unit strides on
-/// AVX-512 or AVX2), else per tile of output rows as `dy`'s tile times the tile's im2col
-/// matrix.
+/// The gradient of the kernel: by the direct kernel where it applies (as [`forward`]),
+/// else per tile of output rows as `dy`'s tile times the tile's im2col matrix.
 pub fn weight_grad(
     x: &FlexTensor,
     dy: &FlexTensor,
     weight: &FlexTensor,
     options: &ConvOptions<3>,
+    precision: Precision,
 ) -> FlexTensor {
     let w_shape = weight.shape();
     let g = Geometry::new(&x.shape(), &dy.shape(), &w_shape, options);
     let (x, dy) = (contiguous(x.clone()), contiguous(dy.clone()));
     let (xs, dys) = (values(&x), values(&dy));
-    let sum = direct_weight_grad(&g, xs, dys).unwrap_or_else(|| im2col_weight_grad(&g, xs, dys));
+    let sum = direct_weight_grad(&g, xs, dys, precision)
+        .unwrap_or_else(|| im2col_weight_grad(&g, xs, dys));
     tensor(sum, w_shape)
 }
 
 /// The direct kernel's gradient of the kernel, where it covers the convolution (x86-64
 /// only).
-fn direct_weight_grad(g: &Geometry, xs: &[f32], dys: &[f32]) -> Option<Vec<f32>> {
+fn direct_weight_grad(
+    g: &Geometry,
+    xs: &[f32],
+    dys: &[f32],
+    precision: Precision,
+) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(kernels) = super::direct::kernels_for(g) {
-        return Some(super::direct::weight_grad(g, xs, dys, kernels));
+    return super::direct::chosen(g, precision).map(|k| k.weight_grad(g, xs, dys));
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (g, xs, dys, precision);
+        None
     }
-    let _ = (g, xs, dys);
-    None
 }
 
 /// Per tile of output rows, `dy`'s tile `[co, tile]` times the tile's im2col matrix,

@@ -40,7 +40,7 @@ use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoChe
 use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{DType, Tensor, module};
+use burn::tensor::{DType, FloatDType, Tensor, module};
 
 use super::autocast;
 
@@ -48,13 +48,17 @@ use super::autocast;
 /// or in bf16 inside an [`AutocastScope`](super::AutocastScope).
 pub fn apply_conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
     let bias = conv.bias.as_ref().map(|b| b.val());
-    if let (Some(dtype), Some(Kind::Conv(options))) = (autocast::lowered(), Kind::of_conv(conv)) {
+    let kind = Kind::of_conv(conv);
+    if let Some(y) = apply(kind.clone(), &x, conv.weight.val(), bias.clone()) {
+        return y;
+    }
+    if let (Some(dtype), Some(Kind::Conv(options))) = (autocast::lowered(), kind) {
         let weight = conv.weight.val();
         return autocast::lowered_call(dtype, x, weight, bias, |x, w, b| {
             module::conv3d(x, w, b, options)
         });
     }
-    apply(Kind::of_conv(conv), &x, conv.weight.val(), bias).unwrap_or_else(|| conv.forward(x))
+    conv.forward(x)
 }
 
 /// `conv.forward(x)` for a transposed convolution (the U-Nets' upsampling), differentiated
@@ -63,17 +67,51 @@ pub fn apply_conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
 pub fn apply_conv_transpose3d(conv: &ConvTranspose3d, x: Tensor<5>) -> Tensor<5> {
     let bias = conv.bias.as_ref().map(|b| b.val());
     let kind = Kind::of_transposed(conv);
-    if let (Some(dtype), Some(Kind::Transposed(options))) = (autocast::lowered(), kind.clone()) {
+    if let Some(y) = apply(kind.clone(), &x, conv.weight.val(), bias.clone()) {
+        return y;
+    }
+    if let (Some(dtype), Some(Kind::Transposed(options))) = (autocast::lowered(), kind) {
         let weight = conv.weight.val();
         return autocast::lowered_call(dtype, x, weight, bias, |x, w, b| {
             module::conv_transpose3d(x, w, b, options)
         });
     }
-    apply(kind, &x, conv.weight.val(), bias).unwrap_or_else(|| conv.forward(x))
+    conv.forward(x)
+}
+
+/// Whether the kernels here compute bf16 convolutions on this CPU (AVX-512 BF16, x86-64).
+pub fn has_bf16_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return direct::has_bf16_kernels();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The precision a convolution by the kernels here takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Precision {
+    F32,
+    /// autocast's numerics (bf16 operands, f32 sums and output), where the bf16 kernels
+    /// cover the convolution; the others (strided, transposed) stay f32.
+    Bf16,
+}
+
+impl Precision {
+    /// The precision the autocast scope asks for, when the kernels here offer it: none
+    /// for bf16 on a CPU without the bf16 kernels (burn's own bf16 path keeps autocast's
+    /// numerics there).
+    fn current() -> Option<Precision> {
+        match autocast::lowered() {
+            None => Some(Precision::F32),
+            Some(FloatDType::BF16) if has_bf16_kernels() => Some(Precision::Bf16),
+            Some(_) => None,
+        }
+    }
 }
 
 /// The convolution by the kernels here, when they cover it: f32, no dilation or groups,
-/// on burn-flex (plain, or under autodiff with the handwritten backward step).
+/// on burn-flex (plain, or under autodiff with the handwritten backward step), in the
+/// precision autocast asks for.
 fn apply(
     kind: Option<Kind>,
     x: &Tensor<5>,
@@ -89,6 +127,7 @@ fn apply(
         weight,
         bias,
         kind,
+        precision: Precision::current()?,
     };
     autodiff::plain(&inputs)
         .or_else(|| autodiff::tracked::<NoCheckpointing>(&inputs))
@@ -141,6 +180,7 @@ struct Inputs {
     weight: Tensor<5>,
     bias: Option<Tensor<1>>,
     kind: Kind,
+    precision: Precision,
 }
 
 #[cfg(test)]

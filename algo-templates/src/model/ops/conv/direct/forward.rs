@@ -3,12 +3,18 @@
 
 use rayon::prelude::*;
 
-use super::{Kernels, Padded};
+use super::{Kernels, Operand, Padded};
 use crate::ops::conv::flex::{Geometry, SharedOut, written_in_full};
 
 /// `y[b, co, o] = sum over ci and taps of weight[co, ci, tap] * x[b, ci, o + tap - padding]`
-/// (zero outside the input), by `kernels` (those [`super::kernels_for`] gives `g`).
-pub fn forward(g: &Geometry, xs: &[f32], ws: &[f32], kernels: &Kernels) -> Vec<f32> {
+/// (zero outside the input), by `kernels` (those [`super::kernels_for`] or
+/// [`super::bf16_kernels_for`] gives `g`), on the input and kernel as `X`s.
+pub fn forward<X: Operand, D>(
+    g: &Geometry,
+    xs: &[f32],
+    ws: &[f32],
+    kernels: &Kernels<X, D>,
+) -> Vec<f32> {
     assert!(
         g.stride == [1; 3] && (kernels.supported)(),
         "the direct convolution needs unit strides and a CPU with {}",
@@ -19,8 +25,8 @@ pub fn forward(g: &Geometry, xs: &[f32], ws: &[f32], kernels: &Kernels) -> Vec<f
         return Vec::new();
     }
     let padded = Padded::new(g);
-    let volume = padded.fill(g, xs);
-    let kernel = packed_kernel(g, ws, kernels.channels);
+    let volume = padded.fill::<X>(g, xs);
+    let kernel = packed_kernel::<X>(g, ws, kernels.channels);
     let on = Layout {
         padded: &padded,
         g,
@@ -42,13 +48,13 @@ pub fn forward(g: &Geometry, xs: &[f32], ws: &[f32], kernels: &Kernels) -> Vec<f
 }
 
 /// What a slice is computed on, and by which kernels.
-struct Layout<'a> {
+struct Layout<'a, X: 'static, D: 'static> {
     padded: &'a Padded,
     g: &'a Geometry,
-    kernels: &'a Kernels,
+    kernels: &'a Kernels<X, D>,
 }
 
-impl Layout<'_> {
+impl<X: Operand, D> Layout<'_, X, D> {
     /// Flat voxels a slice's computed rows hold: whole chunks.
     fn slice_len(&self) -> usize {
         self.padded.slice_len(self.g, self.kernels.chunk())
@@ -56,20 +62,15 @@ impl Layout<'_> {
 
     /// Computes output slice `z` of case `b` into `scratch`, `[channel groups * channels,
     /// slice_len]`, on the padded layout's flat voxels.
-    fn slice(
-        &self,
-        volume: &[f32],
-        kernel: &[f32],
-        (b, z): (usize, usize),
-        scratch: &mut Vec<f32>,
-    ) {
+    fn slice(&self, volume: &[X], kernel: &[X], (b, z): (usize, usize), scratch: &mut Vec<f32>) {
         let (padded, g, kernels) = (self.padded, self.g, self.kernels);
         let (len, chunk, channels) = (self.slice_len(), kernels.chunk(), kernels.channels);
         let groups = g.co.div_ceil(channels);
         scratch.resize(groups * channels * len, 0.0);
-        let case = &volume[b * g.ci * padded.channel_len..][..g.ci * padded.channel_len];
+        let ci = g.ci.div_ceil(X::CHANNELS);
+        let case = &volume[b * ci * padded.channel_len..][..ci * padded.channel_len];
         let first = padded.slice_start(z);
-        let per_group = g.ci * padded.offsets.len() * channels;
+        let per_group = ci * padded.offsets.len() * channels;
         for group in 0..groups {
             let weights = &kernel[group * per_group..][..per_group];
             let out = &mut scratch[group * channels * len..][..channels * len];
@@ -81,7 +82,7 @@ impl Layout<'_> {
                     (kernels.forward_chunk)(
                         case[first + start..].as_ptr(),
                         padded.channel_len,
-                        g.ci,
+                        ci,
                         &padded.offsets,
                         weights.as_ptr(),
                         out[start..].as_mut_ptr(),
@@ -116,17 +117,25 @@ impl Layout<'_> {
     }
 }
 
-/// The kernel `[co, ci, taps]` regrouped as `[co / channels, ci, taps, channels]`, so that
-/// the microkernel reads each tap's weights for a group of output channels in a row (zero
-/// past the last output channel).
-fn packed_kernel(g: &Geometry, ws: &[f32], channels: usize) -> Vec<f32> {
+/// The kernel `[co, ci, taps]` regrouped as `[co / channels, ci / X::CHANNELS, taps,
+/// channels]` `X`s, so that the microkernel reads each tap's weights for a group of output
+/// channels in a row (zero past the last output and input channel).
+fn packed_kernel<X: Operand>(g: &Geometry, ws: &[f32], channels: usize) -> Vec<X> {
     let taps = g.kernel.iter().product::<usize>();
-    let groups = g.co.div_ceil(channels);
-    let mut packed = vec![0f32; groups * g.ci * taps * channels];
+    let (groups, ci) = (g.co.div_ceil(channels), g.ci.div_ceil(X::CHANNELS));
+    let mut packed = vec![X::default(); groups * ci * taps * channels];
     for (co, weights) in ws.chunks(g.ci * taps).enumerate() {
         let (group, lane) = (co / channels, co % channels);
-        for (column, &w) in weights.iter().enumerate() {
-            packed[(group * g.ci * taps + column) * channels + lane] = w;
+        for c in 0..ci {
+            let first = c * X::CHANNELS;
+            for tap in 0..taps {
+                let second = match first + 1 < g.ci && X::CHANNELS == 2 {
+                    true => weights[(first + 1) * taps + tap],
+                    false => 0.0,
+                };
+                let w = X::pack(weights[first * taps + tap], second);
+                packed[((group * ci + c) * taps + tap) * channels + lane] = w;
+            }
         }
     }
     packed

@@ -10,6 +10,9 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::bf16_kernels::BF16_ISA;
+use super::{Bf16, Bf16Pair};
+
 /// `forward_chunk(x, channel_len, ci, offsets, weights, out, out_stride)`: `channels`
 /// output channels x [`Kernels::chunk`] flat voxels from `x` (channel 0 of the case at the
 /// chunk's first voxel, channels `channel_len` apart): for each of the `ci` input channels
@@ -20,22 +23,24 @@ use std::sync::OnceLock;
 /// The CPU has the ISA; `x` is readable for `(ci - 1) * channel_len + offsets.max() +
 /// chunk` values, `weights` for `ci * offsets.len() * channels` and `out` writable for
 /// `channels` rows of `chunk` values.
-pub(super) type ForwardChunk =
-    unsafe fn(*const f32, usize, usize, &[usize], *const f32, *mut f32, usize);
+pub(super) type ForwardChunk<X> =
+    unsafe fn(*const X, usize, usize, &[usize], *const X, *mut f32, usize);
 
 /// `block_sums(dy, dy_stride, x, range, sums)`: adds `dy[c][i] * x[k][i]` for `i` in
-/// `range` to lane `i % lanes` of the partial sum `sums[(c * columns + k) * lanes..]`, for
-/// the `channels` rows of `dy` (`dy_stride` apart) and the `columns` columns of `x` (as
-/// many pointers from `x`).
+/// `range` to a lane of the partial sum `sums[(c * columns + k) * lanes..]` (lane `i %
+/// lanes` for f32), for the `channels` rows of `dy` (`dy_stride` apart) and the `columns`
+/// columns of `x` (as many pointers from `x`).
 ///
 /// # Safety
-/// The CPU has the ISA; `range`'s bounds are multiples of `lanes`; `dy` is readable for
-/// `(channels - 1) * dy_stride + range.end` values, each `x[k]` for `range.end`, and
-/// `sums` for [`Kernels::block_len`].
-pub(super) type BlockSums = unsafe fn(*const f32, usize, *const *const f32, Range<usize>, *mut f32);
+/// The CPU has the ISA; `range`'s bounds are multiples of [`Kernels::per_vector`]; `dy` is
+/// readable for `(channels - 1) * dy_stride + range.end` values, each `x[k]` for
+/// `range.end`, and `sums` for [`Kernels::block_len`].
+pub(super) type BlockSums<D> = unsafe fn(*const D, usize, *const *const D, Range<usize>, *mut f32);
 
-/// One ISA's microkernels and their blocking.
-pub(crate) struct Kernels {
+/// One ISA's microkernels and their blocking: the forward kernel reads `X`s (input and
+/// kernel), the kernel-gradient kernel `D`s (input and output gradient), both f32 but
+/// for the bf16 set ([`Operand`](super::Operand)).
+pub(crate) struct Kernels<X: 'static = f32, D: 'static = f32> {
     /// The ISA, as `AUTOSEG_MAX_CPU_ISA` names it.
     pub(super) isa: &'static str,
     /// Whether this CPU has the ISA.
@@ -48,11 +53,13 @@ pub(crate) struct Kernels {
     pub(super) vectors: usize,
     /// Columns (an input channel and a tap) a kernel-gradient call sums for.
     pub(super) columns: usize,
-    pub(super) forward_chunk: ForwardChunk,
-    pub(super) block_sums: BlockSums,
+    /// `D` values in a vector: the step of a kernel-gradient call's range.
+    pub(super) per_vector: usize,
+    pub(super) forward_chunk: ForwardChunk<X>,
+    pub(super) block_sums: BlockSums<D>,
 }
 
-impl Kernels {
+impl<X, D> Kernels<X, D> {
     /// Flat voxels a forward call computes.
     pub(super) fn chunk(&self) -> usize {
         self.vectors * self.lanes
@@ -73,22 +80,42 @@ pub(super) static ALL: [&Kernels; 2] = [&avx512::KERNELS, &avx2::KERNELS];
 pub(super) fn detected() -> Option<&'static Kernels> {
     static DETECTED: OnceLock<Option<&'static Kernels>> = OnceLock::new();
     *DETECTED.get_or_init(|| {
-        let cap = std::env::var("AUTOSEG_MAX_CPU_ISA").unwrap_or_default();
-        let allowed = allowed(&cap).unwrap_or_else(|| {
-            eprintln!("AUTOSEG_MAX_CPU_ISA={cap:?} is none of avx512, avx2, none: ignored");
-            &ALL
-        });
+        let allowed = allowed(&cap()).unwrap_or(&ALL);
         allowed.iter().copied().find(|k| (k.supported)())
     })
 }
 
-/// The kernels a cap (`AUTOSEG_MAX_CPU_ISA`'s value, any case) allows, widest first; all
-/// for an empty cap, `None` for one that names no ISA.
+/// The bf16 kernels, where this CPU has AVX-512 BF16 and the cap allows them (no cap, or
+/// `AUTOSEG_MAX_CPU_ISA=avx512_bf16`).
+pub(super) fn detected_bf16() -> Option<&'static Kernels<Bf16Pair, Bf16>> {
+    static DETECTED: OnceLock<Option<&'static Kernels<Bf16Pair, Bf16>>> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        let kernels = &super::bf16_kernels::KERNELS;
+        let cap = cap();
+        let allowed = cap.is_empty() || cap.eq_ignore_ascii_case(kernels.isa);
+        (allowed && (kernels.supported)()).then_some(kernels)
+    })
+}
+
+/// `AUTOSEG_MAX_CPU_ISA`'s value, empty (no cap) when unset or naming no ISA.
+fn cap() -> String {
+    let cap = std::env::var("AUTOSEG_MAX_CPU_ISA").unwrap_or_default();
+    if allowed(&cap).is_none() {
+        eprintln!(
+            "AUTOSEG_MAX_CPU_ISA={cap:?} is none of avx512_bf16, avx512, avx2, none: ignored"
+        );
+        return String::new();
+    }
+    cap
+}
+
+/// The f32 kernels a cap (`AUTOSEG_MAX_CPU_ISA`'s value, any case) allows, widest first;
+/// all for an empty cap or `avx512_bf16`, `None` for one that names no ISA.
 pub(super) fn allowed(cap: &str) -> Option<&'static [&'static Kernels]> {
     match ALL.iter().position(|k| k.isa.eq_ignore_ascii_case(cap)) {
         Some(widest) => Some(&ALL[widest..]),
         None if cap.eq_ignore_ascii_case("none") => Some(&[]),
-        None if cap.is_empty() => Some(&ALL),
+        None if cap.is_empty() || cap.eq_ignore_ascii_case(BF16_ISA) => Some(&ALL),
         None => None,
     }
 }
@@ -115,6 +142,7 @@ macro_rules! microkernels {
                 channels: CHANNELS,
                 vectors: VECTORS,
                 columns: COLUMNS,
+                per_vector: LANES,
                 forward_chunk,
                 block_sums,
             };

@@ -15,20 +15,27 @@
 //! - [`weight_grad`]: 8 output channels x 3 (input channel, tap) columns (4 x 2 on AVX2),
 //!   summed over the voxels a vector at a time.
 //!
+//! Inside an autocast scope, on CPUs with AVX-512 BF16, the same code runs the bf16 kernels
+//! ([`bf16_kernels`]) on bf16 copies of the operands ([`operand`]), with f32 sums.
+//!
 //! Flat voxels whose x or y lies in the padding are computed and dropped (5 % more work at
 //! 40 voxels a row, 17 % at 10), and channels and columns are taken in whole groups (zero
 //! weights, or sums dropped, fill the last group).
 
+mod bf16_kernels;
 mod forward;
 mod kernels;
+mod operand;
 mod weight_grad;
 
-pub(super) use forward::forward;
-pub(super) use kernels::Kernels;
-pub(super) use weight_grad::weight_grad;
+use forward::forward;
+use kernels::Kernels;
+use operand::{Bf16, Bf16Pair, Operand};
+use weight_grad::weight_grad;
 
 use rayon::prelude::*;
 
+use super::Precision;
 use super::flex::Geometry;
 
 /// Values of slack after each padded channel, for the last chunk's overrun (see
@@ -41,6 +48,45 @@ const SLACK: usize = 64;
 pub(super) fn kernels_for(g: &Geometry) -> Option<&'static Kernels> {
     let suits = g.stride == [1; 3] && g.kernel.iter().product::<usize>() > 1;
     suits.then(kernels::detected).flatten()
+}
+
+/// The kernels that compute this convolution in `precision`, if any: as [`kernels_for`],
+/// and the bf16 kernels for bf16 on a CPU with AVX-512 BF16 (f32 kernels elsewhere).
+pub(super) fn chosen(g: &Geometry, precision: Precision) -> Option<Chosen> {
+    let f32_kernels = kernels_for(g)?;
+    match kernels::detected_bf16() {
+        Some(bf16) if precision == Precision::Bf16 => Some(Chosen::Bf16(bf16)),
+        _ => Some(Chosen::F32(f32_kernels)),
+    }
+}
+
+/// The kernels [`chosen`] for a convolution.
+pub(super) enum Chosen {
+    F32(&'static Kernels),
+    Bf16(&'static Kernels<Bf16Pair, Bf16>),
+}
+
+impl Chosen {
+    /// See [`forward()`].
+    pub(super) fn forward(&self, g: &Geometry, xs: &[f32], ws: &[f32]) -> Vec<f32> {
+        match self {
+            Chosen::F32(kernels) => forward(g, xs, ws, kernels),
+            Chosen::Bf16(kernels) => forward(g, xs, ws, kernels),
+        }
+    }
+
+    /// See [`weight_grad()`].
+    pub(super) fn weight_grad(&self, g: &Geometry, xs: &[f32], dys: &[f32]) -> Vec<f32> {
+        match self {
+            Chosen::F32(kernels) => weight_grad(g, xs, dys, kernels),
+            Chosen::Bf16(kernels) => weight_grad(g, xs, dys, kernels),
+        }
+    }
+}
+
+/// Whether this CPU runs bf16 convolutions on the bf16 kernels.
+pub(super) fn has_bf16_kernels() -> bool {
+    kernels::detected_bf16().is_some()
 }
 
 /// The zero-padded input's layout: each channel a `[depth, height, width]` volume, padded so
@@ -85,22 +131,42 @@ impl Padded {
         z * self.dims[1] * self.dims[2]
     }
 
-    /// The input copied into the padded layout, case by case and channel by channel.
-    fn fill(&self, g: &Geometry, xs: &[f32]) -> Vec<f32> {
+    /// The input copied into the padded layout, case by case and channel by channel,
+    /// `T::CHANNELS` channels a value ([`Operand`]).
+    fn fill<T: Operand>(&self, g: &Geometry, xs: &[f32]) -> Vec<T> {
         let [depth, height, width] = g.input;
         let [pd, ph, pw] = g.padding;
-        let mut volume = vec![0f32; g.batch * g.ci * self.channel_len];
+        let channels = g.ci.div_ceil(T::CHANNELS);
+        let input_len = depth * height * width;
+        let mut volume = vec![T::default(); g.batch * channels * self.channel_len];
         volume
             .par_chunks_mut(self.channel_len)
-            .zip(xs.par_chunks(depth * height * width))
-            .for_each(|(dst, src)| {
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let (b, first) = (i / channels, i % channels * T::CHANNELS);
+                let channel = |c: usize| &xs[(b * g.ci + c) * input_len..][..input_len];
+                let second = (T::CHANNELS == 2 && first + 1 < g.ci).then(|| channel(first + 1));
+                let first = channel(first);
                 // Input voxels past the padded volume (a smaller end padding) are never read.
                 let len = width.min(self.dims[2] - pw);
                 for z in 0..depth.min(self.dims[0] - pd) {
                     for y in 0..height.min(self.dims[1] - ph) {
                         let row = ((z + pd) * self.dims[1] + y + ph) * self.dims[2] + pw;
                         let from = (z * height + y) * width;
-                        dst[row..][..len].copy_from_slice(&src[from..][..len]);
+                        let (dst, first) = (&mut dst[row..][..len], &first[from..][..len]);
+                        match second {
+                            Some(second) => {
+                                let second = &second[from..][..len];
+                                for ((d, &a), &b) in dst.iter_mut().zip(first).zip(second) {
+                                    *d = T::pack(a, b);
+                                }
+                            }
+                            None => {
+                                for (d, &a) in dst.iter_mut().zip(first) {
+                                    *d = T::pack(a, 0.0);
+                                }
+                            }
+                        }
                     }
                 }
             });
