@@ -3,7 +3,7 @@
 use super::*;
 
 /// Task04 as calibration measured it on 2 cores (AMD EPYC Zen 4, flex with the AVX-512
-/// direct convolutions): dynunet 16-128 and segresnet.
+/// direct convolutions, bf16 by default there): dynunet 16-128 and segresnet.
 fn task04() -> Vec<Calibration> {
     let template = |algo: &str, step_seconds, validation_seconds| Calibration {
         algo: algo.into(),
@@ -17,8 +17,8 @@ fn task04() -> Vec<Calibration> {
         schedule_steps: 250_000,
     };
     vec![
-        template("dynunet", 0.51, 4.3),
-        template("segresnet", 1.26, 11.9),
+        template("dynunet", 0.43, 4.0),
+        template("segresnet", 1.08, 6.3),
     ]
 }
 
@@ -116,7 +116,7 @@ fn without_a_budget_a_gpu_trains_every_schedule_and_a_cpu_gets_the_plateau_rule(
     assert_eq!(p.seconds_per_model, None);
     assert_eq!((p.algos.len(), p.folds.len()), (2, 5));
     assert_eq!(p.steps_per_model[0].1, 250_000);
-    assert!(p.expected_seconds > 250_000.0 * 0.51 * 5.0, "{p:?}");
+    assert!(p.expected_seconds > 250_000.0 * 0.43 * 5.0, "{p:?}");
 
     let cpu = plan(&request(None));
     let budget = cpu.budget_seconds.expect("a default budget on CPU cores");
@@ -130,7 +130,7 @@ fn without_a_budget_a_gpu_trains_every_schedule_and_a_cpu_gets_the_plateau_rule(
         (&["dynunet".into()][..], 5)
     );
     assert!(cpu.steps_per_model[0].1 >= STEPS_TO_CONVERGE);
-    assert!(budget < 6.0 * 3600.0, "{budget}");
+    assert!(budget < 8.0 * 3600.0, "a night at most: {budget}");
 }
 
 #[test]
