@@ -26,7 +26,7 @@ thread_local! {
 #[serde(rename_all = "lowercase")]
 pub enum MixedPrecision {
     /// bf16 convolutions on a CUDA GPU, and on burn-flex where the CPU has AVX-512 BF16
-    /// (the Task04 plan's step in 0.62x f32's time); f32 elsewhere (libtorch on CPU cores,
+    /// (the Task04 plan's step in 0.71x f32's time); f32 elsewhere (libtorch on CPU cores,
     /// CPUs without it: no speed to gain).
     #[default]
     Auto,

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::{Kernels, Operand, Padded, SLACK};
+use super::{Kernels, Operand, Padded};
 use crate::ops::conv::flex::{Geometry, sum_in_parallel};
 
 /// `dweight[co, ci, tap] = sum over cases and output voxels o of dy[b, co, o] *
@@ -75,8 +75,7 @@ struct Sums {
 /// The output's gradient on the padded layout's flat voxels: `[batch, rows, channel_len]`,
 /// output voxel `(z, y, x)` where the padded input's slice `z`, row `y`, column `x` begin
 /// ([`Padded::slice_start`]), zero elsewhere and in the channels past the last, so that
-/// those voxels and channels add nothing; [`SLACK`] zeros end each channel, for a run's
-/// overrun.
+/// those voxels and channels add nothing.
 struct DyRows<D> {
     values: Vec<D>,
     channel_len: usize,
@@ -86,7 +85,7 @@ impl<D: Operand> DyRows<D> {
     /// `rows` channels: `g.co` rounded up to whole groups.
     fn new(g: &Geometry, padded: &Padded, rows: usize, dys: &[f32]) -> Self {
         let [od, oh, ow] = g.out;
-        let channel_len = padded.slice_start(od) + SLACK;
+        let channel_len = padded.slice_start(od);
         let mut values = vec![D::default(); g.batch * rows * channel_len];
         values
             .par_chunks_mut(channel_len)
