@@ -80,7 +80,7 @@ pub(super) static ALL: [&Kernels; 2] = [&avx512::KERNELS, &avx2::KERNELS];
 pub(super) fn detected() -> Option<&'static Kernels> {
     static DETECTED: OnceLock<Option<&'static Kernels>> = OnceLock::new();
     *DETECTED.get_or_init(|| {
-        let allowed = allowed(&cap()).unwrap_or(&ALL);
+        let allowed = allowed(cap()).unwrap_or(&ALL);
         allowed.iter().copied().find(|k| (k.supported)())
     })
 }
@@ -97,16 +97,19 @@ pub(super) fn detected_bf16() -> Option<&'static Kernels<Bf16Pair, Bf16>> {
     })
 }
 
-/// `AUTOSEG_MAX_CPU_ISA`'s value, empty (no cap) when unset or naming no ISA.
-fn cap() -> String {
-    let cap = std::env::var("AUTOSEG_MAX_CPU_ISA").unwrap_or_default();
-    if allowed(&cap).is_none() {
-        eprintln!(
-            "AUTOSEG_MAX_CPU_ISA={cap:?} is none of avx512_bf16, avx512, avx2, none: ignored"
-        );
-        return String::new();
-    }
-    cap
+/// `AUTOSEG_MAX_CPU_ISA`'s value, empty (no cap) when unset or naming no ISA (said once).
+fn cap() -> &'static str {
+    static CAP: OnceLock<String> = OnceLock::new();
+    CAP.get_or_init(|| {
+        let cap = std::env::var("AUTOSEG_MAX_CPU_ISA").unwrap_or_default();
+        if allowed(&cap).is_none() {
+            eprintln!(
+                "AUTOSEG_MAX_CPU_ISA={cap:?} is none of avx512_bf16, avx512, avx2, none: ignored"
+            );
+            return String::new();
+        }
+        cap
+    })
 }
 
 /// The f32 kernels a cap (`AUTOSEG_MAX_CPU_ISA`'s value, any case) allows, widest first;
